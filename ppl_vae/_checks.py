@@ -1,0 +1,99 @@
+"""Input validation shared by every public function.
+
+Each check raises a :class:`ValueError` whose message names the argument, the
+offending value and the fix, so users never have to read a traceback.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def positive_int(name: str, value, *, minimum: int = 1, fix: str | None = None) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        hint = fix or f"pass an integer >= {minimum}"
+        raise ValueError(f"{name}={_short(value)} is invalid: {hint}")
+    return int(value)
+
+
+def positive_float(name: str, value, *, fix: str | None = None) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite number ``> 0``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        hint = fix or "pass a finite number > 0"
+        raise ValueError(f"{name}={_short(value)} is invalid: {hint}")
+    return float(value)
+
+
+def one_of(name: str, value, valid) -> str:
+    """Raise unless ``value`` is one of ``valid``."""
+    if value not in valid:
+        raise ValueError(
+            f"{name}={_short(value)} is not recognised; valid values: {', '.join(map(str, valid))}"
+        )
+    return value
+
+
+def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
+    """Convert ``x`` to a float32 ``[N, D]`` tensor and check it is usable as data.
+
+    Raises on empty, non-finite or wrongly shaped data, and on a data dimension
+    different from ``dim`` when given.
+    """
+    if x is None:
+        raise ValueError(f"{name}=None is invalid: pass an array of shape [N, D]")
+    t = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+    if t.ndim == 1 and dim is not None and t.numel() == dim:
+        t = t.unsqueeze(0)
+    if t.ndim != 2:
+        raise ValueError(
+            f"{name} has shape {tuple(t.shape)}: pass a 2-D array [N, D] "
+            "(flatten images with x.reshape(len(x), -1))"
+        )
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(t.shape)}): pass at least one datapoint")
+    t = t.to(torch.float32)
+    if not torch.isfinite(t).all():
+        bad = int((~torch.isfinite(t)).any(dim=1).nonzero()[0, 0])
+        raise ValueError(
+            f"{name} contains NaN or inf (first in row {bad}): clean or drop those rows"
+        )
+    if dim is not None and t.shape[1] != dim:
+        raise ValueError(
+            f"{name} has data dimension {t.shape[1]} but the model expects {dim}: "
+            f"build the model with data_dim={t.shape[1]} or pass matching data"
+        )
+    return t
+
+
+def label_tensor(name: str, y, *, n: int, num_classes: int | None = None) -> torch.Tensor:
+    """Convert labels to an int64 ``[n]`` tensor with values in ``[0, num_classes)``."""
+    t = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
+    if t.ndim != 1 or t.shape[0] != n:
+        raise ValueError(
+            f"{name} has shape {tuple(t.shape)}: pass one integer label per datapoint, shape [{n}]"
+        )
+    if t.is_floating_point():
+        if not torch.equal(t, t.round()):
+            raise ValueError(f"{name} holds non-integer values: pass integer class labels")
+    t = t.to(torch.int64)
+    if num_classes is not None and (t.min() < 0 or t.max() >= num_classes):
+        bad = int(t[(t < 0) | (t >= num_classes)][0])
+        raise ValueError(
+            f"{name} contains label {bad}, outside [0, {num_classes}): "
+            f"relabel to 0..{num_classes - 1} or build with num_classes={int(t.max()) + 1}"
+        )
+    return t

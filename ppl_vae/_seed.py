@@ -1,0 +1,43 @@
+"""Explicit, local randomness: every random public function takes ``seed``.
+
+``seeded(seed)`` runs a block with torch's global generator (which Pyro's
+samplers use) set to ``seed`` and restores the caller's generator state
+afterwards, so library calls never disturb a user's own random stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Run the block with torch/numpy/python RNGs seeded; ``None`` leaves them alone."""
+    if seed is None:
+        yield
+        return
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        np.random.seed(int(seed) % 2**32)
+        random.seed(int(seed))
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def generator(seed: int | None) -> torch.Generator:
+    """A torch Generator seeded with ``seed`` (fresh entropy when ``None``)."""
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(int(seed))
+    return g
