@@ -1,0 +1,45 @@
+"""Formulas used across the package, each written once.
+
+Shapes follow torch broadcasting; ``dim`` arguments are explicit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """``log((1/K) Σ_k exp(a_k))`` along ``dim``, computed stably with logsumexp."""
+    return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])
+
+
+def normalized_weights(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Self-normalised importance weights ``w̃_k = w_k / Σ_j w_j`` along ``dim``."""
+    return torch.softmax(log_w, dim=dim)
+
+
+def importance_ess(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Importance-sampling effective sample size ``1 / Σ_k w̃_k²`` (Kong, 1992)."""
+    w = normalized_weights(log_w, dim=dim)
+    return 1.0 / (w * w).sum(dim=dim)
+
+
+def kl_normal_standard(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """KL(N(loc, diag(scale²)) ‖ N(0, I)), summed over the last dimension.
+
+    The lecture notes' closed form ½(Tr Σ + μᵀμ − D − log det Σ) for diagonal Σ.
+    """
+    var = scale * scale
+    return 0.5 * (var + loc * loc - 1.0 - torch.log(var)).sum(-1)
+
+
+def log_normal_pairwise(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Per-dimension log N(z_i; loc_j, scale_j²) for every pair ``(i, j)``.
+
+    ``z`` is ``[B, L]``, ``loc`` and ``scale`` are ``[M, L]``; returns ``[B, M, L]``.
+    Used by the minibatch estimators of the aggregate posterior log q(z).
+    """
+    diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)
+    return -0.5 * diff * diff - torch.log(scale).unsqueeze(0) - 0.5 * math.log(2 * math.pi)
