@@ -1,0 +1,27 @@
+"""Figures: arrays (numpy or torch) in, a saved image file and the Figure out.
+
+Every function takes ``path`` (parent folders are created) and an optional
+``title`` and returns the :class:`matplotlib.figure.Figure`. Figures are drawn
+on an Agg canvas without pyplot, so importing this package never switches the
+backend of an interactive session and no figure needs closing.
+"""
+
+from ppl_vae.plots.curves import bound_vs_k, training_curve
+from ppl_vae.plots.grids import image_grid, reconstruction_grid, sample_comparison, tile_images
+from ppl_vae.plots.latent import latent_scatter
+from ppl_vae.plots.summaries import histogram_comparison, metric_bars
+from ppl_vae.plots.traversals import resynthesis_grid, traversal_grid
+
+__all__ = [
+    "bound_vs_k",
+    "histogram_comparison",
+    "image_grid",
+    "latent_scatter",
+    "metric_bars",
+    "reconstruction_grid",
+    "resynthesis_grid",
+    "sample_comparison",
+    "tile_images",
+    "training_curve",
+    "traversal_grid",
+]

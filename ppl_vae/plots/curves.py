@@ -1,0 +1,183 @@
+"""Line plots: training curves and IWAE bounds against the number of samples K."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
+
+from ppl_vae.plots import _common as C
+
+
+def _auto_ylim(raw: np.ndarray, smooth: np.ndarray) -> tuple[float, float]:
+    # The first few percent of training sit far above the rest and would flatten the
+    # interesting part; show the 99th percentile of everything after them.
+    tail = raw[len(raw) // 20 :] if len(raw) >= 40 else raw
+    lo = min(np.nanpercentile(raw, 0.5), np.nanmin(smooth))
+    hi = max(np.nanpercentile(tail, 99.5), np.nanmax(smooth[len(smooth) // 20 :]))
+    margin = 0.05 * (hi - lo) if hi > lo else 1.0
+    return lo - margin, hi + margin
+
+
+def training_curve(
+    history,
+    *,
+    path,
+    smooth: int | None = None,
+    extra=(),
+    ylim="auto",
+    title: str | None = None,
+    ylabel: str = "loss (nats per datapoint)",
+    dpi: int = C.DEFAULT_DPI,
+) -> Figure:
+    """Save loss against step: raw values in a light colour plus a moving average.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        Columns ``step`` and ``loss`` (``pv.fit(...).history``), optionally more.
+    path : str or pathlib.Path
+    smooth : int, optional
+        Centred moving-average window in rows; default ``max(1, rows // 25)``.
+    extra : sequence of str
+        Further columns on the same axis (e.g. ``"test_loss"``); sparse columns
+        (NaN on most rows) are drawn as connected markers.
+    ylim : "auto", "full" or (low, high)
+        ``"auto"`` cuts off the steep first 5 % of training, ``"full"`` shows every point.
+    title, ylabel : str, optional
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    extra = [extra] if isinstance(extra, str) else list(extra)
+    frame = C.require_columns("history", history, ["step", "loss", *extra])
+    frame = frame.sort_values("step")
+    steps = frame["step"].to_numpy(dtype=float)
+    raw = frame["loss"].to_numpy(dtype=float)
+    window = max(1, len(frame) // 25) if smooth is None else C.positive_int("smooth", smooth)
+    avg = pd.Series(raw).rolling(window, center=True, min_periods=1).mean().to_numpy()
+    fig = C.new_figure(6.4, 4.0)
+    ax = fig.add_subplot()
+    ax.plot(steps, raw, color="tab:blue", alpha=0.25, linewidth=0.8, label="loss (raw)")
+    ax.plot(
+        steps,
+        avg,
+        color="tab:blue",
+        linewidth=2.0,
+        label=f"loss (moving average, {window} rows)" if window > 1 else "loss",
+    )
+    for i, col in enumerate(extra):
+        values = frame[col].to_numpy(dtype=float)
+        ok = np.isfinite(values)
+        style = "o-" if ok.sum() <= 60 else "-"
+        ax.plot(
+            steps[ok],
+            values[ok],
+            style,
+            color=f"C{i + 1}",
+            markersize=3.5,
+            linewidth=1.5,
+            label=col,
+        )
+    if isinstance(ylim, str):
+        C.one_of("ylim", ylim, ("auto", "full"))
+        if ylim == "auto" and np.isfinite(raw).any():
+            ax.set_ylim(*_auto_ylim(raw, avg))
+    else:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    C.set_title(fig, ax, title)
+    return C.save_figure(fig, path, dpi=dpi)
+
+
+def bound_vs_k(
+    frame,
+    *,
+    path,
+    reference: dict | None = None,
+    series: str | None = None,
+    logx: bool = True,
+    title: str | None = None,
+    ylabel: str = "log-likelihood bound (nats per datapoint)",
+    dpi: int = C.DEFAULT_DPI,
+) -> Figure:
+    """Save the IWAE bound against the number of importance samples K.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns ``K`` and ``mean``; optional ``lo`` and ``hi`` (an interval drawn as a
+        band) and a series column naming the model of each row.
+    path : str or pathlib.Path
+    reference : dict of str to float, optional
+        Horizontal reference lines, e.g. ``{"exact log p(x)": -91.2, "ELBO": -95.0}``.
+    series : str, optional
+        The series column; default ``"label"`` or ``"series"`` when present.
+    logx : bool
+        Log-scaled K axis with the measured K values as ticks.
+    title, ylabel : str, optional
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    frame = C.require_columns("frame", frame, ["K", "mean"])
+    if series is None:
+        series = next((c for c in ("label", "series") if c in frame.columns), None)
+    elif series not in frame.columns:
+        raise ValueError(
+            f"series={series!r} is not a column of frame; it has {list(frame.columns)}"
+        )
+    has_band = {"lo", "hi"} <= set(frame.columns)
+    groups = frame.groupby(series, sort=False) if series else [(None, frame)]
+    fig = C.new_figure(6.4, 4.2)
+    ax = fig.add_subplot()
+    for i, (name, part) in enumerate(groups):
+        part = part.sort_values("K")
+        k = part["K"].to_numpy(dtype=float)
+        ax.plot(
+            k,
+            part["mean"].to_numpy(dtype=float),
+            "o-",
+            color=f"C{i}",
+            markersize=4,
+            label=None if name is None else str(name),
+        )
+        if has_band:
+            ax.fill_between(
+                k,
+                part["lo"].to_numpy(dtype=float),
+                part["hi"].to_numpy(dtype=float),
+                color=f"C{i}",
+                alpha=0.2,
+                linewidth=0,
+            )
+    for j, (name, value) in enumerate((reference or {}).items()):
+        ax.axhline(
+            float(value),
+            color="0.3",
+            linestyle=("--", ":", "-.")[j % 3],
+            linewidth=1.2,
+            label=str(name),
+        )
+    if logx:
+        ax.set_xscale("log")
+        ks = np.unique(frame["K"].to_numpy(dtype=float))
+        if len(ks) <= 12:
+            ax.xaxis.set_major_locator(FixedLocator(ks))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xticklabels([f"{k:g}" for k in ks])
+    ax.set_xlabel("number of importance samples K")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if series or reference:
+        ax.legend(frameon=False)
+    C.set_title(fig, ax, title)
+    return C.save_figure(fig, path, dpi=dpi)

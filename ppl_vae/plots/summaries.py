@@ -1,0 +1,202 @@
+"""Summaries across runs: grouped bars with error bars, overlaid histograms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ppl_vae.plots import _common as C
+
+_ERRORS = ("se", "sd", "ci95", None)
+
+
+def _spread(values: pd.Series, error: str | None) -> float:
+    v = values.to_numpy(dtype=float)
+    if error is None or len(v) < 2:
+        return 0.0
+    sd = float(np.std(v, ddof=1))
+    return {"sd": sd, "se": sd / math.sqrt(len(v)), "ci95": 1.96 * sd / math.sqrt(len(v))}[error]
+
+
+def metric_bars(
+    frame,
+    *,
+    path,
+    x: str = "model",
+    value: str = "value",
+    panel: str | None = "metric",
+    hue: str | None = None,
+    error: str | None = "se",
+    show_points: bool = True,
+    title: str | None = None,
+    dpi: int = C.DEFAULT_DPI,
+) -> Figure:
+    """Save bar charts of group means with error bars, one panel per metric.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy rows (e.g. one per model x metric x seed) with columns ``x``, ``value``
+        and, when given, ``panel`` and ``hue``.
+    path : str or pathlib.Path
+    x : str
+        Column whose values label the bars (e.g. models).
+    value : str
+        Column with the numbers.
+    panel : str or None
+        Column splitting the figure into panels with their own y-scale (metrics on
+        different scales, e.g. MIG and AUROC); None for a single panel.
+    hue : str, optional
+        Column for grouped bars within each x position (e.g. beta).
+    error : {"se", "sd", "ci95", None}
+        Error bar: standard error, standard deviation, 95 % normal interval, or none.
+    show_points : bool
+        Overlay the individual values (seeds) as small dots.
+    title : str, optional
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    C.one_of("error", error, _ERRORS)
+    cols = [c for c in (x, value, panel, hue) if c is not None]
+    frame = C.require_columns("frame", frame, cols)
+    xs = list(pd.unique(frame[x]))
+    hues = list(pd.unique(frame[hue])) if hue else [None]
+    panels = list(pd.unique(frame[panel])) if panel else [None]
+    ncols = min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    width = max(2.2, 0.45 * len(xs) * len(hues) + 1.2)
+    fig = C.new_figure(ncols * width + (1.2 if hue else 0.0), nrows * 3.2 + (0.4 if title else 0))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    bar_w = 0.8 / len(hues)
+    rng = np.random.default_rng(0)  # jitter of the dots only; fixed so figures are stable
+    for ax, p in zip(axes, panels):
+        sub = frame if p is None else frame[frame[panel] == p]
+        for j, h in enumerate(hues):
+            part = sub if h is None else sub[sub[hue] == h]
+            offs = (j - (len(hues) - 1) / 2) * bar_w
+            for i, xv in enumerate(xs):
+                vals = part.loc[part[x] == xv, value]
+                if vals.empty:
+                    continue
+                ax.bar(
+                    i + offs,
+                    vals.mean(),
+                    bar_w * 0.9,
+                    yerr=_spread(vals, error) or None,
+                    color=f"C{j}",
+                    alpha=0.8,
+                    capsize=3,
+                    ecolor="0.2",
+                    label=str(h) if (h is not None and i == 0) else None,
+                )
+                if show_points and len(vals) > 1:
+                    jit = rng.uniform(-0.2, 0.2, len(vals)) * bar_w
+                    ax.plot(i + offs + jit, vals, ".", color="0.15", markersize=4)
+        ax.set_xticks(
+            range(len(xs)),
+            [str(v) for v in xs],
+            rotation=30 if max(len(str(v)) for v in xs) > 6 else 0,
+            ha="right" if max(len(str(v)) for v in xs) > 6 else "center",
+        )
+        if p is not None:
+            ax.set_title(str(p))
+        ax.set_ylabel(value)
+        ax.grid(axis="y", alpha=0.3)
+        ax.axhline(0.0, color="0.3", linewidth=0.8)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    if hue:
+        axes[0].figure.legend(
+            *axes[0].get_legend_handles_labels(),
+            title=hue,
+            loc="outside right upper",
+            frameon=False,
+        )
+    bar_note = {"se": "± 1 s.e.", "sd": "± 1 s.d.", "ci95": "95 % interval", None: ""}[error]
+    caption = f"{title}  ({bar_note})" if title and bar_note else title
+    C.set_title(fig, None, caption)
+    return C.save_figure(fig, path, dpi=dpi)
+
+
+def histogram_comparison(
+    values: dict,
+    *,
+    path,
+    xlabel: str,
+    bins: int = 40,
+    vlines: dict | None = None,
+    density: bool = True,
+    title: str | None = None,
+    dpi: int = C.DEFAULT_DPI,
+) -> Figure:
+    """Save overlaid histograms on shared bins (e.g. OOD scores in vs out of domain).
+
+    Parameters
+    ----------
+    values : dict of str to array-like
+        Legend label -> 1-D values. Non-finite values are dropped and counted in the legend.
+    path : str or pathlib.Path
+    xlabel : str
+    bins : int
+        Number of shared bins spanning all finite values.
+    vlines : dict of str to float, optional
+        Vertical reference lines, e.g. ``{"k-hat = 0.7": 0.7}``.
+    density : bool
+        Normalise each histogram so sets of different size compare.
+    title : str, optional
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(values, dict) or not values:
+        raise ValueError(
+            "values must be a non-empty dict {label: 1-D array}: "
+            "e.g. {'in-domain': s_in, 'out-of-domain': s_out}"
+        )
+    arrays = {str(k): C.as_numpy(f"values[{k!r}]", v, ndim=1).ravel() for k, v in values.items()}
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays.values()])
+    if finite.size == 0:
+        raise ValueError("values holds no finite number: nothing to draw")
+    edges = np.histogram_bin_edges(finite, bins=C.positive_int("bins", bins))
+    fig = C.new_figure(6.4, 4.0)
+    ax = fig.add_subplot()
+    for i, (name, a) in enumerate(arrays.items()):
+        ok = np.isfinite(a)
+        label = f"{name} (n={int(ok.sum())}" + (
+            f", {int((~ok).sum())} non-finite dropped)" if (~ok).any() else ")"
+        )
+        ax.hist(
+            a[ok], bins=edges, density=density, histtype="stepfilled", alpha=0.35, color=f"C{i}"
+        )
+        ax.hist(
+            a[ok],
+            bins=edges,
+            density=density,
+            histtype="step",
+            linewidth=1.5,
+            color=f"C{i}",
+            label=label,
+        )
+    for j, (name, v) in enumerate((vlines or {}).items()):
+        ax.axvline(
+            float(v),
+            color="0.2",
+            linestyle=("--", ":", "-.")[j % 3],
+            linewidth=1.3,
+            label=str(name),
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density" if density else "count")
+    ax.grid(alpha=0.3)
+    ax.set_ylim(0.0, ax.get_ylim()[1] * 1.35)  # headroom so the legend sits above the bars
+    ax.legend(frameon=False, loc="upper right")
+    C.set_title(fig, ax, title)
+    return C.save_figure(fig, path, dpi=dpi)
