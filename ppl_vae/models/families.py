@@ -1,0 +1,110 @@
+"""Families: how a resolved spec's top-level keys become a model.
+
+A family validates the top-level keys, resolves the part tables and builds
+the model. The built-in presets (``ppl_vae/presets/*.toml``) name a family;
+a new family is one registered class plus a preset.
+"""
+
+from __future__ import annotations
+
+from ppl_vae import _checks, registry
+from ppl_vae import spec as spec_mod
+from ppl_vae.models.gmm import GaussianMixture
+from ppl_vae.models.latent import LatentVariableModel
+from ppl_vae.parts.base import Context
+from ppl_vae.registry import register
+
+
+class Family:
+    """Base: top-level keys with defaults; subclasses add tables and build."""
+
+    top_keys: dict = {"data_dim": 64, "seed": 0}
+    tables: tuple = ()
+
+    def resolve(self, raw: dict) -> dict:
+        valid = {"family", *self.top_keys, *self.tables}
+        spec_mod.check_keys(raw, valid, "")
+        out = {"family": raw["family"]}
+        for key, default in self.top_keys.items():
+            out[key] = raw.get(key, default)
+        out["data_dim"] = _checks.positive_int("data_dim", out["data_dim"])
+        out["seed"] = _checks.positive_int("seed", out["seed"], minimum=0)
+        return out
+
+    def build(self, spec: dict):
+        raise NotImplementedError
+
+
+@register("family", "vae")
+class LatentFamily(Family):
+    """Continuous latent, standard-normal prior: VAE / β-VAE (``beta`` = KL weight)."""
+
+    top_keys = {"data_dim": 64, "latent_dim": 8, "beta": 1.0, "seed": 0}
+    tables = ("prior", "likelihood", "decoder", "guide", "penalty")
+    model_class = LatentVariableModel
+
+    def resolve(self, raw):
+        out = super().resolve(raw)
+        out["latent_dim"] = _checks.positive_int(
+            "latent_dim", out["latent_dim"], fix="pass an integer >= 1 (e.g. latent_dim=8)"
+        )
+        out["beta"] = _checks.positive_float("beta", out["beta"])
+        for table in spec_mod.PART_TABLES:
+            if table not in raw:
+                raise ValueError(f"spec has no [{table}] table; add one with a 'kind' key")
+            out[table] = spec_mod.resolve_part(table, raw[table], where=table)
+        penalties = raw.get("penalty", [])
+        if isinstance(penalties, dict):
+            penalties = [penalties]
+        out["penalty"] = [
+            spec_mod.resolve_part("penalty", p, where=f"penalty[{i}]")
+            for i, p in enumerate(penalties)
+        ]
+        return out
+
+    def context(self, spec) -> Context:
+        return Context(spec["data_dim"], spec["latent_dim"], spec.get("num_classes"))
+
+    def kl_weight(self, spec) -> float:
+        return spec["beta"]
+
+    def build(self, spec):
+        ctx = self.context(spec)
+
+        def make(kind, table):
+            options = {k: v for k, v in table.items() if k != "kind"}
+            return registry.get(kind, table["kind"])(ctx, **options)
+
+        parts = {
+            "context": ctx,
+            "prior": make("prior", spec["prior"]),
+            "likelihood": make("likelihood", spec["likelihood"]),
+            "decoder": make("decoder", spec["decoder"]),
+            "guide": make("guide", spec["guide"]),
+            "penalties": [make("penalty", p) for p in spec["penalty"]],
+            "kl_weight": self.kl_weight(spec),
+        }
+        model = self.model_class(spec, parts)
+        for penalty in model.penalties:
+            penalty.check_compatible(model)
+        return model
+
+
+@register("family", "lvm")
+class NonlinearLVMFamily(LatentFamily):
+    """The lecture notes' nonlinear latent variable model: normal likelihood, σ² known."""
+
+
+@register("family", "gmm")
+class GMMFamily(Family):
+    """Gaussian mixture with an enumerated discrete latent."""
+
+    top_keys = {"data_dim": 64, "num_components": 10, "seed": 0}
+
+    def resolve(self, raw):
+        out = super().resolve(raw)
+        out["num_components"] = _checks.positive_int("num_components", out["num_components"])
+        return out
+
+    def build(self, spec):
+        return GaussianMixture(spec)

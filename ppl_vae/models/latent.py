@@ -1,0 +1,148 @@
+"""The continuous latent variable model composed of parts.
+
+    z ~ p(z)                       (prior part; p(z | y) for class-structured priors)
+    x ~ p(x | f[z, φ])             (decoder + likelihood parts)
+    q(z | x)                       (guide part: amortized encoder or local parameters)
+    objective = ELBO − Σ wᵢ rᵢ     (penalty parts, as pyro.factor sites)
+
+The VAE, β-VAE, TC-VAE, RD-VAE and the lecture notes' nonlinear LVM are all
+this class with different parts (see the presets).
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.poutine as poutine
+import torch
+from torch import nn
+
+from ppl_vae import _checks, _runtime, _seed
+from ppl_vae.parts.base import Context, PenaltyInputs
+
+
+class LatentVariableModel(nn.Module):
+    """A Pyro model/guide pair built from a resolved spec (use ``pv.build``)."""
+
+    max_plate_nesting = 1
+    enumerate = False
+
+    def __init__(self, spec: dict, parts: dict):
+        super().__init__()
+        self.spec = spec
+        self.ctx: Context = parts["context"]
+        self.prior = parts["prior"]
+        self.likelihood = parts["likelihood"]
+        self.decoder = parts["decoder"]
+        self.q = parts["guide"]
+        self.penalties = nn.ModuleList(parts["penalties"])
+        self.kl_weight = float(parts.get("kl_weight", 1.0))
+
+    # -- sizes -------------------------------------------------------------
+    @property
+    def data_dim(self) -> int:
+        return self.ctx.data_dim
+
+    @property
+    def latent_dim(self) -> int:
+        return self.ctx.latent_dim
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.ctx.num_classes
+
+    # -- the Pyro program ----------------------------------------------------
+    def _plate(self, x, idx, num_data):
+        size = num_data if num_data is not None else x.shape[0]
+        return pyro.plate("data", size, subsample=idx, dim=-1)
+
+    def model(self, x, y=None, *, idx=None, num_data=None):
+        """p(x, z) for a batch: ``x`` is ``[B, D]``; ``idx`` are its rows in a dataset
+        of ``num_data`` points (log-densities are scaled by num_data / B)."""
+        with self._plate(x, idx, num_data):
+            with poutine.scale(scale=self.kl_weight):
+                z = self.prior.sample_site(y)
+            pyro.sample("x", self.likelihood.distribution(self.decoder(z)), obs=x)
+            if self.penalties and _runtime.penalties_enabled():
+                self._penalty_sites(x, y, z, idx, num_data)
+        return z
+
+    def _penalty_sites(self, x, y, z, idx, num_data):
+        needs_q = any(p.needs_posterior for p in self.penalties)
+        inputs = PenaltyInputs(
+            x=x,
+            y=y,
+            z=z,
+            posterior=self.q.distribution(x, idx) if needs_q else None,
+            prior=self.prior,
+            num_data=num_data if num_data is not None else x.shape[0],
+        )
+        for penalty in self.penalties:
+            value = penalty(inputs).expand(x.shape[:1])
+            pyro.factor(f"{_runtime.PENALTY_PREFIX}_{penalty.part_name}", -penalty.weight * value)
+
+    def guide(self, x, y=None, *, idx=None, num_data=None):
+        """q(z | x) for a batch, with the same plate as :meth:`model`."""
+        with self._plate(x, idx, num_data):
+            with poutine.scale(scale=self.kl_weight):
+                return pyro.sample("z", self.q.distribution(x, idx))
+
+    # -- using the model -----------------------------------------------------
+    def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:
+        """p(x | z) as a Distribution with event shape ``[D]``."""
+        return self.likelihood.distribution(self.decoder(z))
+
+    def encode(self, x) -> torch.distributions.Distribution:
+        """q(z | x) for an amortized guide."""
+        if not self.q.amortized:
+            raise NotImplementedError(
+                f"guide.kind={self.spec['guide']['kind']!r} has no encoder; project data "
+                "with pv.infer.project(model, x, method='map') instead"
+            )
+        return self.q.distribution(_checks.data_tensor("x", x, dim=self.data_dim))
+
+    @torch.no_grad()
+    def sample(self, n: int, *, noise: bool = False, seed: int | None = None, y=None):
+        """Ancestral sampling: z* ~ p(z), then the decoder mean (plus likelihood noise)."""
+        n = _checks.positive_int("n", n)
+        with _seed.seeded(seed):
+            prior = self.prior.distribution(y)
+            z = prior.sample() if prior.batch_shape else prior.sample((n,))
+            px = self.decode(z)
+            return px.sample() if noise else px.mean
+
+    # -- hooks used by pv.fit and pv.infer -------------------------------------
+    def check_data(self, x, y=None, *, name="x"):
+        """Validated float tensor ``x`` (and labels ``y``); ValueError on bad input."""
+        x = _checks.data_tensor(name, x, dim=self.data_dim)
+        self.likelihood.check_data(x, name)
+        if y is not None:
+            y = _checks.label_tensor("y", y, n=x.shape[0], num_classes=self.num_classes)
+        return x, y
+
+    def initialize(self, x, y=None, *, seed=None):
+        """Prepare data-sized state before training (local guide parameters)."""
+        self.q.initialize(x)
+
+    def marginal(self) -> torch.distributions.Distribution:
+        """p(x) in closed form: the linear-Gaussian LVM x ~ Norm[b, WWᵀ + diag σ²].
+
+        Exists only with a standard-normal prior, a linear decoder and a normal
+        likelihood; otherwise NotImplementedError.
+        """
+        from ppl_vae.parts.likelihoods import NormalLikelihood
+        from ppl_vae.parts.priors import StandardNormal
+
+        linear = getattr(self.decoder, "is_linear", False)
+        if not (
+            linear
+            and isinstance(self.likelihood, NormalLikelihood)
+            and type(self.prior) is StandardNormal
+        ):
+            raise NotImplementedError(
+                "no closed-form log p(x) for this model: it needs a linear decoder "
+                "(decoder.hidden = []), a normal likelihood and the standard-normal prior"
+            )
+        layer = self.decoder.net[0]
+        w, b = layer.weight, layer.bias  # [D, L], [D]
+        cov = w @ w.T + torch.diag(self.likelihood.scale**2)
+        return torch.distributions.MultivariateNormal(b, covariance_matrix=cov)

@@ -1,0 +1,9 @@
+"""The parts a spec composes: priors, likelihoods, decoders, guides and penalties.
+
+Importing this package registers the built-in parts.
+"""
+
+from ppl_vae.parts import guides, likelihoods, networks, penalties, priors  # noqa: F401
+from ppl_vae.parts.base import Context, Guide, Likelihood, Penalty, PenaltyInputs, Prior
+
+__all__ = ["Context", "Guide", "Likelihood", "Penalty", "PenaltyInputs", "Prior"]

@@ -1,0 +1,114 @@
+"""Base classes of the parts a spec composes.
+
+Every part is a ``torch.nn.Module`` whose spec keys are its keyword-only
+constructor arguments (see :mod:`ppl_vae.registry`). The first positional
+argument is a :class:`Context` with the sizes the part needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ppl_vae import _checks
+
+
+@dataclass(frozen=True)
+class Context:
+    """Sizes shared by the parts of one model."""
+
+    data_dim: int
+    latent_dim: int
+    num_classes: int | None = None
+
+
+@dataclass
+class PenaltyInputs:
+    """What a penalty sees inside the model for one minibatch.
+
+    ``z`` is ``[B, latent]``; ``posterior`` is q(z|x) for the batch (a
+    Distribution with batch shape ``[B]``) when the penalty asks for it.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    z: torch.Tensor
+    posterior: torch.distributions.Distribution | None
+    prior: nn.Module
+    num_data: int
+
+
+class Prior(nn.Module):
+    """p(z) (optionally p(z | y)). Subclasses implement :meth:`distribution`."""
+
+    def __init__(self, ctx: Context):
+        super().__init__()
+        self.latent_dim = ctx.latent_dim
+
+    def distribution(self, y: torch.Tensor | None = None) -> torch.distributions.Distribution:
+        """p(z) with event shape ``[latent]`` (batch ``[B]`` when ``y`` is given)."""
+        raise NotImplementedError
+
+    def sample_site(self, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pyro sample statements of the prior inside the data plate; returns z."""
+        import pyro
+
+        return pyro.sample("z", self.distribution(y))
+
+
+class Likelihood(nn.Module):
+    """p(x | decoder output). Subclasses implement :meth:`distribution`."""
+
+    def __init__(self, ctx: Context):
+        super().__init__()
+        self.data_dim = ctx.data_dim
+
+    def distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
+        raise NotImplementedError
+
+    def check_data(self, x: torch.Tensor, name: str = "x") -> None:
+        """Raise a ValueError if ``x`` lies outside the likelihood's support."""
+
+
+class Guide(nn.Module):
+    """q(z | x). Subclasses implement :meth:`distribution`."""
+
+    amortized = False
+
+    def __init__(self, ctx: Context):
+        super().__init__()
+        self.data_dim = ctx.data_dim
+        self.latent_dim = ctx.latent_dim
+
+    def distribution(self, x: torch.Tensor, idx: torch.Tensor | None = None):
+        """q(z | x) with batch shape ``[B]`` and event shape ``[latent]``."""
+        raise NotImplementedError
+
+    def initialize(self, x: torch.Tensor) -> None:
+        """Hook run by ``pv.fit`` before training (e.g. to size local parameters)."""
+
+
+class Penalty(nn.Module):
+    """A term subtracted from the ELBO: the model adds ``pyro.factor(-weight * value)``.
+
+    ``forward`` returns the penalty per datapoint ``[B]`` (or a scalar, counted
+    once per datapoint), in nats, so weights are comparable across datasets.
+    """
+
+    needs_posterior = False
+
+    def __init__(self, ctx: Context, *, weight: float = 1.0):
+        super().__init__()
+        self.weight = float(weight)
+
+    def forward(self, inputs: PenaltyInputs) -> torch.Tensor:
+        raise NotImplementedError
+
+    def check_compatible(self, model) -> None:
+        """Raise a ValueError if this penalty cannot work with ``model``'s parts."""
+
+
+def positive_scale(name: str, value) -> float:
+    return _checks.positive_float(name, value)

@@ -1,0 +1,109 @@
+"""Guides q(z | x): an amortized encoder g[x, θ], or free per-datapoint parameters q(z | θᵢ)."""
+
+from __future__ import annotations
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ppl_vae import _checks
+from ppl_vae.parts.base import Guide
+from ppl_vae.parts.networks import mlp
+from ppl_vae.registry import register
+
+COVARIANCES = ("diagonal", "full")
+_MIN_SCALE = 1e-4
+
+
+def _num_raw(latent_dim: int, covariance: str) -> int:
+    """Unconstrained numbers per datapoint describing the covariance."""
+    return latent_dim if covariance == "diagonal" else latent_dim * (latent_dim + 1) // 2
+
+
+def gaussian(loc: torch.Tensor, raw: torch.Tensor, covariance: str):
+    """A Gaussian with batch ``loc.shape[:-1]`` from unconstrained ``raw`` numbers.
+
+    diagonal: scale = softplus(raw); full: a lower-triangular Cholesky factor whose
+    diagonal is softplus of the first ``latent`` numbers.
+    """
+    if covariance == "diagonal":
+        return dist.Normal(loc, F.softplus(raw) + _MIN_SCALE).to_event(1)
+    latent = loc.shape[-1]
+    diag = F.softplus(raw[..., :latent]) + _MIN_SCALE
+    tril = torch.diag_embed(diag)
+    rows, cols = torch.tril_indices(latent, latent, offset=-1)
+    tril = tril.index_put((..., rows, cols), raw[..., latent:]) if latent > 1 else tril
+    return dist.MultivariateNormal(loc, scale_tril=tril)
+
+
+def _inverse_softplus(y: float) -> float:
+    return float(torch.log(torch.expm1(torch.tensor(y))))
+
+
+@register("guide", "amortized")
+class AmortizedGuide(Guide):
+    """q(z|x, θ) = Norm_z[g_μ[x, θ], g_Σ[x, θ]]: the VAE's encoder network."""
+
+    amortized = True
+
+    def __init__(self, ctx, *, hidden=(256,), activation="relu", covariance="diagonal"):
+        super().__init__(ctx)
+        self.covariance = _checks.one_of("guide.covariance", covariance, COVARIANCES)
+        n_raw = _num_raw(ctx.latent_dim, covariance)
+        self.net = mlp(ctx.data_dim, hidden, ctx.latent_dim + n_raw, activation, where="guide")
+
+    def distribution(self, x, idx=None):
+        out = self.net(x)
+        return gaussian(out[..., : self.latent_dim], out[..., self.latent_dim :], self.covariance)
+
+
+@register("guide", "local")
+class LocalGuide(Guide):
+    """q(z | θᵢ): free variational parameters for every training datapoint.
+
+    The parameters are sized to the training set by :meth:`initialize` (called
+    by ``pv.fit``); ``idx`` selects the datapoints of a minibatch. Evaluating on
+    other data needs new local parameters (see ``pv.infer.fit_local_guide``).
+    """
+
+    def __init__(self, ctx, *, covariance="diagonal", init_scale=0.1):
+        super().__init__(ctx)
+        self.covariance = _checks.one_of("guide.covariance", covariance, COVARIANCES)
+        self.init_scale = _checks.positive_float("guide.init_scale", init_scale)
+        self.loc = nn.Parameter(torch.zeros(0, ctx.latent_dim))
+        self.raw = nn.Parameter(torch.zeros(0, _num_raw(ctx.latent_dim, covariance)))
+
+    @property
+    def num_data(self) -> int:
+        return self.loc.shape[0]
+
+    def resize(self, n: int) -> None:
+        """Fresh parameters for ``n`` datapoints: loc 0, scale ``init_scale``."""
+        latent = self.latent_dim
+        raw = torch.zeros(n, _num_raw(latent, self.covariance))
+        raw[:, :latent] = _inverse_softplus(self.init_scale)
+        self.loc = nn.Parameter(torch.zeros(n, latent))
+        self.raw = nn.Parameter(raw)
+
+    def initialize(self, x):
+        if self.num_data != x.shape[0]:
+            self.resize(x.shape[0])
+
+    def distribution(self, x, idx=None):
+        if idx is None:
+            if x.shape[0] != self.num_data:
+                raise ValueError(
+                    f"x has {x.shape[0]} rows but the local guide holds parameters for "
+                    f"{self.num_data} datapoints: pass the training data, or fit a local "
+                    "guide to this data with pv.infer.fit_local_guide"
+                )
+            return gaussian(self.loc, self.raw, self.covariance)
+        return gaussian(self.loc[idx], self.raw[idx], self.covariance)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Local parameters are sized by the data; adopt the stored size before loading.
+        stored = state_dict.get(prefix + "loc")
+        if stored is not None and stored.shape[0] != self.num_data:
+            self.resize(stored.shape[0])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -1,0 +1,110 @@
+"""Specs: load (preset name, TOML path or dict), merge overrides, validate, resolve.
+
+A resolved spec is a plain dict holding every key a model was built with, so
+``pv.build(model.spec)`` rebuilds the same architecture and the spec can be
+stored in a checkpoint. Tables of parts (``prior``, ``likelihood``, ``decoder``,
+``guide``) and the ``penalty`` list are validated against the registered parts.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from ppl_vae import registry
+
+PART_TABLES = ("prior", "likelihood", "decoder", "guide")
+
+
+def presets() -> list[str]:
+    """Names of the presets shipped with the package (``vae``, ``lvm``, ``gmm``, ...)."""
+    files = resources.files("ppl_vae") / "presets"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"spec file {source} is not valid TOML: {err}") from None
+
+
+def load(spec) -> dict:
+    """Return the raw spec dict for a preset name, a TOML path or a dict."""
+    if isinstance(spec, dict):
+        return copy.deepcopy(spec)
+    if isinstance(spec, (str, Path)):
+        text = str(spec)
+        if text in presets():
+            raw = (resources.files("ppl_vae") / "presets" / f"{text}.toml").read_text()
+            return _read_toml(raw, f"preset {text!r}")
+        path = Path(text)
+        if path.suffix == ".toml" or path.exists():
+            if not path.is_file():
+                raise ValueError(f"spec={text!r}: no such file; pass a preset name or a TOML path")
+            return _read_toml(path.read_text(), str(path))
+        raise ValueError(
+            f"spec={text!r} is neither a preset nor a TOML file; presets: {', '.join(presets())}"
+        )
+    raise ValueError(f"spec of type {type(spec).__name__} is invalid: pass a preset name, path or dict")
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """Deep-merge ``overrides`` into ``base``: tables merge key by key, lists are replaced.
+
+    When an override changes a part's ``kind``, the base's keys that the new
+    kind does not accept are dropped (they belonged to the old kind); keys the
+    user wrote are always kept, so a wrong one is still reported.
+    """
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            if key in PART_TABLES and "kind" in value and value["kind"] != old.get("kind"):
+                kind = "decoder" if key == "decoder" else key
+                try:
+                    valid = registry.spec_keys(registry.get(kind, value["kind"]))
+                except ValueError:
+                    valid = {}
+                old = {k: v for k, v in old.items() if k in valid}
+            out[key] = merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def with_family_defaults(raw: dict) -> dict:
+    """Merge a user spec onto the preset of its family, so omitted tables get defaults."""
+    family = raw.get("family")
+    if family is None:
+        raise ValueError(
+            f"spec has no 'family' key; add family = one of {', '.join(registry.names('family'))}"
+        )
+    registry.get("family", family, where="family")
+    base = load(family) if family in presets() else {}
+    return merge(base, raw)
+
+
+def check_keys(table: dict, valid, where: str) -> None:
+    """Raise a ValueError naming the first unknown key of ``table`` and the valid ones."""
+    for key in table:
+        if key not in valid:
+            raise ValueError(
+                f"unknown key {where}{key!r}; valid keys: {', '.join(sorted(valid))}"
+            )
+
+
+def resolve_part(kind: str, table, *, where: str) -> dict:
+    """Validate one part table and fill in its defaults; returns a new dict."""
+    if not isinstance(table, dict):
+        raise ValueError(f"[{where}] must be a table with a 'kind' key, got {table!r}")
+    cls = registry.get(kind, table.get("kind"), where=f"{where}.kind")
+    keys = registry.spec_keys(cls)
+    check_keys(table, set(keys) | {"kind"}, f"{where}.")
+    resolved = {"kind": table["kind"]}
+    for key, default in keys.items():
+        value = table.get(key, default)
+        resolved[key] = list(value) if isinstance(value, tuple) else value
+    return resolved
