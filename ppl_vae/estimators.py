@@ -15,14 +15,18 @@ B×B weight matrix ``w`` (see :func:`log_importance_weights`):
 ``"mws"`` — minibatch weighted sampling, Chen et al. Eq. (3): w_ij = 1/(N·B).
     This is a *lower bound* of q(z_i) (the derivation keeps only the minibatches
     that contain x_i); even at B = N it equals q(z_i)/N. Each log-density is biased
-    down by between log B and log N, so TC is biased *up* by roughly (L−1)·log B
-    (exactly (L−1)·log N at B = N). Kept because it is the paper's training
-    estimator; use ``"mss"`` to report numbers.
+    down by between log B (well-separated posteriors) and log N (overlapping ones),
+    so TC is biased *up* by about (L−1)·log B to (L−1)·log N, exactly (L−1)·log N at
+    B = N. Kept because it is the paper's training estimator (the offset barely moves
+    gradients); use ``"mss"`` to report numbers.
 ``"mss"`` — minibatch stratified sampling (Chen et al., appendix). The dataset is
     split into two strata: the sample's own datapoint x_i (known, weight 1/N) and the
     other N−1 datapoints, of which the other B−1 batch members are a uniform sample
     without replacement (importance weight (N−1)/(N(B−1)) each). The weights of a
     row sum to one, q̂(z_i) is unbiased for q(z_i), and at B = N it is exact.
+    (This is the textbook two-stratum weighting for sampling without replacement;
+    the authors' reference code puts a special weight on one off-diagonal entry per
+    row instead, which is not exact at B = N.)
 
 The per-sample KL decomposition (Chen et al. Eq. (2)) is
 
@@ -36,7 +40,8 @@ whose expectation under p(x) q(z|x) is E_x KL(q(z|x) ‖ p(z)) for a factorised 
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
