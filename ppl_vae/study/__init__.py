@@ -1,0 +1,10 @@
+"""Statistical studies: grids of configurations × seeds, run locally or on Ray.
+
+``run(name_or_study, ...)`` executes (or resumes) a study and writes a tidy table,
+summaries, figures and a report to ``<out>/<study>/``; see :mod:`ppl_vae.study.core`.
+"""
+
+from .analysis import paired_comparison, summarize
+from .core import Study, available_studies, get_study, run
+
+__all__ = ["Study", "available_studies", "get_study", "paired_comparison", "run", "summarize"]

@@ -1,0 +1,349 @@
+"""Studies: a grid of configurations × seeds, one pure trial function, and a runner.
+
+A concrete study lives in ``ppl_vae/studies/<name>.py`` and defines a module-level
+``STUDY = Study(...)``; :func:`run` finds it by name. The runner stores every
+finished trial at once (see :mod:`ppl_vae.study.store`), so a study that is
+interrupted — or extended with more seeds — only runs the trials it is missing.
+
+Example
+-------
+>>> def trial(config, seed):
+...     x = torch.randn(config["n"], generator=torch.Generator().manual_seed(seed))
+...     return {"mean": float(x.mean())}
+>>> study = Study(name="toy", question="Does the sample mean shrink?", trial=trial,
+...               grid=[{"n": 10}, {"n": 1000}])
+>>> df = run(study, seeds=5, out="results")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import math
+import numbers
+import pkgutil
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .._checks import one_of, positive_int
+from . import executors
+from .analysis import RESERVED_NAMES, paired_comparison, summarize
+from .report import plot_summary, write_report
+from .store import (
+    TrialStore,
+    canonical_config,
+    failures_frame,
+    tidy_frame,
+    trial_key,
+)
+
+STUDIES_PACKAGE = "ppl_vae.studies"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_grid(argument: str, grid) -> list[dict]:
+    if not isinstance(grid, Sequence) or isinstance(grid, str) or len(grid) == 0:
+        raise ValueError(f"{argument}={grid!r} is invalid: pass a non-empty list of config dicts")
+    seen: dict[str, int] = {}
+    for i, config in enumerate(grid):
+        if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+            raise ValueError(f"{argument}[{i}]={config!r} is invalid: pass a dict with str keys")
+        clash = sorted(set(config) & set(RESERVED_NAMES))
+        if clash:
+            raise ValueError(
+                f"{argument}[{i}] uses reserved key(s) {', '.join(clash)}: rename them "
+                "(they are column names of the result tables)"
+            )
+        try:
+            text = canonical_config(config)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"{argument}[{i}]={config!r} is not JSON-serialisable ({err}): use plain "
+                "str / int / float / bool / list / dict values"
+            ) from None
+        if text in seen:
+            raise ValueError(
+                f"{argument}[{i}] repeats {argument}[{seen[text]}] ({text}): "
+                "list each configuration once (use seeds for repetitions)"
+            )
+        seen[text] = i
+    return [dict(config) for config in grid]
+
+
+def _check_seeds(argument: str, seeds) -> list[int]:
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        return list(range(positive_int(argument, seeds, fix="pass a number of seeds >= 1")))
+    ok = isinstance(seeds, Sequence | range) and not isinstance(seeds, str) and len(seeds) > 0
+    if ok:
+        ok = all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in seeds
+        )
+    if not ok or len(set(seeds)) != len(seeds):
+        raise ValueError(
+            f"{argument}={seeds!r} is invalid: pass a number of seeds >= 1, or a non-empty "
+            "list of distinct integers >= 0"
+        )
+    return [int(s) for s in seeds]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study:
+    """Declaration of a study: what is varied, what one trial measures, and why.
+
+    Parameters
+    ----------
+    name : str
+        Identifier, also the output folder ``<out>/<name>/``.
+    trial : callable
+        Pure function ``trial(config: dict, seed: int) -> dict[str, float]``. It must
+        depend only on its arguments (the runner also seeds the global RNGs with
+        ``seed``). For process-pool runs it must be a module-level function.
+    grid : list of dict
+        Configurations; every one runs with every seed. The first is the reference
+        of the paired comparisons, so put the baseline first.
+    question : str
+        The question and the hypothesis in prose, normally the study module's
+        ``__doc__``; paragraphs starting with ``Hypothesis:`` are reported as the
+        hypothesis.
+    small_grid : list of dict, optional
+        Configurations for ``run(..., small=True)`` (smoke tests, CI); default the
+        first configuration of ``grid``. Small configs should make trials cheap.
+    analyze : callable, optional
+        ``analyze(df, out_dir)`` draws study-specific figures from the tidy table
+        into ``out_dir``; PNG files it writes are linked from the report.
+    default_seeds : int or list of int, default 3
+        Seeds used when :func:`run` gets ``seeds=None``.
+
+    Notes
+    -----
+    Stored trials are keyed by (name, config, seed) only: after changing what the
+    trial computes, delete ``<out>/<name>/trials/`` (or rename the study) so old
+    results are not reused.
+    """
+
+    name: str
+    trial: Callable[[dict, int], dict]
+    grid: list[dict]
+    question: str = ""
+    small_grid: list[dict] | None = None
+    analyze: Callable[[pd.DataFrame, Path], object] | None = None
+    default_seeds: int | list[int] = field(default=3)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(
+                f"name={self.name!r} is invalid: use letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit (it names the output folder)"
+            )
+        if not callable(self.trial):
+            raise ValueError(
+                f"trial={self.trial!r} is not callable: pass a function (config, seed) -> dict"
+            )
+        if self.analyze is not None and not callable(self.analyze):
+            raise ValueError(f"analyze={self.analyze!r} is not callable: pass a function or None")
+        object.__setattr__(self, "grid", _check_grid("grid", self.grid))
+        if self.small_grid is not None:
+            object.__setattr__(self, "small_grid", _check_grid("small_grid", self.small_grid))
+        _check_seeds("default_seeds", self.default_seeds)
+
+    def configs(self, *, small: bool = False) -> list[dict]:
+        """The grid to run: ``small_grid`` (or the first config) when ``small``."""
+        if not small:
+            return self.grid
+        return self.small_grid if self.small_grid is not None else self.grid[:1]
+
+
+def available_studies() -> list[str]:
+    """Names of the studies shipped in :mod:`ppl_vae.studies`, sorted."""
+    package = importlib.import_module(STUDIES_PACKAGE)
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+def get_study(name: str | Study) -> Study:
+    """The :class:`Study` named ``name`` (from ``ppl_vae.studies.<name>.STUDY``)."""
+    if isinstance(name, Study):
+        return name
+    names = available_studies()
+    if not isinstance(name, str) or name not in names:
+        listing = ", ".join(names) if names else "none are installed yet"
+        raise ValueError(
+            f"study={name!r} is not a known study; available studies: {listing}. "
+            f"Add a module {STUDIES_PACKAGE}.<name> defining STUDY = Study(...), "
+            "or pass a Study object"
+        )
+    module = importlib.import_module(f"{STUDIES_PACKAGE}.{name}")
+    study = getattr(module, "STUDY", None)
+    if not isinstance(study, Study):
+        raise ValueError(
+            f"study={name!r}: module {module.__name__} defines no STUDY = Study(...) "
+            f"(found {type(study).__name__}); add one at module level"
+        )
+    return study
+
+
+def run(
+    study: str | Study,
+    *,
+    executor: str = "local",
+    address: str | None = None,
+    seeds: int | Sequence[int] | None = None,
+    out: str | Path = "results",
+    small: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+    retry_failed: bool = False,
+) -> pd.DataFrame:
+    """Run a study's grid × seeds (resuming stored trials) and write its results.
+
+    Parameters
+    ----------
+    study : str or Study
+        A name from :func:`available_studies`, or a :class:`Study`.
+    executor : {"local", "ray"}, default "local"
+        ``"local"`` runs in this process when ``workers == 1`` and otherwise on a
+        ``spawn`` process pool; ``"ray"`` runs the same trials as Ray tasks.
+    address : str, optional
+        Ray cluster address (``executor="ray"`` only); default ``$RAY_ADDRESS``, else
+        a local Ray instance that is shut down afterwards.
+    seeds : int or list of int, optional
+        ``n`` means seeds ``0..n-1``; default the study's ``default_seeds``.
+    out : path-like, default "results"
+        Results go to ``<out>/<study name>/``.
+    small : bool, default False
+        Run the study's ``small_grid`` instead of its ``grid``.
+    workers : int, optional
+        Parallel trials; default ``min(cpu count, number of trials to run)``.
+    progress : bool, default True
+        Show a progress bar over completed trials.
+    retry_failed : bool, default False
+        Run again trials whose stored record is a failure.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy table, one row per successful trial and metric: ``study, config_id,
+        <config keys...>, seed, metric, value``. Also written, with ``summary.csv``,
+        ``paired.csv``, ``failures.csv``, ``summary.png`` and ``report.md``.
+    """
+    study = get_study(study)
+    one_of("executor", executor, executors.EXECUTORS)
+    if address is not None and executor != "ray":
+        raise ValueError(
+            f"address={address!r} is only used with executor='ray': pass executor='ray' "
+            "or drop address"
+        )
+    seeds = _check_seeds("seeds", study.default_seeds if seeds is None else seeds)
+    if workers is not None:
+        workers = positive_int("workers", workers, fix="pass a number of workers >= 1 or None")
+    out_dir = Path(out) / study.name
+    store = TrialStore(out_dir / "trials")
+
+    jobs = [
+        {"key": trial_key(study.name, config, seed), "config_id": i, "config": config, "seed": seed}
+        for i, config in enumerate(study.configs(small=small))
+        for seed in seeds
+    ]
+    records = store.load()
+    pending = [
+        job
+        for job in jobs
+        if job["key"] not in records or (retry_failed and records[job["key"]]["status"] != "ok")
+    ]
+
+    bar = tqdm(
+        total=len(pending),
+        desc=f"study {study.name}",
+        unit="trial",
+        disable=not progress or not pending,
+    )
+    failed = 0
+
+    def on_done(record: dict) -> None:
+        nonlocal failed
+        record["study"] = study.name
+        record["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        store.save(record)
+        records[record["key"]] = record
+        failed += record["status"] != "ok"
+        bar.set_postfix(failed=failed, refresh=False)
+        bar.update()
+
+    start = time.perf_counter()
+    used_workers = 0
+    try:
+        if pending and executor == "ray":
+            used_workers = workers or min(executors.cpu_count(), len(pending))
+            executors.run_ray(study.trial, pending, on_done, address=address, workers=workers)
+        elif pending:
+            used_workers = workers or min(executors.cpu_count(), len(pending))
+            if used_workers == 1:
+                executors.run_in_process(study.trial, pending, on_done)
+            else:
+                executors.run_process_pool(study.trial, pending, on_done, workers=used_workers)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - start
+
+    df = tidy_frame(study.name, jobs, records)
+    run_info = {
+        "configurations": f"{len(study.configs(small=small))}" + (" (small grid)" if small else ""),
+        "seeds": ", ".join(map(str, seeds)),
+        "trials": f"{len(jobs)} ({len(jobs) - len(pending)} reused from earlier runs, "
+        f"{len(pending)} run now)",
+        "executor": f"{executor}" + (f", {used_workers} worker(s)" if pending else ""),
+        "wall time of this run": f"{wall:.1f} s",
+        "compute time of all trials": f"{_compute_seconds(jobs, records):.1f} s",
+    }
+    _write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info)
+    return df
+
+
+def _compute_seconds(jobs: list[dict], records: dict[str, dict]) -> float:
+    seconds = (records[j["key"]].get("seconds") for j in jobs if j["key"] in records)
+    return float(sum(s for s in seconds if isinstance(s, float) and not math.isnan(s)))
+
+
+def _write_outputs(study: Study, df, failures, out_dir: Path, run_info: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(df)
+    paired = paired_comparison(df)
+    df.to_csv(out_dir / "trials.csv", index=False)
+    summary.to_csv(out_dir / "summary.csv", index=False)
+    paired.to_csv(out_dir / "paired.csv", index=False)
+    failures.to_csv(out_dir / "failures.csv", index=False)
+    figures = []
+    default = plot_summary(summary, df, out_dir / "summary.png", title=f"Study {study.name}")
+    if default is not None:
+        figures.append(default)
+    notes = []
+    if study.analyze is not None and not df.empty:
+        try:
+            study.analyze(df.copy(), out_dir)
+        except Exception as err:  # noqa: BLE001 - trials are saved; report the hook's failure
+            message = f"analyze hook failed: {type(err).__name__}: {err}"
+            warnings.warn(message, stacklevel=3)
+            notes.append(message)
+    # Link every figure in the folder: the default one first, then the hook's.
+    figures += sorted(p for p in out_dir.rglob("*.png") if p not in figures)
+    write_report(
+        out_dir / "report.md",
+        name=study.name,
+        docstring=study.question,
+        run_info=run_info,
+        summary=summary,
+        paired=paired,
+        failures=failures,
+        figures=figures,
+        notes=notes,
+    )

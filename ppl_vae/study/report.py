@@ -1,0 +1,203 @@
+"""The default figure and the ``report.md`` of a study.
+
+Markdown tables are rendered here rather than with ``DataFrame.to_markdown``,
+which needs the optional ``tabulate`` package. Figures are drawn on a bare
+:class:`matplotlib.figure.Figure` with the Agg canvas, so no pyplot state or
+global backend is touched (safe inside notebooks and worker processes).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .analysis import config_columns
+
+
+def _cell(value, floatfmt: str) -> str:
+    if isinstance(value, float | np.floating):
+        text = "" if math.isnan(value) else format(float(value), floatfmt)
+    elif value is None or (isinstance(value, float) and math.isnan(value)):
+        text = ""
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(df: pd.DataFrame, *, floatfmt: str = ".4g") -> str:
+    """Render ``df`` (without its index) as a GitHub-flavoured markdown table."""
+    header = [str(c) for c in df.columns]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+    lines = [
+        "| " + " | ".join(_cell(h, floatfmt) for h in header) + " |",
+        "|" + "|".join("---:" if num else ":---" for num in numeric) + "|",
+    ]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, floatfmt) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def config_label(row: pd.Series, keys: list[str]) -> str:
+    """Short label such as ``"K=10, lr=0.01"`` from the configuration columns ``keys``."""
+    parts = [
+        f"{k}={row[k]}" for k in keys if not (isinstance(row[k], float) and math.isnan(row[k]))
+    ]
+    return ", ".join(parts) if parts else f"config {row['config_id']}"
+
+
+def _varying_keys(summary: pd.DataFrame) -> list[str]:
+    keys = config_columns(summary)
+    per_config = summary.drop_duplicates("config_id")
+    varying = [k for k in keys if per_config[k].astype(str).nunique() > 1]
+    return varying or keys
+
+
+def plot_summary(
+    summary: pd.DataFrame, trials: pd.DataFrame, path: str | Path, *, title: str
+) -> Path | None:
+    """Per-metric panels of configuration means with bootstrap intervals and seed points.
+
+    Returns the PNG path, or None when there is nothing to plot.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if summary.empty:
+        return None
+    metrics = list(pd.unique(summary["metric"]))
+    keys = _varying_keys(summary)
+    labels = {
+        row["config_id"]: config_label(row, keys)
+        for _, row in summary.drop_duplicates("config_id").iterrows()
+    }
+    order = sorted(labels)
+    ncols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    width = max(4.0, 0.6 * len(order) + 2.0)
+    fig = Figure(figsize=(width * ncols, 3.6 * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics, strict=False):
+        part = summary[summary["metric"] == metric].set_index("config_id").reindex(order)
+        x = np.arange(len(order))
+        mean = part["mean"].to_numpy(float)
+        low = np.where(np.isnan(part["ci_low"]), mean, part["ci_low"])
+        high = np.where(np.isnan(part["ci_high"]), mean, part["ci_high"])
+        seeds = trials[trials["metric"] == metric]
+        position = {cid: i for i, cid in enumerate(order)}
+        ax.scatter(
+            seeds["config_id"].map(position),
+            seeds["value"],
+            s=12,
+            alpha=0.35,
+            color="tab:gray",
+            label="single seeds",
+            zorder=1,
+        )
+        ax.errorbar(
+            x,
+            mean,
+            yerr=np.vstack([mean - low, high - mean]),
+            fmt="o",
+            capsize=4,
+            color="tab:blue",
+            label="mean, 95% bootstrap CI",
+            zorder=2,
+        )
+        ax.set_xticks(
+            x,
+            [labels[c] for c in order],
+            rotation=30 if len(order) > 3 else 0,
+            ha="right" if len(order) > 3 else "center",
+            fontsize=8,
+        )
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(metrics) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def split_docstring(text: str) -> tuple[str, str]:
+    """Split a study docstring into (question, hypothesis).
+
+    Paragraphs starting with ``Hypothesis`` (e.g. ``"Hypothesis: ..."``) form the
+    hypothesis; the other paragraphs form the question.
+    """
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", (text or "").strip()) if p.strip()]
+    hyp = [p for p in paragraphs if re.match(r"hypothes[ie]s\b", p, flags=re.IGNORECASE)]
+    question = [p for p in paragraphs if p not in hyp]
+    hypothesis = "\n\n".join(
+        re.sub(r"^hypothes[ie]s\s*:?\s*", "", p, flags=re.IGNORECASE) for p in hyp
+    )
+    return "\n\n".join(question), hypothesis
+
+
+def write_report(
+    path: str | Path,
+    *,
+    name: str,
+    docstring: str,
+    run_info: dict,
+    summary: pd.DataFrame,
+    paired: pd.DataFrame,
+    failures: pd.DataFrame,
+    figures: list[Path],
+    notes: list[str] = (),
+) -> Path:
+    """Write the study's ``report.md`` and return its path."""
+    path = Path(path)
+    question, hypothesis = split_docstring(docstring)
+    out = [f"# Study `{name}`", ""]
+    out += ["## Question", "", question or "_(no question stated in the study docstring)_", ""]
+    out += ["## Hypothesis", "", hypothesis or "_(no hypothesis stated in the study docstring)_"]
+    out += ["", "## Run", ""]
+    out += [f"- {key}: {value}" for key, value in run_info.items()]
+    out += ["", "## Results", ""]
+    if summary.empty:
+        out.append("_No successful trials._")
+    else:
+        out += [
+            (
+                "Mean across seeds, standard error (sd/√n) and a 95% percentile bootstrap "
+                "interval of the mean, per configuration and metric."
+            ),
+            "",
+        ]
+        cols = [c for c in summary.columns if c != "study"]
+        out.append(markdown_table(summary[cols]))
+    if not paired.empty:
+        ref = int(paired["reference_id"].iloc[0])
+        out += ["", f"### Paired differences against config {ref}", ""]
+        out += [
+            (
+                "Per-seed difference (config − reference) on shared seeds; "
+                "p-value of the paired t-test (scipy.stats.ttest_rel)."
+            ),
+            "",
+        ]
+        cols = [c for c in paired.columns if c not in ("study", "reference_id")]
+        out.append(markdown_table(paired[cols]))
+    out += ["", "## Failures", ""]
+    if failures.empty:
+        out.append("None.")
+    else:
+        count = len(failures)
+        out += [f"{count} trial(s) failed (not retried on resume unless `retry_failed=True`):", ""]
+        out.append(markdown_table(failures))
+    out += ["", "## Figures", ""]
+    links = [Path(os.path.relpath(fig, path.parent)).as_posix() for fig in figures]
+    out += [f"![{Path(link).stem}]({link})" for link in links] or ["None."]
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
