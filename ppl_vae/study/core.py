@@ -212,7 +212,8 @@ def run(
         A name from :func:`available_studies`, or a :class:`Study`.
     executor : {"local", "ray"}, default "local"
         ``"local"`` runs in this process when ``workers == 1`` and otherwise on a
-        ``spawn`` process pool; ``"ray"`` runs the same trials as Ray tasks.
+        process pool (fork server, or ``spawn``); ``"ray"`` runs the same trials as
+        Ray tasks.
     address : str, optional
         Ray cluster address (``executor="ray"`` only); default ``$RAY_ADDRESS``, else
         a local Ray instance that is shut down afterwards.
@@ -283,7 +284,7 @@ def run(
     used_workers = 0
     try:
         if pending and executor == "ray":
-            used_workers = workers or min(executors.cpu_count(), len(pending))
+            used_workers = workers
             executors.run_ray(study.trial, pending, on_done, address=address, workers=workers)
         elif pending:
             used_workers = workers or min(executors.cpu_count(), len(pending))
@@ -301,7 +302,7 @@ def run(
         "seeds": ", ".join(map(str, seeds)),
         "trials": f"{len(jobs)} ({len(jobs) - len(pending)} reused from earlier runs, "
         f"{len(pending)} run now)",
-        "executor": f"{executor}" + (f", {used_workers} worker(s)" if pending else ""),
+        "executor": executor + (f", {used_workers} worker(s)" if pending and used_workers else ""),
         "wall time of this run": f"{wall:.1f} s",
         "compute time of all trials": f"{_compute_seconds(jobs, records):.1f} s",
     }

@@ -111,8 +111,11 @@ def run_process_pool(
     so a worker starts in milliseconds instead of paying the torch import each
     time. The trial must be picklable by reference (a module-level function).
     """
+    main = sys.modules.get("__main__")
     try:
         pickle.dumps(trial)
+        if getattr(trial, "__module__", None) == "__main__" and not hasattr(main, "__file__"):
+            raise pickle.PicklingError("it is defined in an interactive session")
     except Exception as err:  # noqa: BLE001 - any pickling error means the same fix
         raise ValueError(
             f"trial={trial!r} cannot be sent to worker processes ({err}): define it as a "
@@ -130,10 +133,11 @@ def run_process_pool(
         for future in cf.as_completed(futures):
             try:
                 record = future.result()
-            except cf.process.BrokenProcessPool as err:
+            except Exception as err:  # trial errors are caught inside execute_trial
                 raise RuntimeError(
-                    f"a worker process died ({err}); finished trials are saved — run the "
-                    "study again to resume, or use workers=1 to see the crash in process"
+                    f"a worker process could not run a trial ({type(err).__name__}: {err}); "
+                    "finished trials are saved. Define the trial in an importable module, or "
+                    "use workers=1 to run in process, then run again to resume"
                 ) from err
             on_done(record)
     finally:

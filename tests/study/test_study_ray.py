@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tests.study.test_study_runner import _study, flaky_trial, normal_mean_trial
 
 import ppl_vae.study as ps
+from tests.study.test_study_runner import _study, flaky_trial, normal_mean_trial
 
 ray = pytest.importorskip("ray")
 
