@@ -1,41 +1,97 @@
-"""Helpers shared by the subcommands: loading data and models, writing tables."""
+"""Helpers shared by the subcommands: data, models, option parsing, tables."""
 
 from __future__ import annotations
 
+import json
+import math
+import tomllib
 from pathlib import Path
 
 import pandas as pd
 
 
-def load_data(name_or_path: str, *, binarize: bool | None = None, **options):
-    """``pv.data.load`` with CLI-friendly defaults."""
+def load_data(name_or_path: str, **options):
+    """``pv.data.load`` with options the caller set (``None`` values dropped)."""
     from ppl_vae import data
 
-    if binarize is not None:
-        options["binarize"] = binarize
-    return data.load(name_or_path, **options)
+    return data.load(name_or_path, **{k: v for k, v in options.items() if v is not None})
 
 
 def output_dir(path) -> Path:
     out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out={str(out)!r} is a file: pass a folder")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
-def print_table(frame: pd.DataFrame, *, floatfmt: str = "{:.3f}") -> None:
+def image_shape_for(dim: int, given=None):
+    """The dataset's image shape, or a square guess from the data dimension."""
+    if given:
+        return tuple(given)
+    side = math.isqrt(dim)
+    return (side, side) if side * side == dim else None
+
+
+def parse_overrides(items) -> dict:
+    """``["latent_dim=4", "guide.kind=amortized"]`` -> nested override dict (TOML values)."""
+    out: dict = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ValueError(f"--set {item!r} is invalid: use KEY=VALUE, e.g. --set latent_dim=4")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def parse_classes(text: str | None):
+    """``"0-4"`` or ``"0,2,5"`` -> sorted list of ints (None passes through)."""
+    if text is None:
+        return None
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = (int(t) for t in text.split("-"))
+            classes = list(range(lo, hi + 1))
+        else:
+            classes = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--classes={text!r} is invalid: use a range like 0-4 or a list like 0,2,5") from None
+    if not classes:
+        raise ValueError(f"--classes={text!r} selects no class: use e.g. 0-4")
+    return sorted(set(classes))
+
+
+def write_json(obj, path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(obj, indent=2, default=str))
+    return path
+
+
+def print_table(frame: pd.DataFrame, *, digits: int = 3) -> None:
     """Print a DataFrame as an aligned plain-text table."""
-    with pd.option_context("display.float_format", floatfmt.format, "display.width", 120):
-        print(frame.to_string(index=False))
+    with pd.option_context("display.width", 140, "display.max_columns", 30):
+        print(frame.round(digits).to_string(index=False))
 
 
-def add_threads_option(p) -> None:
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+def add_threads_option(p, default=None) -> None:
+    p.add_argument(
+        "--threads", type=int, default=default,
+        help=f"torch threads (default: {default or 'torch default'})",
+    )
 
 
 def apply_threads(args) -> None:
     import torch
 
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         if args.threads < 1:
             raise ValueError(f"--threads={args.threads} is invalid: pass an integer >= 1")
         torch.set_num_threads(args.threads)
