@@ -5,16 +5,13 @@ result, over a private array-only core.
 """
 
 from ppl_vae.metrics.dci import dci
+from ppl_vae.metrics.decomposition import elbo_decomposition
 from ppl_vae.metrics.mig import mig, mig_details
 from ppl_vae.metrics.ood import ood_auroc
 
-# ELBO decomposition (reconstruction, index-code MI, TC, dimension-wise KL) goes in
-# ppl_vae/metrics/decomposition.py, exported here:
-# from ppl_vae.metrics.decomposition import elbo_decomposition
-
 __all__ = [
     "dci",
-    # "elbo_decomposition",
+    "elbo_decomposition",
     "mig",
     "mig_details",
     "ood_auroc",
