@@ -1,0 +1,151 @@
+"""Latent traversals ordered by information (lecture notes, Fig. 17.14).
+
+One row per latent dimension, columns from −k to +k around a starting code,
+rows sorted by the dimension's average KL(q(z_l|x) ‖ p(z_l)) over a dataset —
+the ordering Chen et al. (2018, "Isolating Sources of Disentanglement in
+Variational Autoencoders", Section 6 and Fig. 1) use: dimensions with (almost)
+no KL carry no information and decode to the same image in every column.
+
+The decoding itself is ``pv.infer.traverse(model, z, dim, values)``; this module
+only chooses the start, the values and the order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ppl_vae import _checks, _seed
+from ppl_vae.metrics.decomposition import factorised_prior, posterior_normal
+
+
+@dataclass
+class Traversal:
+    """Decoded traversals and how they were made (see :func:`traversal_images`)."""
+
+    images: torch.Tensor  # [R, S, D] row r varies dimension dims[r]
+    dims: list[int]  # latent dimension of each row, by decreasing KL
+    kl: torch.Tensor  # [R] average KL(q(z_l|x) ‖ p(z_l)) of each row's dimension, nats
+    offsets: torch.Tensor  # [S] added to the start's coordinate, from −k to +k
+    start: torch.Tensor  # [L] the starting code
+    index: int | None  # row of x the start was encoded from (None when z was given)
+
+    def row_labels(self) -> list[str]:
+        return [f"z{d}  KL={float(v):.2f}" for d, v in zip(self.dims, self.kl)]
+
+    def plot(self, path, *, image_shape=None, title=None):
+        """Save the grid with :func:`ppl_vae.plots.traversal_grid`; returns the Figure."""
+        from ppl_vae.plots import traversal_grid
+
+        return traversal_grid(
+            self.images,
+            image_shape=image_shape,
+            path=path,
+            row_labels=self.row_labels(),
+            col_values=self.offsets,
+            title=title,
+            xlabel="offset from the start code",
+        )
+
+
+def dimension_kl(model, x) -> torch.Tensor:
+    """Average KL(q(z_l|x) ‖ p(z_l)) per latent dimension over ``x``, ``Tensor[L]`` nats."""
+    _, p_dim = factorised_prior(model)
+    with torch.no_grad():
+        loc, scale, _ = posterior_normal(model, x)
+        kl = torch.distributions.kl_divergence(torch.distributions.Normal(loc, scale), p_dim)
+    return kl.mean(0)  # [L]
+
+
+def _decode_along(model, z, dim, values) -> torch.Tensor:
+    # pv.infer.traverse is the shared implementation; the fallback keeps this module
+    # usable in builds where it has not been added to pv.infer yet.
+    from ppl_vae import infer
+
+    traverse = getattr(infer, "traverse", None)
+    if traverse is not None:
+        return traverse(model, z, dim, values)
+    codes = z.repeat(len(values), 1)  # [S, L]
+    codes[:, dim] = values
+    with torch.no_grad():
+        return model.decode(codes).mean
+
+
+def traversal_images(
+    model,
+    x,
+    *,
+    z=None,
+    index: int | None = None,
+    k: float = 3.0,
+    steps: int = 7,
+    max_rows: int | None = None,
+    seed: int | None = None,
+) -> Traversal:
+    """Decode traversals of every latent dimension, rows sorted by KL.
+
+    Parameters
+    ----------
+    model
+        A model with an amortized diagonal Gaussian guide (``encode``), ``decode``
+        and a prior that factorises over dimensions.
+    x : array ``[N, D]``
+        Data for the KL ordering (and the start, unless ``z`` is given).
+    z : array ``[L]``, optional
+        Start code; default: the posterior mean of ``x[index]``.
+    index : int, optional
+        Row of ``x`` to start from; default: one drawn with ``seed``.
+    k : float, default 3.0
+        Columns offset the start's coordinate by values evenly spaced in [−k, k]
+        (prior standard deviations for a standard-normal prior).
+    steps : int, default 7
+        Number of columns; odd values include the start itself (offset 0).
+    max_rows : int, optional
+        Keep only this many dimensions, those with the largest KL.
+    seed : int, optional
+        Seeds the choice of ``index``.
+
+    Returns
+    -------
+    Traversal
+        ``images`` ``[R, S, D]`` (decoder means), ``dims``, ``kl``, ``offsets``,
+        ``start``, ``index``; ``.plot(path, image_shape=...)`` saves the grid.
+    """
+    k = _checks.positive_float("k", k)
+    steps = _checks.positive_int("steps", steps, minimum=2)
+    check = getattr(model, "check_data", None)
+    x = check(x)[0] if callable(check) else _checks.data_tensor("x", x)
+    kl = dimension_kl(model, x)  # [L]
+    latent = kl.shape[0]
+    rows = latent if max_rows is None else min(latent, _checks.positive_int("max_rows", max_rows))
+    if z is None:
+        if index is None:
+            with _seed.seeded(seed):
+                index = int(torch.randint(x.shape[0], ()))
+        index = _checks.positive_int("index", index, minimum=0)
+        if index >= x.shape[0]:
+            raise ValueError(f"index={index} is out of range: x has {x.shape[0]} rows")
+        with torch.no_grad():
+            start = posterior_normal(model, x[index : index + 1])[0][0]  # [L]
+    else:
+        start = torch.as_tensor(z, dtype=torch.float32).reshape(-1)
+        if start.shape[0] != latent:
+            raise ValueError(
+                f"z has {start.shape[0]} coordinates but the model's latent has {latent}: "
+                f"pass a code of shape [{latent}]"
+            )
+        index = None
+    order = torch.argsort(kl, descending=True)[:rows]
+    offsets = torch.linspace(-k, k, steps)
+    images = torch.stack(
+        [_decode_along(model, start, int(d), start[d] + offsets) for d in order]
+    )  # [R, S, D]
+    return Traversal(
+        images=images,
+        dims=[int(d) for d in order],
+        kl=kl[order],
+        offsets=offsets,
+        start=start,
+        index=index,
+    )
