@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 
 import pyro
@@ -58,7 +59,9 @@ def read(path) -> dict:
     if not path.is_file():
         raise ValueError(f"path={str(path)!r}: no such checkpoint file; check the path")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         useful = [ln for ln in lines if "Unsupported global" in ln or "WeightsUnpickler" in ln]

@@ -103,8 +103,12 @@ def log_weights(model_fn, guide_fn, x, y, *, num_particles, nesting, proposal="g
     if not terms:
         raise ValueError("the model has no observed or latent sites to weigh")
 
-    total = torch.broadcast_tensors(*terms)
-    total = torch.stack(total).sum(0)
+    # Add the terms one by one: elementwise, in a fixed order, so a particle's
+    # weight does not depend on how many particles share the pass (a stacked
+    # .sum(0) picks its accumulation order by tensor size).
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
     # Sum out enumerated discrete latents (dims left of the particle dim).
     while total.dim() > nesting + 1:
         total = torch.logsumexp(total, dim=0)

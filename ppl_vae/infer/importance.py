@@ -87,12 +87,46 @@ def pareto_khat(log_w: torch.Tensor) -> torch.Tensor:
     samples on the last axis (ArviZ 1.x's counterpart takes log-likelihoods of
     LOO and negates them); here the weights are p(x, z)/q(z|x) directly.
     """
+    if log_w.shape[0] < 2:
+        # one draw has no tail to fit (ArviZ would index out of range); like ArviZ
+        # for tails of <= 4 draws (K below about 25), report inf: "cannot tell".
+        return torch.full(log_w.shape[1:], float("inf"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import arviz as az
 
         _, khat = az.psislw(log_w.T.double().numpy(), reff=1.0)
     return torch.as_tensor(np.asarray(khat), dtype=torch.float32)
+
+
+# torch's CPU normal sampler fills a contiguous tensor of >= 16 floats with one
+# uniform per element and transforms them in blocks of 16 (Box-Muller pairs i, i+8);
+# a size that is not a multiple of 16 gets its last 16 values redrawn from 16 fresh
+# uniforms. So a draw of a·16 values followed by one of b values consumes exactly the
+# stream of a single draw of a·16 + b values, and gives the same numbers.
+_RNG_BLOCK = 16
+
+
+def chunk_sizes(num_samples: int, chunk_size: int, n: int) -> list[int]:
+    """Particles per pass, aligned so that chunking does not change the random stream.
+
+    Every chunk but the last holds a multiple of ``16 / gcd(16, n)`` particles,
+    so it draws a multiple of 16 normal variates for any latent size; a last
+    chunk that would draw fewer than 16 variates joins the one before it. With
+    these boundaries a proposal whose randomness is one Gaussian draw per pass
+    (a single guide site ``z``) gives bit-identical log-weights for every
+    ``chunk_size`` under the same seed, on CPU.
+    """
+    step = _RNG_BLOCK // math.gcd(_RNG_BLOCK, n)
+    size = max(step, (chunk_size // step) * step)
+    sizes = [size] * (num_samples // size)
+    rest = num_samples - size * len(sizes)
+    if rest:
+        if sizes and rest * n < _RNG_BLOCK:
+            sizes[-1] += rest
+        else:
+            sizes.append(rest)
+    return sizes
 
 
 def _default_chunk(num_samples: int, n: int, d: int) -> int:
@@ -132,7 +166,14 @@ def log_likelihood(
         Draw z from the guide q(z|x), or from the prior p(z).
     chunk_size : int, optional
         Particles per vectorised pass (bounds memory); by default chosen so an
-        ``[chunk, N, D]`` tensor takes about 64 MiB.
+        ``[chunk, N, D]`` tensor takes about 64 MiB. Rounded to a multiple of
+        ``16 / gcd(16, N)`` particles (see :func:`chunk_sizes`) so that, with the
+        same ``seed``, results do not depend on it when the proposal draws all
+        its randomness at one Gaussian site (any ppl_vae guide, or the prior
+        proposal of a one-latent model). A proposal with several random sites
+        draws them site by site within each pass, so there chunking changes
+        which variates go where: the results are then equal in distribution,
+        not bit for bit.
     seed : int, optional
     diagnostics : bool
         Compute the PSIS k̂ (costs a sort per datapoint); NaN when False.
@@ -152,16 +193,13 @@ def log_likelihood(
     nesting = _trace.plate_nesting(owner, model_fn, guide_fn, x, y, model_kwargs)
     chunks = []
     with _seed.seeded(seed), torch.no_grad():
-        done = 0
-        while done < num_samples:
-            k = min(chunk_size, num_samples - done)
+        for k in chunk_sizes(num_samples, chunk_size, x.shape[0]):
             chunks.append(
                 _trace.log_weights(
                     model_fn, guide_fn, x, y, num_particles=k, nesting=nesting,
                     proposal=proposal, kwargs=model_kwargs,
                 )
             )
-            done += k
     log_w = torch.cat(chunks, 0)  # [K, N]
     khat = pareto_khat(log_w) if diagnostics else torch.full((x.shape[0],), float("nan"))
     return ISResult(

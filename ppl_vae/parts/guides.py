@@ -31,9 +31,10 @@ def gaussian(loc: torch.Tensor, raw: torch.Tensor, covariance: str):
         return dist.Normal(loc, F.softplus(raw) + _MIN_SCALE).to_event(1)
     latent = loc.shape[-1]
     diag = F.softplus(raw[..., :latent]) + _MIN_SCALE
-    tril = torch.diag_embed(diag)
     rows, cols = torch.tril_indices(latent, latent, offset=-1)
-    tril = tril.index_put((..., rows, cols), raw[..., latent:]) if latent > 1 else tril
+    lower = torch.zeros(raw.shape[:-1] + (latent, latent), dtype=raw.dtype)
+    lower[..., rows, cols] = raw[..., latent:]
+    tril = lower + torch.diag_embed(diag)
     return dist.MultivariateNormal(loc, scale_tril=tril)
 
 
