@@ -14,8 +14,8 @@ Particles are a tensor dimension: guide and model run once per chunk inside
 from __future__ import annotations
 
 import pyro
-import pyro.poutine as poutine
 import torch
+from pyro import poutine
 
 from ppl_vae import _runtime
 
@@ -24,7 +24,7 @@ DATA_PLATE = "data"
 
 def resolve(model, guide=None):
     """``(model_fn, guide_fn, owner)`` from a ppl_vae model or raw Pyro callables."""
-    if hasattr(model, "model") and callable(getattr(model, "model")):
+    if hasattr(model, "model") and callable(model.model):
         return model.model, (guide if guide is not None else model.guide), model
     if not callable(model):
         raise ValueError(

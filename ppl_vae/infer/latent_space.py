@@ -17,8 +17,8 @@ Pyro model/guide pair works as well as a ppl_vae model.
 
 from __future__ import annotations
 
-import pyro.poutine as poutine
 import torch
+from pyro import poutine
 
 from ppl_vae import _checks, _runtime, _seed
 from ppl_vae.infer import _trace

@@ -62,8 +62,12 @@ def test_one_dimensional_latent_against_quadrature():
     data = pv.data.load("linear_gaussian", data_dim=3, latent_dim=1, sigma=0.2, n=300, seed=3)
     x_train = torch.tanh(torch.as_tensor(data.x_train, dtype=torch.float32))  # a curved manifold
     model = pv.build(
-        "lvm", data_dim=3, latent_dim=1, likelihood={"scale": 0.2},
-        decoder={"hidden": [16]}, guide={"kind": "amortized", "hidden": [16]},
+        "lvm",
+        data_dim=3,
+        latent_dim=1,
+        likelihood={"scale": 0.2},
+        decoder={"hidden": [16]},
+        guide={"kind": "amortized", "hidden": [16]},
     )
     pv.fit(model, x_train, steps=300, batch_size=100, lr=1e-2, seed=0, progress=False)
     x = x_train[:20]
@@ -132,7 +136,9 @@ def test_chunked_equals_unchunked_for_a_full_covariance_raw_guide(ppca):
         return ppca.guide(x, y, inflate=1.5)
 
     ref = pv.infer.log_likelihood(ppca.model, x, guide=guide, num_samples=200, seed=1)
-    res = pv.infer.log_likelihood(ppca.model, x, guide=guide, num_samples=200, chunk_size=11, seed=1)
+    res = pv.infer.log_likelihood(
+        ppca.model, x, guide=guide, num_samples=200, chunk_size=11, seed=1
+    )
     assert torch.equal(ref.log_px, res.log_px)
 
 

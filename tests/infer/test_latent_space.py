@@ -65,7 +65,9 @@ def test_map_projection_on_the_trained_linear_gaussian_lvm(linear_lvm):
     w = model.decoder.net[0].weight.detach().double()
     b = model.decoder.net[0].bias.detach().double()
     s2 = float(model.likelihood.scale[0]) ** 2
-    mode = torch.linalg.solve(w.T @ w + s2 * torch.eye(2, dtype=torch.float64), w.T @ (x.double() - b).T).T
+    mode = torch.linalg.solve(
+        w.T @ w + s2 * torch.eye(2, dtype=torch.float64), w.T @ (x.double() - b).T
+    ).T
     z = pv.infer.project(model, x, method="map")
     assert torch.allclose(z.double(), mode, atol=1e-3)
 
