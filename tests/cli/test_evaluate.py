@@ -1,0 +1,98 @@
+"""``ppl-vae evaluate``: a tiny trained checkpoint in, a table and CSV out; bad input exits 2."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import ppl_vae as pv
+from ppl_vae.cli import main
+
+
+@pytest.fixture
+def checkpoint(tiny_vae_checkpoint):
+    return tiny_vae_checkpoint
+
+
+def test_evaluate_writes_the_table(checkpoint, tmp_path, capsys):
+    code = main(
+        [
+            "evaluate",
+            str(checkpoint),
+            "--data",
+            "digits",
+            "--ks",
+            "1,10,50",
+            "--max-points",
+            "40",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    frame = pd.read_csv(tmp_path / "evaluate.csv")
+    assert list(frame["K"]) == [1, 10, 50] and (frame["n"] == 40).all()
+    assert {"elbo", "log_px", "ess_mean", "share_khat_gt_0.7", "exact_log_px"} <= set(frame.columns)
+    assert (
+        frame["log_px"].is_monotonic_increasing and (frame["elbo"] < frame["log_px"].iloc[-1]).all()
+    )
+    assert frame["exact_log_px"].isna().all()  # a VAE has no closed form
+    assert "log_px" in capsys.readouterr().out
+
+
+def test_evaluate_reports_exact_log_px_for_the_linear_gaussian_lvm(tmp_path):
+    data = pv.data.load("linear_gaussian", data_dim=4, latent_dim=1, n=200, seed=0)
+    np_path = tmp_path / "lg.npz"
+    import numpy as np
+
+    np.savez(np_path, x=np.concatenate([data.x_train, data.x_test]))
+    model = pv.build(
+        "lvm",
+        data_dim=4,
+        latent_dim=1,
+        decoder={"hidden": []},
+        guide={"kind": "amortized", "hidden": []},
+    )
+    pv.fit(model, data.x_train, steps=50, batch_size=80, lr=1e-2, seed=0, progress=False)
+    ckpt = pv.save(model, tmp_path / "lvm.pt")
+    assert (
+        main(
+            [
+                "evaluate",
+                str(ckpt),
+                "--data",
+                str(np_path),
+                "--ks",
+                "100",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
+    frame = pd.read_csv(tmp_path / "out" / "evaluate.csv")
+    assert frame["exact_log_px"].notna().all()
+    assert abs(frame["log_px"][0] - frame["exact_log_px"][0]) < 0.5
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--ks", "1,ten"], "--ks"),
+        (["--ks", "0"], "--ks"),
+        (["--max-points", "0"], "--max-points"),
+        (["--chunk-size", "0"], "--chunk-size"),
+        (["--data", "linear_gaussian"], "linear_gaussian"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(checkpoint, tmp_path, capsys, extra, message):
+    code = main(["evaluate", str(checkpoint), "--out", str(tmp_path), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["evaluate", str(bad)]) == 2
+    assert "not a ppl_vae checkpoint" in capsys.readouterr().err
