@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("quickstart", "train", "sample", "evaluate", "resynth", "traverse", "study", "bench")
+COMMANDS = ("quickstart", "train", "sample", "evaluate", "resynth", "traverse", "ood", "study", "bench")
 
 
 def parser() -> argparse.ArgumentParser:
