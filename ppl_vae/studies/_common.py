@@ -1,0 +1,78 @@
+"""Helpers shared by the study modules: cached data, seeded training, script entry point.
+
+Not a study (the leading underscore hides it from :func:`ppl_vae.study.available_studies`).
+Trials stay pure: every helper depends only on its arguments, and the caches hold
+read-only copies of deterministic datasets (the digits split and the rendered
+sprites do not depend on the trial's seed).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import numpy as np
+import torch
+
+
+@functools.lru_cache(maxsize=8)
+def dataset(name: str, **options):
+    """``pv.data.load(name, **options)``, loaded once per worker process."""
+    import ppl_vae as pv
+
+    return pv.data.load(name, **options)
+
+
+def rows(total: int, n: int, *, seed: int) -> np.ndarray:
+    """Indices of ``min(n, total)`` rows drawn without replacement, seeded by ``seed``."""
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    return order[: min(n, total)].numpy()
+
+
+def subsample(x, n: int, *, seed: int) -> torch.Tensor:
+    """``x[rows(len(x), n, seed=seed)]`` as a float32 tensor."""
+    x = np.asarray(x, dtype=np.float32)
+    return torch.as_tensor(x[rows(x.shape[0], n, seed=seed)])
+
+
+def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
+          batch_size: int = 128, **overrides):
+    """Build ``spec`` with ``overrides`` (initial weights from ``seed``) and fit it by SVI.
+
+    Parameters
+    ----------
+    spec : str or dict
+        A preset name or spec for :func:`ppl_vae.build`.
+    x : array [N, D]
+    y : array [N], optional
+        Labels (class-structured families).
+    seed : int
+        Seeds the initial weights, the minibatch order and the SVI draws.
+    steps, lr, batch_size
+        Passed to :func:`ppl_vae.fit`.
+
+    Returns
+    -------
+    torch.nn.Module
+        The trained model (in evaluation mode: no gradients are needed after).
+    """
+    import ppl_vae as pv
+
+    x = np.asarray(x, dtype=np.float32)
+    model = pv.build(spec, data_dim=x.shape[1], seed=seed, **overrides)
+    result = pv.fit(model, x, y, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                    progress=False)
+    return result.model.eval()
+
+
+def mlp(width: int) -> dict:
+    """Override for one hidden layer of ``width`` units in the decoder or encoder."""
+    return {"hidden": [int(width)]}
+
+
+def main(name: str, argv=None) -> int:
+    """Run study ``name`` through the CLI: ``python -m ppl_vae.studies.<name> [--small] ...``."""
+    from ppl_vae.cli import main as cli_main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    return cli_main(["study", name, *args])

@@ -1,0 +1,95 @@
+"""Does SVI on the Pyro Gaussian mixture reach the maximum-likelihood fit that EM finds?
+
+The GMM family (:mod:`ppl_vae.models.gmm`) sums its discrete latent out exactly
+(``TraceEnum_ELBO``), so its SVI objective *is* the log-likelihood and the fit is
+plain stochastic-gradient maximum likelihood with Adam on minibatches. The
+reference is expectation-maximisation (Dempster, Laird & Rubin, 1977) as
+implemented by scikit-learn's ``GaussianMixture(covariance_type="diag")``, the
+same diagonal-covariance model, best of a few k-means initialisations.
+
+Each trial draws a synthetic diagonal mixture (``"gmm_synthetic"``, 4 true
+components in 4 dimensions, the trial's seed seeding parameters and samples),
+fits both with C components (C below, at and above the truth), and reports the
+mean per-point log-likelihood of each fit on the training and the held-out
+points, their difference SVI − EM, and both fits' distance from the log-likelihood
+of the true generating parameters on the held-out points.
+
+Why not digits: a diagonal GMM on the 8×8 digits has pixels that are constant
+inside a cluster, so the maximum-likelihood variance is 0 and the likelihood is
+unbounded; EM only stays finite through its ``reg_covar`` floor and SVI diverges.
+The comparison would measure those regularisers, not the optimisers.
+
+Hypothesis: with k-means++ initialisation SVI matches EM to within 0.01 nats per
+point on held-out data when C equals the true number of components; with more
+components than the truth both overfit a little and may settle in different
+local optima, so |SVI − EM| grows but stays below about 0.05 nats.
+"""
+
+from __future__ import annotations
+
+from sklearn.mixture import GaussianMixture
+
+from ppl_vae.study import Study
+from ppl_vae.studies import _common
+
+
+def trial(config: dict, seed: int) -> dict[str, float]:
+    """Per-point log-likelihood of the SVI and the EM fit, train and held-out."""
+    import ppl_vae as pv
+
+    data = pv.data.load(
+        "gmm_synthetic", num_components=config["true_components"], data_dim=config["data_dim"],
+        n=config["n"], seed=seed,
+    )
+    c = config["num_components"]
+    model = _common.train("gmm", data.x_train, seed=seed, steps=config["steps"], lr=config["lr"],
+                          batch_size=config["batch_size"], num_components=c)
+    em = GaussianMixture(c, covariance_type="diag", n_init=config["em_inits"], random_state=seed)
+    em.fit(data.x_train)
+    truth = GaussianMixture(config["true_components"], covariance_type="diag")
+    params = data.params
+    truth.weights_, truth.means_ = params["weights"], params["means"]
+    truth.covariances_ = params["scales"] ** 2
+    truth.precisions_cholesky_ = 1.0 / params["scales"]
+    out = {}
+    for split, x in (("train", data.x_train), ("test", data.x_test)):
+        svi = float(pv.infer.exact_log_likelihood(model, x).mean())
+        ref = float(em.score(x))
+        out[f"svi_{split}"] = svi
+        out[f"em_{split}"] = ref
+        out[f"svi_minus_em_{split}"] = svi - ref
+    true_test = float(truth.score(data.x_test))
+    out["true_params_test"] = true_test
+    out["svi_regret_test"] = true_test - out["svi_test"]
+    out["em_regret_test"] = true_test - out["em_test"]
+    out["em_converged"] = float(em.converged_)
+    out["em_iterations"] = float(em.n_iter_)
+    return out
+
+
+def analyze(df, out_dir) -> None:
+    """``svi_minus_em.png``: per-seed SVI − EM log-likelihood differences by C."""
+    from ppl_vae import plots
+
+    diffs = df[df["metric"].isin(["svi_minus_em_train", "svi_minus_em_test"])].copy()
+    diffs["C"] = diffs["num_components"].map(lambda c: f"C={c}")
+    plots.metric_bars(diffs, path=out_dir / "svi_minus_em.png", x="C", panel="metric",
+                      title="SVI − EM, mean per-point log-likelihood (nats)")
+
+
+_BASE = {"true_components": 4, "data_dim": 4, "n": 2000, "steps": 1000, "lr": 0.03,
+         "batch_size": 256, "em_inits": 3}
+
+STUDY = Study(
+    name="gmm_vs_em",
+    question=__doc__,
+    trial=trial,
+    grid=[{**_BASE, "num_components": c} for c in (4, 2, 8)],
+    small_grid=[{**_BASE, "n": 400, "steps": 60, "em_inits": 1, "num_components": c}
+                for c in (4, 2)],
+    analyze=analyze,
+    default_seeds=5,
+)
+
+if __name__ == "__main__":
+    raise SystemExit(_common.main(STUDY.name))
