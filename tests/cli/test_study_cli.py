@@ -1,0 +1,62 @@
+"""``ppl-vae study``: the listing, a small run, and one-line errors for bad input."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from ppl_vae.cli import main
+from ppl_vae.study import available_studies
+
+SHIPPED = {"elbo_vs_is", "gmm_vs_em", "inference_gaps", "disentanglement", "rdvae_ood",
+           "prior_vs_aggregate"}
+
+
+def test_list_names_every_study_with_its_question(capsys):
+    assert main(["study", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert {line.split()[0] for line in lines} == SHIPPED == set(available_studies())
+    assert all(line.rstrip().endswith("?") for line in lines)  # the question, first line
+
+
+def test_small_run_writes_the_study_folder(tmp_path, capsys):
+    code = main(["study", "prior_vs_aggregate", "--small", "--seeds", "1", "--workers", "1",
+                 "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    out = tmp_path / "prior_vs_aggregate"
+    assert "1 trial(s) ok, 0 failed" in capsys.readouterr().out
+    for name in ("trials.csv", "summary.csv", "paired.csv", "failures.csv", "report.md",
+                 "c2st.png"):
+        assert (out / name).exists(), name
+    table = pd.read_csv(out / "trials.csv")
+    assert {"c2st_prior", "c2st_aggregate"} <= set(table["metric"])
+    assert len(list((out / "trials").glob("*.json"))) == 1
+    # a second run resumes: nothing left to run, same table
+    assert main(["study", "prior_vs_aggregate", "--small", "--seeds", "1", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), table)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["study", "no_such_study"], "not a known study"),
+        (["study"], "no study given"),
+        (["study", "gmm_vs_em", "--seeds", "0"], "--seeds=0"),
+        (["study", "gmm_vs_em", "--workers", "0"], "--workers=0"),
+        (["study", "gmm_vs_em", "--address", "h:6379"], "needs --executor ray"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_module_runs_as_a_script():
+    done = subprocess.run(
+        [sys.executable, "-m", "ppl_vae.studies.gmm_vs_em", "--bogus"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "unrecognized arguments: --bogus" in done.stderr
