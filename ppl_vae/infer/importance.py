@@ -10,12 +10,14 @@ bound on log p(x) in expectation that increases with K towards log p(x).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyro
 import torch
 
 from ppl_vae import _checks, _seed
@@ -193,13 +195,18 @@ def log_likelihood(
     nesting = _trace.plate_nesting(owner, model_fn, guide_fn, x, y, model_kwargs)
     chunks = []
     with _seed.seeded(seed), torch.no_grad():
-        for k in chunk_sizes(num_samples, chunk_size, x.shape[0]):
-            chunks.append(
-                _trace.log_weights(
-                    model_fn, guide_fn, x, y, num_particles=k, nesting=nesting,
-                    proposal=proposal, kwargs=model_kwargs,
+        for i, k in enumerate(chunk_sizes(num_samples, chunk_size, x.shape[0])):
+            # The first pass runs with the caller's validation setting and catches
+            # invalid parameters or supports; later passes repeat the same program on
+            # new draws, so their support checks (a scan of [chunk, N, D]) are skipped.
+            checks = contextlib.nullcontext() if i == 0 else pyro.validation_enabled(False)
+            with checks:
+                chunks.append(
+                    _trace.log_weights(
+                        model_fn, guide_fn, x, y, num_particles=k, nesting=nesting,
+                        proposal=proposal, kwargs=model_kwargs,
+                    )
                 )
-            )
     log_w = torch.cat(chunks, 0)  # [K, N]
     khat = pareto_khat(log_w) if diagnostics else torch.full((x.shape[0],), float("nan"))
     return ISResult(
