@@ -13,7 +13,8 @@ so the model keeps the plain ELBO (KL weight 1) and carries one
 ``beta`` is the single source of the TC weight:
 
 - the spec's ``total_correlation`` penalty may omit ``weight``; the resolved spec
-  records ``weight = beta - 1`` so ``pv.build(model.spec)`` round-trips;
+  leaves it out too (it is derived, not stored), so ``pv.build(model.spec)``
+  round-trips and ``pv.build(model.spec, beta=2)`` changes the TC weight;
 - a ``weight`` given together with ``beta`` must equal ``beta - 1``, otherwise
   ``pv.build`` raises a ValueError naming both (there is no silent winner);
 - a spec without a ``total_correlation`` penalty gets one (``estimator = "mss"``),
@@ -26,6 +27,7 @@ so the model keeps the plain ELBO (KL weight 1) and carries one
 
 from __future__ import annotations
 
+import copy
 import math
 
 from ppl_vae.models.families import LatentFamily
@@ -61,8 +63,18 @@ class TCVAEFamily(LatentFamily):
                 f"tcvae family the total-correlation weight is beta - 1 = {target:g}; remove "
                 f"penalty[{tc[0]}].weight, or set beta = {float(given) + 1.0:g}"
             )
-        out["penalty"][tc[0]]["weight"] = target
+        # Derived from beta at build time, never stored: a later beta override wins.
+        out["penalty"][tc[0]].pop("weight", None)
         return out
+
+    def build(self, spec):
+        weighted = copy.deepcopy(spec)
+        for penalty in weighted["penalty"]:
+            if penalty["kind"] == TC_KIND:
+                penalty["weight"] = spec["beta"] - 1.0
+        model = super().build(weighted)
+        model.spec = spec
+        return model
 
     def kl_weight(self, spec) -> float:
         return 1.0

@@ -11,7 +11,8 @@ from ppl_vae import estimators
 def test_preset_sets_tc_weight_from_beta_and_keeps_kl_weight_one():
     model = pv.build("tcvae")
     assert model.spec["beta"] == 6.0 and model.kl_weight == 1.0
-    assert model.spec["penalty"] == [{"kind": "total_correlation", "weight": 5.0, "estimator": "mss"}]
+    assert model.spec["penalty"] == [{"kind": "total_correlation", "estimator": "mss"}]
+    assert model.penalties[0].weight == 5.0
     assert pv.build("tcvae", beta=2.5).penalties[0].weight == pytest.approx(1.5)
 
 
@@ -30,7 +31,15 @@ def test_toml_spec(tmp_path):
         '[[penalty]]\nkind = "total_correlation"\nestimator = "mws"\n'
     )
     model = pv.build(path)
-    assert model.spec["penalty"] == [{"kind": "total_correlation", "weight": 2.0, "estimator": "mws"}]
+    assert model.spec["penalty"] == [{"kind": "total_correlation", "estimator": "mws"}]
+    assert model.penalties[0].weight == 2.0
+
+
+def test_beta_override_of_a_resolved_spec_changes_the_tc_weight():
+    model = pv.build("tcvae", data_dim=16)
+    again = pv.build(model.spec, beta=2.0)
+    assert again.penalties[0].weight == 1.0 and again.spec["beta"] == 2.0
+    assert pv.build(again.spec).spec == again.spec
 
 
 def test_explicit_weight_must_agree_with_beta():
@@ -42,7 +51,7 @@ def test_explicit_weight_must_agree_with_beta():
 
 def test_missing_tc_penalty_is_added_and_others_are_kept():
     model = pv.build("tcvae", penalty=[{"kind": "mutual_information", "weight": 1.0}])
-    kinds = [(p["kind"], p["weight"]) for p in model.spec["penalty"]]
+    kinds = [(p.part_name, p.weight) for p in model.penalties]
     assert kinds == [("mutual_information", 1.0), ("total_correlation", 5.0)]
     with pytest.raises(ValueError, match="one \\[\\[penalty\\]\\] of kind 'total_correlation'"):
         pv.build("tcvae", penalty=[{"kind": "total_correlation"}] * 2)
