@@ -19,6 +19,10 @@ generator (one that memorised the training set) would get. Samples are drawn
 *with* Bernoulli noise, because the data are binary: decoder means are grey and
 would be separated from binary images by any classifier, whatever z came from.
 
+Also reported: ``log_q_prior_draws_minus_own``, the mean log-density under q(z)
+of prior draws minus that of q(z)'s own draws (nats); strongly negative means
+prior draws land where the encoder puts little mass (the "holes").
+
 Grid: latent dimension 2 and 16. With a small latent space the aggregated
 posterior fills the prior; with a larger one it typically leaves holes, so the
 difference between the two samplers should grow.
