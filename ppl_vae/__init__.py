@@ -11,16 +11,16 @@ compare its ELBO with importance-sampled log p(x), and use its latent space::
 """
 
 from ppl_vae import data, infer, metrics, plots, spec, study
+from ppl_vae._version import __version__
 from ppl_vae.checkpoint import load, save
 from ppl_vae.models import build
 from ppl_vae.registry import register
 from ppl_vae.train import FitResult, TrainingError, fit
 
-from ppl_vae._version import __version__  # noqa: E402
-
 __all__ = [
     "FitResult",
     "TrainingError",
+    "__version__",
     "build",
     "data",
     "fit",

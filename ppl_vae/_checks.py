@@ -86,9 +86,8 @@ def label_tensor(name: str, y, *, n: int, num_classes: int | None = None) -> tor
         raise ValueError(
             f"{name} has shape {tuple(t.shape)}: pass one integer label per datapoint, shape [{n}]"
         )
-    if t.is_floating_point():
-        if not torch.equal(t, t.round()):
-            raise ValueError(f"{name} holds non-integer values: pass integer class labels")
+    if t.is_floating_point() and not torch.equal(t, t.round()):
+        raise ValueError(f"{name} holds non-integer values: pass integer class labels")
     t = t.to(torch.int64)
     if num_classes is not None and (t.min() < 0 or t.max() >= num_classes):
         bad = int(t[(t < 0) | (t >= num_classes)][0])

@@ -18,7 +18,8 @@ import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from tqdm.auto import tqdm
 
-from ppl_vae import _checks, _seed, checkpoint as ckpt
+from ppl_vae import _checks, _seed
+from ppl_vae import checkpoint as ckpt
 
 
 class TrainingError(RuntimeError):

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"ppl-vae {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001 - last resort: keep the one-line contract
+    except Exception as err:
         from ppl_vae.train import TrainingError
 
         if isinstance(err, TrainingError):

@@ -108,7 +108,7 @@ def load(name_or_path, **options) -> Dataset:
     Dataset
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise ValueError(  # noqa: TRY004 - bad user input is a ValueError package-wide
+        raise ValueError(
             f"name_or_path={name_or_path!r} is invalid: pass a dataset name "
             f"({', '.join(LOADERS)}) or a path to a .npz file or an IDX folder"
         )

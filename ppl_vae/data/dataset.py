@@ -42,7 +42,7 @@ def check_seed(name: str, value) -> int:
 def check_bool(name: str, value) -> bool:
     """Return ``value`` if it is a bool, or raise (ValueError: it is bad user input)."""
     if not isinstance(value, bool):
-        raise ValueError(f"{name}={_short(value)} is invalid: pass True or False")  # noqa: TRY004
+        raise ValueError(f"{name}={_short(value)} is invalid: pass True or False")
     return value
 
 

@@ -7,6 +7,8 @@ a new family is one registered class plus a preset.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ppl_vae import _checks, registry
 from ppl_vae import spec as spec_mod
 from ppl_vae.models.gmm import GaussianMixture
@@ -18,7 +20,7 @@ from ppl_vae.registry import register
 class Family:
     """Base: top-level keys with defaults; subclasses add tables and build."""
 
-    top_keys: dict = {"data_dim": 64, "seed": 0}
+    top_keys: ClassVar[dict] = {"data_dim": 64, "seed": 0}
     tables: tuple = ()
 
     def resolve(self, raw: dict) -> dict:
@@ -39,7 +41,7 @@ class Family:
 class LatentFamily(Family):
     """Continuous latent, standard-normal prior: VAE / β-VAE (``beta`` = KL weight)."""
 
-    top_keys = {"data_dim": 64, "latent_dim": 8, "beta": 1.0, "seed": 0}
+    top_keys: ClassVar[dict] = {"data_dim": 64, "latent_dim": 8, "beta": 1.0, "seed": 0}
     tables = ("prior", "likelihood", "decoder", "guide", "penalty")
     model_class = LatentVariableModel
 
@@ -99,7 +101,7 @@ class NonlinearLVMFamily(LatentFamily):
 class GMMFamily(Family):
     """Gaussian mixture with an enumerated discrete latent."""
 
-    top_keys = {"data_dim": 64, "num_components": 10, "seed": 0}
+    top_keys: ClassVar[dict] = {"data_dim": 64, "num_components": 10, "seed": 0}
 
     def resolve(self, raw):
         out = super().resolve(raw)

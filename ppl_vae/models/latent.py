@@ -12,8 +12,8 @@ this class with different parts (see the presets).
 from __future__ import annotations
 
 import pyro
-import pyro.poutine as poutine
 import torch
+from pyro import poutine
 from torch import nn
 
 from ppl_vae import _checks, _runtime, _seed
@@ -82,9 +82,8 @@ class LatentVariableModel(nn.Module):
 
     def guide(self, x, y=None, *, idx=None, num_data=None):
         """q(z | x) for a batch, with the same plate as :meth:`model`."""
-        with self._plate(x, idx, num_data):
-            with poutine.scale(scale=self.kl_weight):
-                return pyro.sample("z", self.q.distribution(x, idx))
+        with self._plate(x, idx, num_data), poutine.scale(scale=self.kl_weight):
+            return pyro.sample("z", self.q.distribution(x, idx))
 
     # -- using the model -----------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:

@@ -26,10 +26,9 @@ missing correlations.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from ppl_vae.study import Study, summarize
 from ppl_vae.studies import _common
+from ppl_vae.study import Study, summarize
 
 FULL_KS = [1, 10, 100, 1000, 5000]
 SMALL_KS = [1, 10, 100]

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from sklearn.mixture import GaussianMixture
 
-from ppl_vae.study import Study
 from ppl_vae.studies import _common
+from ppl_vae.study import Study
 
 
 def trial(config: dict, seed: int) -> dict[str, float]:

@@ -39,8 +39,8 @@ import torch
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from ppl_vae.study import Study
 from ppl_vae.studies import _common
+from ppl_vae.study import Study
 
 
 def _c2st(generated, real, *, seed: int, folds: int, trees: int) -> float:

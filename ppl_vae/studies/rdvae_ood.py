@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from ppl_vae.study import Study
 from ppl_vae.studies import _common
+from ppl_vae.study import Study
 
 IN_CLASSES = (0, 1, 2, 3, 4)
 OOD_METHODS = ("log_px", "latent_density", "latent_distance")

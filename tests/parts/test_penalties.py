@@ -1,9 +1,9 @@
 """Penalty parts: values equal the shared estimators, broadcasting, compatibility, factor sites."""
 
 import pyro.distributions as dist
-import pyro.poutine as poutine
 import pytest
 import torch
+from pyro import poutine
 
 import ppl_vae as pv
 from ppl_vae import estimators

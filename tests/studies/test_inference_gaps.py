@@ -6,7 +6,7 @@ STUDY_NAME = "inference_gaps"
 
 
 def test_gaps_decompose(small_run):
-    df, wide, out = small_run
+    _df, wide, out = small_run
     for _, row in wide.iterrows():
         assert row["amortization_gap"] >= 0  # ELBO[q*] taken >= the encoder's per point
         assert row["approximation_gap"] > -0.3  # log p(x) >= ELBO[q*] up to IS noise

@@ -6,7 +6,7 @@ STUDY_NAME = "prior_vs_aggregate"
 
 
 def test_c2st(small_run):
-    df, wide, out = small_run
+    _df, wide, out = small_run
     row = wide.iloc[0]
     for name in ("c2st_prior", "c2st_aggregate", "c2st_train_images"):
         assert 0 <= row[name] <= 1
