@@ -91,3 +91,33 @@ def grid_figure(
     width += C.label_width(row_labels) + 0.3
     height += (0.35 if col_labels is not None else 0.0) + (0.45 if title else 0.0) + 0.2
     return C.new_figure(max(width, 2.5), max(height, 1.5))
+
+
+def tiled_figure(
+    tiled: np.ndarray,
+    image_shape,
+    *,
+    ncol: int,
+    nrows: int,
+    pad: int,
+    row_labels=None,
+    col_labels=None,
+    title=None,
+    highlight_cols=(),
+    xlabel=None,
+) -> Figure:
+    """A figure showing a :func:`tile_images` array with its labels, title and x label."""
+    fig = grid_figure(
+        tiled.shape, image_shape, ncol=ncol, nrows=nrows, pad=pad,
+        row_labels=row_labels, col_labels=col_labels, title=title,
+    )
+    ax = fig.add_subplot()
+    draw_tiled(
+        ax, tiled, image_shape=image_shape, pad=pad, ncol=ncol, nrows=nrows,
+        row_labels=row_labels, col_labels=col_labels, highlight_cols=highlight_cols,
+    )
+    if xlabel:
+        ax.set_xlabel(xlabel)
+        ax.xaxis.set_label_position("top")
+    C.set_title(fig, ax, title)
+    return fig

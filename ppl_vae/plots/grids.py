@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ppl_vae.plots import _common as C
-from ppl_vae.plots._draw import draw_tiled, grid_figure, image_inches
+from ppl_vae.plots._draw import draw_tiled, image_inches, tiled_figure
 
 
 def tile_images(
@@ -109,28 +109,10 @@ def image_grid(
     row_labels = C.check_labels("row_labels", row_labels, nrows)
     col_labels = C.check_labels("col_labels", col_labels, ncol)
     tiled = tile_images(imgs, nrow=ncol, pad=pad)
-    fig = grid_figure(
-        tiled.shape,
-        (h, w),
-        ncol=ncol,
-        nrows=nrows,
-        pad=pad,
-        row_labels=row_labels,
-        col_labels=col_labels,
-        title=title,
+    fig = tiled_figure(
+        tiled, (h, w), ncol=ncol, nrows=nrows, pad=pad,
+        row_labels=row_labels, col_labels=col_labels, title=title,
     )
-    ax = fig.add_subplot()
-    draw_tiled(
-        ax,
-        tiled,
-        image_shape=(h, w),
-        pad=pad,
-        ncol=ncol,
-        nrows=nrows,
-        row_labels=row_labels,
-        col_labels=col_labels,
-    )
-    C.set_title(fig, ax, title)
     return C.save_figure(fig, path, dpi=dpi)
 
 
@@ -183,14 +165,9 @@ def reconstruction_grid(
     first, second = (str(s) for s in labels)
     row_labels = [first, second] * chunks
     tiled = tile_images(stacked, nrow=ncol, pad=1)
-    fig = grid_figure(
-        tiled.shape, (h, w), ncol=ncol, nrows=2 * chunks, pad=1, row_labels=row_labels, title=title
+    fig = tiled_figure(
+        tiled, (h, w), ncol=ncol, nrows=2 * chunks, pad=1, row_labels=row_labels, title=title
     )
-    ax = fig.add_subplot()
-    draw_tiled(
-        ax, tiled, image_shape=(h, w), pad=1, ncol=ncol, nrows=2 * chunks, row_labels=row_labels
-    )
-    C.set_title(fig, ax, title)
     return C.save_figure(fig, path, dpi=dpi)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ppl_vae.plots import _common as C
-from ppl_vae.plots._draw import draw_tiled, grid_figure
+from ppl_vae.plots._draw import tiled_figure
 from ppl_vae.plots.grids import tile_images
 
 
@@ -72,32 +72,11 @@ def traversal_grid(
         col_labels = [_format_value(v) for v in values]
         highlight = _zero_columns(values)
     tiled = tile_images(imgs.reshape(nrows * ncol, h, w), nrow=ncol, pad=1)
-    fig = grid_figure(
-        tiled.shape,
-        (h, w),
-        ncol=ncol,
-        nrows=nrows,
-        pad=1,
-        row_labels=row_labels,
-        col_labels=col_labels,
-        title=title,
+    fig = tiled_figure(
+        tiled, (h, w), ncol=ncol, nrows=nrows, pad=1, row_labels=row_labels,
+        col_labels=col_labels, title=title, highlight_cols=highlight,
+        xlabel=xlabel if col_labels is not None else None,
     )
-    ax = fig.add_subplot()
-    draw_tiled(
-        ax,
-        tiled,
-        image_shape=(h, w),
-        pad=1,
-        ncol=ncol,
-        nrows=nrows,
-        row_labels=row_labels,
-        col_labels=col_labels,
-        highlight_cols=highlight,
-    )
-    if xlabel and col_labels is not None:
-        ax.set_xlabel(xlabel)
-        ax.xaxis.set_label_position("top")
-    C.set_title(fig, ax, title)
     return C.save_figure(fig, path, dpi=dpi)
 
 
@@ -158,30 +137,8 @@ def resynthesis_grid(
     ncol = imgs.shape[1]
     row_labels = C.check_labels("row_labels", row_labels, n)
     tiled = tile_images(imgs.reshape(n * ncol, h, w), nrow=ncol, pad=1)
-    fig = grid_figure(
-        tiled.shape,
-        (h, w),
-        ncol=ncol,
-        nrows=n,
-        pad=1,
-        row_labels=row_labels,
-        col_labels=col_labels,
-        title=title,
+    fig = tiled_figure(
+        tiled, (h, w), ncol=ncol, nrows=n, pad=1, row_labels=row_labels,
+        col_labels=col_labels, title=title, highlight_cols=highlight, xlabel=xlabel,
     )
-    ax = fig.add_subplot()
-    draw_tiled(
-        ax,
-        tiled,
-        image_shape=(h, w),
-        pad=1,
-        ncol=ncol,
-        nrows=n,
-        row_labels=row_labels,
-        col_labels=col_labels,
-        highlight_cols=highlight,
-    )
-    if xlabel:
-        ax.set_xlabel(xlabel)
-        ax.xaxis.set_label_position("top")
-    C.set_title(fig, ax, title)
     return C.save_figure(fig, path, dpi=dpi)
