@@ -79,7 +79,11 @@ def plot_summary(
     ncols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
     width = max(4.0, 0.6 * len(order) + 2.0)
-    fig = Figure(figsize=(width * ncols, 3.6 * nrows), layout="constrained")
+    # Rotated tick labels take height in proportion to their length; without it long
+    # configuration labels squeeze the axes to nothing.
+    longest = max(len(label) for label in labels.values())
+    height = 3.6 + (0.06 * longest if len(order) > 3 else 0.0)
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, metric in zip(axes, metrics, strict=False):
