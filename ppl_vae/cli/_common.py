@@ -17,6 +17,16 @@ def load_data(name_or_path: str, **options):
     return data.load(name_or_path, **{k: v for k, v in options.items() if v is not None})
 
 
+def needs_binary(spec: dict) -> bool:
+    """True when the spec's likelihood needs 0/1 data (Bernoulli pixels)."""
+    return spec.get("likelihood", {}).get("kind") == "bernoulli"
+
+
+def load_for(spec: dict, name_or_path: str, **options):
+    """The dataset for a model with ``spec``: binarized when its likelihood needs 0/1 data."""
+    return load_data(name_or_path, binarize=True if needs_binary(spec) else None, **options)
+
+
 def output_dir(path) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():

@@ -56,8 +56,7 @@ def parse_ks(text: str) -> list[int]:
 
 def model_data(model, name: str, split: str = "train", max_points: int | None = None):
     """``(x, y, dataset)`` of ``split`` from ``--data``, binarized when the model needs 0/1 data."""
-    bernoulli = model.spec.get("likelihood", {}).get("kind") == "bernoulli"
-    data = _common.load_data(name, binarize=True if bernoulli else None)
+    data = _common.load_for(model.spec, name)
     x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
     if max_points is not None:
         if max_points < 1:

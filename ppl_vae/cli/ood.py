@@ -84,8 +84,7 @@ def run(args) -> int:
             f"--in-classes={args.in_classes!r} names {len(classes)} classes but the model has "
             f"num_classes={model.num_classes}: pass the classes it was trained on"
         )
-    bernoulli = model.spec["likelihood"]["kind"] == "bernoulli"
-    data = _common.load_data(args.data, binarize=True if bernoulli else None)
+    data = _common.load_for(model.spec, args.data)
     inside, x_out = split_domains(data, classes)
     out = _common.output_dir(args.out)
 

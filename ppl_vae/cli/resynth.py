@@ -55,7 +55,8 @@ def run(args) -> int:
     scales = parse_list("--scales", args.scales, float, example="-2,-1,0,1,2")
     model = pv.load(args.checkpoint)
     x_train, y_train, data = model_data(model, args.data, "train")
-    x_test, y_test, _ = model_data(model, args.data, "test")
+    x_test, y_test = data.x_test, data.y_test  # same dataset: load it once
+    model.check_data(x_test)
     x_a = _class_rows(x_train, y_train, args.source, "--from", args.data)
     x_b = _class_rows(x_train, y_train, args.target, "--to", args.data)
     shape = _common.image_shape_for(data.data_dim, data.image_shape)

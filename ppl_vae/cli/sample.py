@@ -30,7 +30,7 @@ def run(args) -> int:
     if args.source == "prior":
         x = model.sample(args.n, noise=args.noise, seed=args.seed)
     else:
-        data = _common.load_data(args.data or "digits", binarize=True if model.spec.get("likelihood", {}).get("kind") == "bernoulli" else None)
+        data = _common.load_for(model.spec, args.data or "digits")
         x = pv.infer.sample_aggregate_posterior(model, data.x_train, args.n, noise=args.noise, seed=args.seed)
     shape = _common.image_shape_for(x.shape[1])
     path = Path(args.out)

@@ -35,8 +35,7 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
     from ppl_vae import spec as spec_mod
 
     raw = spec_mod.with_family_defaults(spec_mod.merge(spec_mod.load(spec), overrides))
-    bernoulli = raw.get("likelihood", {}).get("kind") == "bernoulli"
-    flag = {"auto": True if bernoulli else None, "yes": True, "no": None}[binarize]
+    flag = {"auto": True if _common.needs_binary(raw) else None, "yes": True, "no": None}[binarize]
     data = _common.load_data(data_name, binarize=flag)
     classes = _common.parse_classes(classes)
     if classes is not None:
