@@ -38,6 +38,32 @@ def positive_float(name: str, value, *, fix: str | None = None) -> float:
     return float(value)
 
 
+def fraction(name: str, value) -> float:
+    """Return ``value`` as a float in the open interval (0, 1), or raise."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or not 0.0 < value < 1.0
+    ):
+        raise ValueError(
+            f"{name}={_short(value)} is invalid: pass a number strictly between 0 and 1"
+        )
+    return float(value)
+
+
+def seed(name: str, value) -> int:
+    """Return ``value`` as a non-negative int seed, or raise."""
+    return positive_int(name, value, minimum=0, fix="pass a non-negative integer seed")
+
+
+def flag(name: str, value) -> bool:
+    """Return ``value`` if it is a bool, or raise (ValueError: it is bad user input)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={_short(value)} is invalid: pass True or False")
+    return value
+
+
 def one_of(name: str, value, valid) -> str:
     """Raise unless ``value`` is one of ``valid``."""
     if value not in valid:

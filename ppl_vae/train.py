@@ -111,7 +111,7 @@ def fit(
     lr = _checks.positive_float("lr", lr)
     num_particles = _checks.positive_int("num_particles", num_particles)
     checkpoint_every = _checks.positive_int("checkpoint_every", checkpoint_every)
-    seed = _checks.positive_int("seed", seed, minimum=0)
+    seed = _checks.seed("seed", seed)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
     if getattr(model, "num_classes", None) and y is None and getattr(model, "requires_labels", False):

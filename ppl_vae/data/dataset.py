@@ -15,35 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ppl_vae import _checks
 from ppl_vae._checks import _short
-
-
-def check_fraction(name: str, value) -> float:
-    """Return ``value`` as a float in the open interval (0, 1), or raise."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or not 0.0 < value < 1.0
-    ):
-        raise ValueError(
-            f"{name}={_short(value)} is invalid: pass a number strictly between 0 and 1"
-        )
-    return float(value)
-
-
-def check_seed(name: str, value) -> int:
-    """Return ``value`` as a non-negative int seed, or raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name}={_short(value)} is invalid: pass a non-negative integer seed")
-    return int(value)
-
-
-def check_bool(name: str, value) -> bool:
-    """Return ``value`` if it is a bool, or raise (ValueError: it is bad user input)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}={_short(value)} is invalid: pass True or False")
-    return value
 
 
 def binarize(x: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
@@ -73,7 +46,7 @@ def split_indices(
     train, test : int64 arrays
         Disjoint index arrays whose union is ``range(n)``, each shuffled.
     """
-    test_fraction = check_fraction("test_fraction", test_fraction)
+    test_fraction = _checks.fraction("test_fraction", test_fraction)
     if n < 2:
         raise ValueError(f"cannot split {n} datapoint(s) into train and test: pass at least 2")
     rng = np.random.default_rng(seed)

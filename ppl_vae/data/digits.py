@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ppl_vae.data.dataset import Dataset, check_bool, check_fraction, split_indices
+from ppl_vae import _checks
+from ppl_vae.data.dataset import Dataset, split_indices
 from ppl_vae.data.dataset import binarize as _binarize
 
 #: Seed of the fixed train/test split; changing it changes every result table.
@@ -35,8 +36,8 @@ def load_digits(*, test_fraction: float = 0.2, binarize: bool = False) -> Datase
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 
-    test_fraction = check_fraction("test_fraction", test_fraction)
-    check_bool("binarize", binarize)
+    test_fraction = _checks.fraction("test_fraction", test_fraction)
+    _checks.flag("binarize", binarize)
     bunch = _sk_load_digits()
     x = (bunch.data / 16.0).astype(np.float32)  # [1797, 64], intensities 0..16
     y = bunch.target.astype(np.int64)

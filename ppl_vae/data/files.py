@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ppl_vae.data.dataset import Dataset, check_bool, check_fraction, check_seed, split_indices
+from ppl_vae import _checks
+from ppl_vae.data.dataset import Dataset, split_indices
 from ppl_vae.data.dataset import binarize as _binarize
 
 #: IDX type code -> big-endian numpy dtype.
@@ -105,7 +106,7 @@ def load_mnist(
         ``x`` float32 ``[N, rows*cols]`` in [0, 1], ``y`` the labels, ``image_shape=(rows, cols)``.
     """
     root = DEFAULT_MNIST_ROOT if root is None else Path(root).expanduser()
-    check_bool("binarize", binarize)
+    _checks.flag("binarize", binarize)
     if not root.is_dir():
         raise ValueError(
             f"MNIST folder {str(root)!r} does not exist: create it and put the IDX files "
@@ -154,9 +155,9 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0, binarize: bool 
         Threshold values at 0.5 to get 0/1 data.
     """
     path = Path(path).expanduser()
-    test_fraction = check_fraction("test_fraction", test_fraction)
-    seed = check_seed("seed", seed)
-    check_bool("binarize", binarize)
+    test_fraction = _checks.fraction("test_fraction", test_fraction)
+    seed = _checks.seed("seed", seed)
+    _checks.flag("binarize", binarize)
     if not path.is_file():
         raise ValueError(f"data file {str(path)!r} does not exist: check the path")
     try:

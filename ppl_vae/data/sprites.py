@@ -35,8 +35,9 @@ import itertools
 
 import numpy as np
 
+from ppl_vae import _checks
 from ppl_vae._checks import positive_int
-from ppl_vae.data.dataset import Dataset, check_bool, check_fraction, check_seed, split_indices
+from ppl_vae.data.dataset import Dataset, split_indices
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -163,9 +164,9 @@ def load_sprites(
     positions = positive_int("positions", positions)
     if n is not None:
         n = positive_int("n", n, minimum=2, fix="pass an integer >= 2, or None for the full grid")
-    seed = check_seed("seed", seed)
-    test_fraction = check_fraction("test_fraction", test_fraction)
-    check_bool("binarize", binarize)
+    seed = _checks.seed("seed", seed)
+    test_fraction = _checks.fraction("test_fraction", test_fraction)
+    _checks.flag("binarize", binarize)
 
     grid = factor_grid(size=size, scales=scales, orientations=orientations, positions=positions)
     values = [grid[name] for name in FACTOR_NAMES]

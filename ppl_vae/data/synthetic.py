@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ppl_vae import _checks
 from ppl_vae._checks import positive_float, positive_int
-from ppl_vae.data.dataset import Dataset, check_fraction, check_seed
+from ppl_vae.data.dataset import Dataset
 
 
 def _split_point(n: int, test_fraction: float) -> int:
@@ -73,8 +74,8 @@ def load_gmm_synthetic(
         "n", n, minimum=2, fix="pass an integer >= 2 (rows are split into train and test)"
     )
     separation = positive_float("separation", separation)
-    seed = check_seed("seed", seed)
-    test_fraction = check_fraction("test_fraction", test_fraction)
+    seed = _checks.seed("seed", seed)
+    test_fraction = _checks.fraction("test_fraction", test_fraction)
     rng = np.random.default_rng(seed)
     # Dirichlet(5) keeps every component well populated, so all are identifiable.
     weights = rng.dirichlet(np.full(k, 5.0))
@@ -131,8 +132,8 @@ def load_linear_gaussian(
     n = positive_int(
         "n", n, minimum=2, fix="pass an integer >= 2 (rows are split into train and test)"
     )
-    seed = check_seed("seed", seed)
-    test_fraction = check_fraction("test_fraction", test_fraction)
+    seed = _checks.seed("seed", seed)
+    test_fraction = _checks.fraction("test_fraction", test_fraction)
     rng = np.random.default_rng(seed)
     w = rng.normal(0.0, 1.0, size=(d, latent))
     b = rng.normal(0.0, 1.0, size=d)

@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from ppl_vae import _checks
 from ppl_vae._checks import positive_int
 from ppl_vae.metrics.mig import _check_latents, _factor_codes
 
@@ -124,7 +125,7 @@ def dci(
         )
     max_rows = positive_int("max_rows", max_rows, minimum=4)
     num_trees = positive_int("num_trees", num_trees)
-    seed = positive_int("seed", seed, minimum=0, fix="pass a non-negative integer seed")
+    seed = _checks.seed("seed", seed)
 
     rng = np.random.default_rng(seed)
     rows = rng.permutation(lat.shape[0])[:max_rows]

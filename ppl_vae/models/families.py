@@ -30,7 +30,7 @@ class Family:
         for key, default in self.top_keys.items():
             out[key] = raw.get(key, default)
         out["data_dim"] = _checks.positive_int("data_dim", out["data_dim"])
-        out["seed"] = _checks.positive_int("seed", out["seed"], minimum=0)
+        out["seed"] = _checks.seed("seed", out["seed"])
         return out
 
     def build(self, spec: dict):
