@@ -148,14 +148,49 @@ def log_aggregate_posterior(
     _check_batch(z, loc, scale)
     log_w = log_importance_weights(z.shape[0], num_data, estimator=estimator)
     log_w = log_w.to(dtype=z.dtype, device=z.device)
+    return log_mixture(z, loc, scale, log_weights=log_w, chunk_size=chunk_size)
+
+
+def log_mixture(
+    z: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    *,
+    log_weights: torch.Tensor | None = None,
+    chunk_size: int | None = None,
+) -> AggregatePosterior:
+    """log Σ_j w_ij N(z_i; loc_j, diag scale_j²) and its per-dimension marginals.
+
+    The one computation behind every aggregate-posterior density here: the
+    minibatch estimators pass their ``[M, N]`` weights; without ``log_weights``
+    the mixture is uniform, (1/N) Σ_j q(z|x_j) — the exact aggregate posterior of
+    N datapoints that ``pv.metrics.elbo_decomposition`` uses.
+
+    Parameters
+    ----------
+    z : Tensor ``[M, L]``
+        Points at which to evaluate.
+    loc, scale : Tensor ``[N, L]``
+        The mixture's diagonal Gaussian components.
+    log_weights : Tensor ``[M, N]``, optional
+        Row i weighs the components for point i; uniform 1/N when omitted.
+    chunk_size : int, optional
+        Rows of the ``[M, N, L]`` pairwise table evaluated at a time (bounds memory);
+        results do not depend on it.
+    """
     step = z.shape[0] if chunk_size is None else positive_int("chunk_size", chunk_size)
+    log_uniform = -math.log(loc.shape[0])
     log_qz, log_qzj = [], []
     for start in range(0, z.shape[0], step):
         rows = slice(start, start + step)
-        pair = log_normal_pairwise(z[rows], loc, scale)  # [b, B, L] log q(z_il | x_j)
-        w = log_w[rows]  # [b, B]
-        log_qz.append(torch.logsumexp(w + pair.sum(-1), dim=1))  # [b]
-        log_qzj.append(torch.logsumexp(w.unsqueeze(-1) + pair, dim=1))  # [b, L]
+        pair = log_normal_pairwise(z[rows], loc, scale)  # [m, N, L] log q(z_il | x_j)
+        if log_weights is None:
+            log_qz.append(torch.logsumexp(pair.sum(-1), dim=1) + log_uniform)  # [m]
+            log_qzj.append(torch.logsumexp(pair, dim=1) + log_uniform)  # [m, L]
+        else:
+            w = log_weights[rows]  # [m, N]
+            log_qz.append(torch.logsumexp(w + pair.sum(-1), dim=1))
+            log_qzj.append(torch.logsumexp(w.unsqueeze(-1) + pair, dim=1))
     log_qzj_t = torch.cat(log_qzj)
     return AggregatePosterior(torch.cat(log_qz), log_qzj_t, log_qzj_t.sum(-1))
 

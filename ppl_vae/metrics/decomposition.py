@@ -22,12 +22,10 @@ estimate of the average KL, reported in closed form as ``kl`` where torch has on
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ppl_vae import _checks, _seed
-from ppl_vae.math import log_normal_pairwise
+from ppl_vae.estimators import log_mixture
 
 
 def posterior_normal(model, x) -> tuple[torch.Tensor, torch.Tensor, torch.distributions.Distribution]:
@@ -60,24 +58,13 @@ def factorised_prior(model) -> tuple[torch.distributions.Distribution, torch.dis
     return p, base
 
 
-def _log_aggregate(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, *, chunk: int):
-    """Exact log q(z) ``[M]`` and log q(z_l) ``[M, L]`` of the N-component mixture at ``z`` ``[M, L]``."""
-    log_n = math.log(loc.shape[0])
-    log_qz, log_qzl = [], []
-    for start in range(0, z.shape[0], chunk):
-        pair = log_normal_pairwise(z[start : start + chunk], loc, scale)  # [m, N, L]
-        log_qz.append(torch.logsumexp(pair.sum(-1), dim=1) - log_n)  # [m]
-        log_qzl.append(torch.logsumexp(pair, dim=1) - log_n)  # [m, L]
-    return torch.cat(log_qz), torch.cat(log_qzl)
-
-
 def _decompose(z, loc, scale, log_pzl, *, chunk: int) -> dict[str, torch.Tensor]:
     """Per-sample terms (i)-(iii) for samples ``z`` ``[S, N, L]`` of the posteriors ``loc, scale`` ``[N, L]``."""
     s, n, latent = z.shape
     flat = z.reshape(s * n, latent)
-    log_qz, log_qzl = _log_aggregate(flat, loc, scale, chunk=chunk)
+    q = log_mixture(flat, loc, scale, chunk_size=chunk)  # exact (1/N) Σ_j q(z|x_j)
+    log_qz, log_prod = q.log_qz, q.log_prod_qzj
     log_qz_x = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1).reshape(-1)  # [S*N]
-    log_prod = log_qzl.sum(-1)
     return {
         "mutual_information": log_qz_x - log_qz,
         "total_correlation": log_qz - log_prod,
