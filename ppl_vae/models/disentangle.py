@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ppl_vae import _checks, _seed
+from ppl_vae import _checks, _seed, infer
 from ppl_vae.metrics.decomposition import factorised_prior, posterior_normal
 
 
@@ -56,20 +56,6 @@ def dimension_kl(model, x) -> torch.Tensor:
         loc, scale, _ = posterior_normal(model, x)
         kl = torch.distributions.kl_divergence(torch.distributions.Normal(loc, scale), p_dim)
     return kl.mean(0)  # [L]
-
-
-def _decode_along(model, z, dim, values) -> torch.Tensor:
-    # pv.infer.traverse is the shared implementation; the fallback keeps this module
-    # usable in builds where it has not been added to pv.infer yet.
-    from ppl_vae import infer
-
-    traverse = getattr(infer, "traverse", None)
-    if traverse is not None:
-        return traverse(model, z, dim, values)
-    codes = z.repeat(len(values), 1)  # [S, L]
-    codes[:, dim] = values
-    with torch.no_grad():
-        return model.decode(codes).mean
 
 
 def traversal_images(
@@ -139,7 +125,7 @@ def traversal_images(
     order = torch.argsort(kl, descending=True)[:rows]
     offsets = torch.linspace(-k, k, steps)
     images = torch.stack(
-        [_decode_along(model, start, int(d), start[d] + offsets) for d in order]
+        [infer.traverse(model, start, int(d), start[d] + offsets) for d in order]
     )  # [R, S, D]
     return Traversal(
         images=images,
