@@ -19,6 +19,7 @@ from typing import ClassVar
 import torch
 
 from ppl_vae import _checks, _seed
+from ppl_vae.math import log_mean_exp
 from ppl_vae.models.families import LatentFamily
 from ppl_vae.models.latent import LatentVariableModel
 from ppl_vae.registry import register
@@ -74,7 +75,7 @@ class RDVAE(LatentVariableModel):
         num_samples = _checks.positive_int("num_samples", num_samples, minimum=0)
         z = self._codes(x, num_samples, seed)  # [K, N, L]
         log_post = self.prior.class_log_posterior(z)  # [K, N, C]
-        return torch.logsumexp(log_post, dim=0) - torch.log(torch.tensor(float(z.shape[0])))
+        return log_mean_exp(log_post, dim=0)
 
     def predict(self, x, *, num_samples: int = 32, seed: int | None = 0) -> torch.Tensor:
         """Most probable class ``[N]`` under :meth:`class_log_prob`."""
