@@ -32,6 +32,7 @@ def register(sub) -> None:
 
 def prepare(spec, data_name, overrides, binarize="auto", classes=None):
     """Resolve the spec against the data: returns (spec dict, Dataset)."""
+    from ppl_vae import registry
     from ppl_vae import spec as spec_mod
 
     raw = spec_mod.with_family_defaults(spec_mod.merge(spec_mod.load(spec), overrides))
@@ -43,7 +44,8 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
             raise ValueError(f"--classes given but --data={data_name!r} has no labels")
         data = data.subset(classes=classes, relabel=True)
     raw["data_dim"] = data.data_dim
-    if raw["family"] == "rdvae" or "num_classes" in raw:
+    family = registry.get("family", raw["family"], where="family")
+    if "num_classes" in getattr(family, "top_keys", {}):  # class-structured families
         if data.y_train is None:
             raise ValueError(f"spec family {raw['family']!r} needs labels; --data={data_name!r} has none")
         raw["num_classes"] = int(data.num_classes)
