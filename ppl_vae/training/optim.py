@@ -99,12 +99,36 @@ def iwae_paper_boundaries(num_data: int, batch_size: int) -> list[int]:
     return bounds
 
 
+def _scheduler_factory(table: dict):
+    """``{"kind": "StepLR", "step_size": 1000, "gamma": 0.5}`` -> a factory (spec/TOML form)."""
+    options = {k: v for k, v in table.items() if k != "kind"}
+    cls = getattr(torch.optim.lr_scheduler, str(table["kind"]), None)
+    if not (isinstance(cls, type) and hasattr(cls, "state_dict")):
+        raise ValueError(
+            f"lr_schedule kind={table['kind']!r} is not a torch.optim.lr_scheduler class: pass "
+            "e.g. {'kind': 'StepLR', 'step_size': 1000, 'gamma': 0.5} or 'iwae_paper'"
+        )
+
+    def factory(optimizer):
+        try:
+            return cls(optimizer, **options)
+        except TypeError as err:
+            raise ValueError(f"lr_schedule={table!r} is invalid: {err}") from None
+
+    return factory
+
+
 def parse_schedule(lr_schedule) -> object:
-    """``None``, a named schedule or a callable ``optimizer -> scheduler``."""
+    """``None``, a named schedule, a ``{"kind": <torch scheduler class>, ...}`` table, or
+    a callable ``optimizer -> scheduler``."""
     if lr_schedule is None or callable(lr_schedule):
         return lr_schedule
     if isinstance(lr_schedule, str):
         return _checks.one_of("lr_schedule", lr_schedule, NAMED_SCHEDULES)
+    if isinstance(lr_schedule, dict) and "kind" in lr_schedule:
+        if lr_schedule["kind"] in NAMED_SCHEDULES and len(lr_schedule) == 1:
+            return lr_schedule["kind"]
+        return _scheduler_factory(lr_schedule)
     raise ValueError(
         f"lr_schedule={lr_schedule!r} is invalid: pass None, 'iwae_paper', or a factory "
         "such as lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1000, gamma=0.5)"
