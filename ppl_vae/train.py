@@ -106,6 +106,9 @@ def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tenso
     return perm[pos * batch_size : (pos + 1) * batch_size]
 
 
+_loss_fn = objectives.elbo_loss  # the default objective's Pyro loss (tests use it directly)
+
+
 def _validation_metrics(model, x_val, y_val, *, val_iwae, seed) -> dict:
     from ppl_vae import infer
 
@@ -265,6 +268,7 @@ def fit(
         raise ValueError(f"{what} needs validation data: pass x_val=<array [M, D]>")
     if checkpoint is not None:
         ckpt.clean_stale(checkpoint)
+        ckpt.clean_stale(_best_path(checkpoint))
     if log_dir is not None:
         callbacks = [*callbacks, *_loggers(log_dir, model, seed)]
 

@@ -103,6 +103,13 @@ def check_applicable(parsed: dict, model, *, kl_warmup: int) -> None:
         )
 
 
+def elbo_loss(model, num_particles: int):
+    """Pyro's ``Trace_ELBO``, or ``TraceEnum_ELBO`` when the model enumerates a latent."""
+    nesting = getattr(model, "max_plate_nesting", 1)
+    cls = TraceEnum_ELBO if getattr(model, "enumerate", False) else Trace_ELBO
+    return cls(num_particles=num_particles, max_plate_nesting=nesting)
+
+
 class LatentScale(Messenger):
     """Multiply the log-density of the named unobserved sample sites by ``factor``."""
 
@@ -135,8 +142,7 @@ class Objective:
         self.nesting = nesting
         k = parsed["num_particles"]
         if parsed["kind"] == "elbo":
-            cls = TraceEnum_ELBO if getattr(model, "enumerate", False) else Trace_ELBO
-            self.elbo = cls(num_particles=k, max_plate_nesting=nesting)
+            self.elbo = elbo_loss(model, k)
 
     def __call__(self, model, x, y, idx, num_data: int, step: int) -> torch.Tensor:
         if self.parsed["kind"] == "elbo":
