@@ -51,10 +51,10 @@ def main():
         order = ("old", "new") if block % 2 == 0 else ("new", "old")
         out = {name: timed(name) for name in order}
         assert out["old"][1] == out["new"][1], "default path changed the numbers"
-        for name in out:
-            per_step[name].append(out[name][0])
-        for clock in ratios:
-            ratios[clock].append(out["new"][0][clock] / out["old"][0][clock])
+        for name, (seconds, _) in out.items():
+            per_step[name].append(seconds)
+        for clock, values in ratios.items():
+            values.append(out["new"][0][clock] / out["old"][0][clock])
     for name, values in per_step.items():
         print(f"{name}: median {statistics.median(v['wall'] for v in values) * 1e3:.3f} ms/step wall, "
               f"{statistics.median(v['cpu'] for v in values) * 1e3:.3f} ms/step CPU")

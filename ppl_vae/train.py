@@ -320,9 +320,9 @@ def fit(
             for group in opt.param_groups:  # an overridden lr replaces the saved one
                 if "lr" in diff:
                     group["lr"] = group["initial_lr"] = lr
-        if scheduler is not None and saved_training.get("scheduler") is not None:
-            if resume_mod.keeps_state(diff, "schedule"):
-                scheduler.load_state_dict(saved_training["scheduler"])
+        saved_schedule = saved_training.get("scheduler")
+        if scheduler is not None and saved_schedule is not None and resume_mod.keeps_state(diff, "schedule"):
+            scheduler.load_state_dict(saved_schedule)
         if saved_training.get("best") is not None and "validation" not in diff:
             best.update(saved_training["best"])
         if diff and stopping is not None and "early_stopping" in diff:

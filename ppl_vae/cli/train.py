@@ -119,7 +119,7 @@ def _split(data, fraction: float, seed: int):
         return x, y, None, None
     fraction = _checks.fraction("--val-fraction", fraction)
     perm = torch.randperm(len(x), generator=_seed.generator(seed)).numpy()
-    cut = len(x) - max(1, int(round(fraction * len(x))))
+    cut = len(x) - max(1, round(fraction * len(x)))
     train, val = perm[:cut], perm[cut:]
     pick = (lambda a, i: None if a is None else a[i])
     return pick(x, train), pick(y, train), pick(x, val), pick(y, val)

@@ -9,7 +9,6 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from ppl_vae.plots import _common as C
 
-
 VALIDATION_COLUMNS = {"val_elbo": "validation loss (−ELBO)", "val_iwae": "validation −IWAE bound"}
 
 

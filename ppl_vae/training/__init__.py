@@ -6,10 +6,10 @@ from ppl_vae.training.objectives import renyi_bound
 from ppl_vae.training.optim import NAMED_SCHEDULES, OPTIMIZERS, iwae_paper_boundaries
 
 __all__ = [
-    "Callback",
-    "CSVLogger",
     "NAMED_SCHEDULES",
     "OPTIMIZERS",
+    "CSVLogger",
+    "Callback",
     "TensorBoardLogger",
     "iwae_paper_boundaries",
     "renyi_bound",

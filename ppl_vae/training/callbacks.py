@@ -63,7 +63,8 @@ class CSVLogger:
 
     def on_start(self, model, history) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", newline="")  # rewritten: a resumed run repeats its rows
+        # Held open across steps; rewritten from the start, so a resumed run repeats its rows.
+        self._file = open(self.path, "w", newline="")  # noqa: SIM115
         self._writer = None
         for row in history:
             self._write(row)

@@ -54,7 +54,7 @@ def parse(objective, num_particles: int) -> dict:
     extra = set(table) - valid
     if extra:
         raise ValueError(
-            f"objective key {sorted(extra)[0]!r} is not recognised for kind {kind!r}; "
+            f"objective key {min(extra)!r} is not recognised for kind {kind!r}; "
             f"valid keys: {', '.join(sorted(valid))}"
         )
     default_k = num_particles if (kind == "elbo" or num_particles > 1) else DEFAULT_PARTICLES
