@@ -33,7 +33,14 @@ class Callback(Protocol):
 
 
 def check(callbacks) -> list:
-    callbacks = list(callbacks or ())
+    if any(callable(getattr(callbacks, m, None)) for m in METHODS):
+        callbacks = [callbacks]  # one callback passed on its own
+    try:
+        callbacks = list(callbacks or ())
+    except TypeError:
+        raise ValueError(
+            f"callbacks={callbacks!r} is invalid: pass a list of callback objects"
+        ) from None
     for cb in callbacks:
         if not any(callable(getattr(cb, m, None)) for m in METHODS):
             raise ValueError(
