@@ -105,7 +105,7 @@ def evaluate(model, x, *, ks, seed: int = 0, chunk_size=None, split: str = "test
                 "log_px": s["log_px"],
                 "log_px_se": s["log_px_se"],
                 "ess_mean": s["ess_mean"],
-                "share_khat_gt_0.7": s["share_khat_gt_0.7"],
+                "share_unreliable": s["share_unreliable"],
                 "exact_log_px": exact,
             }
         )

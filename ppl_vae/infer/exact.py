@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ppl_vae.infer import _trace
+from ppl_vae.infer import _program
 
 
 def exact_log_likelihood(model, x) -> torch.Tensor:
@@ -19,7 +19,6 @@ def exact_log_likelihood(model, x) -> torch.Tensor:
             f"{type(model).__name__} has no closed-form log p(x); "
             "estimate it with pv.infer.log_likelihood"
         )
-    _, _, owner = _trace.resolve(model, getattr(model, "guide", None))
-    x, _ = _trace.check_data(owner, x)
+    x, _ = _program.check_data(_program.program(model, require_guide=False), x)
     with torch.no_grad():
         return model.marginal().log_prob(x)

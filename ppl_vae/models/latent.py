@@ -59,7 +59,7 @@ class LatentVariableModel(nn.Module):
         """p(x, z) for a batch: ``x`` is ``[B, D]``; ``idx`` are its rows in a dataset
         of ``num_data`` points (log-densities are scaled by num_data / B)."""
         with self._plate(x, idx, num_data):
-            with poutine.scale(scale=self.kl_weight):
+            with poutine.scale(scale=self._kl_scale()):
                 z = self.prior.sample_site(y)
             pyro.sample("x", self.likelihood.distribution(self.decoder(z)), obs=x)
             if self.penalties and _runtime.penalties_enabled():
@@ -82,8 +82,12 @@ class LatentVariableModel(nn.Module):
 
     def guide(self, x, y=None, *, idx=None, num_data=None):
         """q(z | x) for a batch, with the same plate as :meth:`model`."""
-        with self._plate(x, idx, num_data), poutine.scale(scale=self.kl_weight):
+        with self._plate(x, idx, num_data), poutine.scale(scale=self._kl_scale()):
             return pyro.sample("z", self.q.distribution(x, idx))
+
+    def _kl_scale(self) -> float:
+        """β on the latent's terms while training; 1 when log p(x) itself is evaluated."""
+        return self.kl_weight if _runtime.penalties_enabled() else 1.0
 
     # -- using the model -----------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:

@@ -69,7 +69,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         out[f"ess_fraction_K{k}"] = summary["ess_mean"] / k
         if k >= 25:  # PSIS fits the largest ~3√K weights; below K ≈ 25 k̂ is undefined (inf)
             out[f"khat_mean_K{k}"] = float(est.khat.mean())
-            out[f"share_khat_gt_0.7_K{k}"] = summary["share_khat_gt_0.7"]
+            out[f"share_unreliable_K{k}"] = summary["share_unreliable"]
     try:
         reference = float(pv.infer.exact_log_likelihood(model, x).mean())
         out["exact_log_px"] = reference

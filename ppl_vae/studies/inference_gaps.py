@@ -66,7 +66,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         "total_gap": float(total),
         "amortization_share": float(amortization / total),
         "local_improved_share": float((elbo_local > elbo_amortized).float().mean()),
-        "khat_share_gt_0.7": float((~is_encoder.reliable).float().mean()),
+        "share_unreliable": float((~is_encoder.reliable).float().mean()),
         "is_local_minus_encoder": float((is_local.log_px - is_encoder.log_px).mean()),
     }
 
