@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ppl_vae import _checks
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,3 @@ class Penalty(nn.Module):
 
     def check_compatible(self, model) -> None:
         """Raise a ValueError if this penalty cannot work with ``model``'s parts."""
-
-
-def positive_scale(name: str, value) -> float:
-    return _checks.positive_float(name, value)
