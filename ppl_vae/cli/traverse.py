@@ -52,7 +52,7 @@ def run(args) -> int:
     import torch
 
     import ppl_vae as pv
-    from ppl_vae.models.disentangle import traversal_images
+    from ppl_vae.analysis.traversals import traversal_images
 
     _common.apply_threads(args)
     if args.max_points < 2:
