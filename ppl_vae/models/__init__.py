@@ -4,5 +4,6 @@ from ppl_vae.models import families, rdvae, tcvae  # noqa: F401
 from ppl_vae.models.build import build
 from ppl_vae.models.gmm import GaussianMixture
 from ppl_vae.models.latent import LatentVariableModel
+from ppl_vae.models.protocol import Model
 
-__all__ = ["GaussianMixture", "LatentVariableModel", "build"]
+__all__ = ["GaussianMixture", "LatentVariableModel", "Model", "build"]

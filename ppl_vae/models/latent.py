@@ -25,6 +25,7 @@ class LatentVariableModel(nn.Module):
 
     max_plate_nesting = 1
     enumerate = False
+    requires_labels = False
 
     def __init__(self, spec: dict, parts: dict):
         super().__init__()
@@ -121,6 +122,10 @@ class LatentVariableModel(nn.Module):
     def initialize(self, x, y=None, *, seed=None):
         """Prepare data-sized state before training (local guide parameters)."""
         self.q.initialize(x)
+
+    def guide_fits(self, x) -> bool:
+        """True when the guide can be evaluated on ``x`` (see :meth:`Guide.fits`)."""
+        return self.q.fits(x)
 
     def marginal(self) -> torch.distributions.Distribution:
         """p(x) in closed form: the linear-Gaussian LVM x ~ Norm[b, WWᵀ + diag σ²].

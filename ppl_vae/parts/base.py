@@ -58,7 +58,13 @@ class Prior(nn.Module):
 
 
 class Likelihood(nn.Module):
-    """p(x | decoder output). Subclasses implement :meth:`distribution`."""
+    """p(x | decoder output). Subclasses implement :meth:`distribution`.
+
+    ``binary_data`` (class attribute): True when the support is {0, 1}, so data
+    must be binarized before use (the CLI asks this, never the kind's name).
+    """
+
+    binary_data = False
 
     def __init__(self, ctx: Context):
         super().__init__()
@@ -72,7 +78,11 @@ class Likelihood(nn.Module):
 
 
 class Guide(nn.Module):
-    """q(z | x). Subclasses implement :meth:`distribution`."""
+    """q(z | x). Subclasses implement :meth:`distribution`.
+
+    ``amortized`` (class attribute): True for an encoder that maps any x to q(z|x);
+    False for parameters held per training datapoint (see :meth:`fits`).
+    """
 
     amortized = False
 
@@ -87,6 +97,10 @@ class Guide(nn.Module):
 
     def initialize(self, x: torch.Tensor) -> None:
         """Hook run by ``pv.fit`` before training (e.g. to size local parameters)."""
+
+    def fits(self, x) -> bool:
+        """True when q(z|x) can be evaluated for these rows as the guide stands."""
+        return self.amortized
 
 
 class Penalty(nn.Module):

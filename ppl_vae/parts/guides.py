@@ -86,6 +86,10 @@ class LocalGuide(Guide):
         if self.num_data != x.shape[0]:
             self.resize(x.shape[0])
 
+    def fits(self, x) -> bool:
+        """True when the guide holds parameters for exactly ``len(x)`` datapoints."""
+        return self.num_data == len(x)
+
     def distribution(self, x, idx=None):
         if idx is None:
             if x.shape[0] != self.num_data:
