@@ -3,7 +3,7 @@
 Importing this package registers the built-in parts.
 """
 
-from ppl_vae.parts import guides, likelihoods, networks, penalties, priors, repulsion  # noqa: F401
+from ppl_vae.parts import guides, likelihoods, networks, objective, priors, repulsion  # noqa: F401
 from ppl_vae.parts.base import Context, Guide, Likelihood, Penalty, PenaltyInputs, Prior
 
 __all__ = ["Context", "Guide", "Likelihood", "Penalty", "PenaltyInputs", "Prior"]

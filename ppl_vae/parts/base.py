@@ -50,6 +50,22 @@ class Prior(nn.Module):
         """p(z) with event shape ``[latent]`` (batch ``[B]`` when ``y`` is given)."""
         raise NotImplementedError
 
+    def factors(self, *, needed_by: str) -> torch.distributions.Distribution:
+        """The per-dimension factors p(z_l) of a prior ``Independent`` over dimensions.
+
+        Raises a ValueError naming ``needed_by`` when p(z) does not factorise (a
+        mixture, a class-conditional prior without labels).
+        """
+        p = self.distribution()
+        base = getattr(p, "base_dist", None)
+        if base is None or p.batch_shape != torch.Size():
+            raise ValueError(
+                f"{needed_by} needs a prior p(z) that factorises over dimensions, got "
+                f"{type(p).__name__}: the dimension-wise KL is defined only for such priors "
+                "(e.g. prior.kind = 'standard_normal')"
+            )
+        return base
+
     def sample_site(self, y: torch.Tensor | None = None) -> torch.Tensor:
         """Pyro sample statements of the prior inside the data plate; returns z."""
         import pyro
