@@ -60,7 +60,7 @@ def run(args) -> int:
     raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize, args.classes)
     model = pv.build(raw)
     out = _common.output_dir(args.out)
-    y = data.y_train if getattr(model, "num_classes", None) else None
+    y = data.y_train if model.requires_labels else None
     result = pv.fit(
         model, data.x_train, y, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, progress=not args.no_progress, checkpoint=out / "checkpoint.pt",
