@@ -170,7 +170,7 @@ class Objective(nn.Module):
         for penalty in self.penalties:
             penalty.check_compatible(model)
 
-    def _decomposition(self, inputs: PenaltyInputs) -> dict[str, torch.Tensor]:
+    def decomposition(self, inputs: PenaltyInputs) -> dict[str, torch.Tensor]:
         """Per-sample MI, TC and dimension-wise KL, shape ``z.shape[:-1]``.
 
         Leading dimensions of ``z`` (vectorised particles) are one minibatch each.
@@ -194,7 +194,7 @@ class Objective(nn.Module):
         batch = inputs.x.shape[:1]
         prefix = _runtime.PENALTY_PREFIX
         if self.terms:
-            values = self._decomposition(inputs)
+            values = self.decomposition(inputs)
             for key, weight in self.terms.items():
                 pyro.factor(f"{prefix}_{key}", -weight * values[key].expand(batch))
         for penalty in self.penalties:

@@ -76,7 +76,7 @@ def test_leading_particle_dims_are_one_minibatch_each():
     q = model.q.distribution(_data()[:8])
     z = q.sample((2,))  # [2, 8, 3]
     inputs = PenaltyInputs(x=None, y=None, z=z, posterior=q, prior=model.prior, num_data=40)
-    value = model.objective._decomposition(inputs)["tc"]
+    value = model.objective.decomposition(inputs)["tc"]
     assert value.shape == (2, 8)
     for s in range(2):
         ref = estimators.total_correlation(z[s], q.base_dist.loc, q.base_dist.scale, 40)
