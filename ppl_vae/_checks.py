@@ -89,8 +89,8 @@ def real_array(
     The one array check of the metrics, figures and datasets. ``columns=True``
     turns a 1-D array into one column ``[N, 1]`` and requires ``[N, K]``; ``ndim``
     lists the dimensions allowed otherwise. Raises a ValueError naming ``name``
-    on None, a wrong shape, emptiness (unless ``empty_ok``), a non-real dtype and (with ``finite``) NaN
-    or inf, giving the first bad row or index.
+    on None, a wrong shape, emptiness (unless ``empty_ok``), a non-real dtype and
+    (with ``finite``) NaN or inf, giving the first bad row or index.
     """
     if x is None:
         raise ValueError(f"{name}=None is invalid: pass an array of {what}")

@@ -64,7 +64,9 @@ class LatentFamily(Family):
             if table not in raw:
                 raise ValueError(f"spec has no [{table}] table; add one with a 'kind' key")
             out[table] = spec_mod.resolve_part(table, raw[table], where=table)
-        out["objective"], penalties = objective_mod.resolve(raw, beta=beta, beta_term=self.beta_term)
+        out["objective"], penalties = objective_mod.resolve(
+            raw, beta=beta, beta_term=self.beta_term
+        )
         out["beta"] = objective_mod.beta_of(out["objective"], self.beta_term)
         out["penalty"] = [
             spec_mod.resolve_part("penalty", p, where=f"penalty[{i}]")

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 
-
 @dataclass(frozen=True)
 class Context:
     """Sizes shared by the parts of one model."""

@@ -66,7 +66,9 @@ def resolve(raw: dict, *, beta, beta_term: str | None) -> tuple[dict, list]:
         raise ValueError(f"[objective] must be a table of weights, got {table!r}")
     for key in table:
         if key not in KEYS:
-            raise ValueError(f"unknown key objective.{key!r}; valid keys: {', '.join(sorted(KEYS))}")
+            raise ValueError(
+                f"unknown key objective.{key!r}; valid keys: {', '.join(sorted(KEYS))}"
+            )
     obj = {**KEYS, **table}
     given = set(table)
     penalties = raw.get("penalty", [])
@@ -85,7 +87,9 @@ def resolve(raw: dict, *, beta, beta_term: str | None) -> tuple[dict, list]:
         term = _OLD_PENALTIES[kind]
         extra = set(p) - {"kind", "weight", "estimator"}
         if extra:
-            raise ValueError(f"unknown key penalty[{i}].{sorted(extra)[0]!r}; valid keys: estimator, kind, weight")
+            raise ValueError(
+                f"unknown key penalty[{i}].{min(extra)!r}; valid keys: estimator, kind, weight"
+            )
         if term in given:
             raise ValueError(
                 f"penalty[{i}] of kind {kind!r} and objective.{term} both set the {kind} "
@@ -106,7 +110,8 @@ def resolve(raw: dict, *, beta, beta_term: str | None) -> tuple[dict, list]:
     obj["estimator"] = _checks.one_of("objective.estimator", obj["estimator"], ESTIMATORS)
     if beta is not None and beta_term is not None:
         target = beta if beta_term == "kl" else beta - obj["kl"]
-        if beta_term in given and not math.isclose(obj[beta_term], target, rel_tol=1e-9, abs_tol=1e-12):
+        agree = math.isclose(obj[beta_term], target, rel_tol=1e-9, abs_tol=1e-12)
+        if beta_term in given and not agree:
             meaning = "kl = beta" if beta_term == "kl" else "tc = beta - kl"
             raise ValueError(
                 f"objective.{beta_term}={obj[beta_term]!r} conflicts with beta={beta!r}: in this "
@@ -175,18 +180,22 @@ class Objective(nn.Module):
 
         Leading dimensions of ``z`` (vectorised particles) are one minibatch each.
         """
-        loc, scale = diagonal_normal(inputs.posterior, needed_by="the objective's " + ", ".join(self.terms))
+        needed_by = "the objective's " + ", ".join(self.terms)
+        loc, scale = diagonal_normal(inputs.posterior, needed_by=needed_by)
         log_prior = None
         if "dimwise_kl" in self.terms:
             log_prior = inputs.prior.factors(needed_by="objective.dimwise_kl").log_prob
         flat = inputs.z.reshape(-1, *inputs.z.shape[-2:])  # [S, B, L]
         parts = [
-            kl_decomposition(zs, loc, scale, inputs.num_data, estimator=self.estimator, log_prior=log_prior)
+            kl_decomposition(
+                zs, loc, scale, inputs.num_data, estimator=self.estimator, log_prior=log_prior
+            )
             for zs in flat
         ]
         shape = inputs.z.shape[:-1]
         return {
-            k: torch.stack([getattr(p, _TERMS[k]) for p in parts]).reshape(shape) for k in self.terms
+            k: torch.stack([getattr(p, _TERMS[k]) for p in parts]).reshape(shape)
+            for k in self.terms
         }
 
     def factor_sites(self, inputs: PenaltyInputs) -> None:

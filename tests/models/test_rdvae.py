@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import ppl_vae as pv
-from ppl_vae.models.rdvae import OOD_METHODS
 from ppl_vae.analysis import find_subclasses, subclass_figure
+from ppl_vae.models.rdvae import OOD_METHODS
 
 IN = [0, 1, 2, 3, 4]
 
