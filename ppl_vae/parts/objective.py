@@ -90,14 +90,14 @@ def resolve(raw: dict, *, beta, beta_term: str | None) -> tuple[dict, list]:
             raise ValueError(
                 f"unknown key penalty[{i}].{min(extra)!r}; valid keys: estimator, kind, weight"
             )
-        if term in given:
-            raise ValueError(
-                f"penalty[{i}] of kind {kind!r} and objective.{term} both set the {kind} "
-                f"weight: keep only objective.{term}"
-            )
         if "estimator" in p:
             obj["estimator"] = p["estimator"]
         if "weight" in p:
+            if term in given:
+                raise ValueError(
+                    f"penalty[{i}] of kind {kind!r} and objective.{term} both set the {kind} "
+                    f"weight: keep only objective.{term}"
+                )
             obj[term] = p["weight"]
             given.add(term)
         elif term != beta_term:

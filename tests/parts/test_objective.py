@@ -109,6 +109,8 @@ def test_earlier_tc_and_mi_penalties_become_objective_weights():
     assert old.spec["penalty"] == []
     same = pv.build("tcvae", beta=3.0, penalty=[{"kind": "total_correlation", "weight": 2.0}])
     assert same.spec["objective"]["tc"] == 2.0
+    no_beta = pv.build({"family": "tcvae", "penalty": [{"kind": "total_correlation", "estimator": "mws"}]})
+    assert no_beta.spec["objective"]["tc"] == 5.0 and no_beta.spec["objective"]["estimator"] == "mws"
     mi = pv.build("vae", penalty=[{"kind": "mutual_information", "weight": 0.5}])
     assert mi.spec["objective"]["mi"] == 0.5
     assert pv.build(mi.spec).spec == mi.spec
