@@ -54,8 +54,8 @@ def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tenso
 
 
 def _loss_fn(model, num_particles: int):
-    nesting = getattr(model, "max_plate_nesting", 1)
-    if getattr(model, "enumerate", False):
+    nesting = model.max_plate_nesting
+    if model.enumerate:
         return TraceEnum_ELBO(num_particles=num_particles, max_plate_nesting=nesting)
     return Trace_ELBO(num_particles=num_particles, max_plate_nesting=nesting)
 
@@ -114,7 +114,7 @@ def fit(
     seed = _checks.seed("seed", seed)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
-    if getattr(model, "num_classes", None) and y is None and getattr(model, "requires_labels", False):
+    if model.requires_labels and y is None:
         raise ValueError("y=None, but this model needs class labels: pass y=<labels [N]>")
     x, y = model.check_data(x, y)
     n = x.shape[0]

@@ -71,9 +71,7 @@ def _guide_for(model, x, seed: int):
     """The model's guide, or a fitted local guide when its parameters belong to other data."""
     import ppl_vae as pv
 
-    if model.spec.get("guide", {}).get("kind") != "local":
-        return None
-    if getattr(model.q, "num_data", None) == len(x):
+    if model.guide_fits(x):
         return None
     print(f"the model's guide is local: fitting q(z|θᵢ) to these {len(x)} points first ...")
     return pv.infer.fit_local_guide(model, x, steps=300, seed=seed, init="prior")

@@ -45,7 +45,7 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
         data = data.subset(classes=classes, relabel=True)
     raw["data_dim"] = data.data_dim
     family = registry.get("family", raw["family"], where="family")
-    if "num_classes" in getattr(family, "top_keys", {}):  # class-structured families
+    if "num_classes" in family.top_keys:  # class-structured families
         if data.y_train is None:
             raise ValueError(f"spec family {raw['family']!r} needs labels; --data={data_name!r} has none")
         raw["num_classes"] = int(data.num_classes)
@@ -60,7 +60,7 @@ def run(args) -> int:
     raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize, args.classes)
     model = pv.build(raw)
     out = _common.output_dir(args.out)
-    y = data.y_train if getattr(model, "num_classes", None) else None
+    y = data.y_train if model.requires_labels else None
     result = pv.fit(
         model, data.x_train, y, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, progress=not args.no_progress, checkpoint=out / "checkpoint.pt",

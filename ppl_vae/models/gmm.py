@@ -25,6 +25,7 @@ class GaussianMixture(nn.Module):
 
     max_plate_nesting = 1
     enumerate = True
+    requires_labels = False
 
     def __init__(self, spec: dict):
         super().__init__()
@@ -84,6 +85,10 @@ class GaussianMixture(nn.Module):
 
     def check_data(self, x, y=None, *, name="x"):
         return _checks.data_tensor(name, x, dim=self.data_dim), None
+
+    def guide_fits(self, x) -> bool:
+        """Always: the guide is empty (z is enumerated in the model)."""
+        return True
 
     @torch.no_grad()
     def initialize(self, x, y=None, *, seed=None):

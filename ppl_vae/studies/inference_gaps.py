@@ -27,6 +27,8 @@ changes with the encoder.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from ppl_vae.studies import _common
@@ -96,5 +98,7 @@ STUDY = Study(
     default_seeds=3,
 )
 
-if __name__ == "__main__":
-    raise SystemExit(_common.main(STUDY.name))
+if __name__ == "__main__":  # the script form of `ppl-vae study <name>`
+    from ppl_vae.cli import main
+
+    raise SystemExit(main(["study", STUDY.name, *sys.argv[1:]]))
