@@ -13,15 +13,14 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 from pyro.infer import Trace_ELBO
 
 from ppl_vae import _checks, _runtime, _seed
 from ppl_vae.infer import _program
 from ppl_vae.infer.latent_space import _View, start_point
+from ppl_vae.math import MIN_SCALE, inverse_softplus, softplus_scale
 
 INITS = ("encoder", "prior")
-_MIN_SCALE = 1e-4
 
 
 class LocalGaussianGuide:
@@ -37,7 +36,7 @@ class LocalGaussianGuide:
     def __init__(self, loc: torch.Tensor, scale: torch.Tensor, *, latent: str = "z",
                  data_plate: str = "data", dim: int = -1):
         self.loc = loc.detach().clone().requires_grad_(True)
-        self.raw = _inverse_softplus(scale - _MIN_SCALE).detach().clone().requires_grad_(True)
+        self.raw = inverse_softplus(scale - MIN_SCALE).detach().clone().requires_grad_(True)
         self.latent, self.data_plate, self.dim = latent, data_plate, dim
         self.history: list[float] = []
 
@@ -47,7 +46,7 @@ class LocalGaussianGuide:
 
     @property
     def scale(self) -> torch.Tensor:
-        return F.softplus(self.raw) + _MIN_SCALE
+        return softplus_scale(self.raw)
 
     def distribution(self):
         lead = (1,) * (-1 - self.dim)  # size-1 dims of plates nested inside the data plate
@@ -62,11 +61,6 @@ class LocalGaussianGuide:
             )
         with pyro.plate(self.data_plate, x.shape[0], dim=self.dim):
             return pyro.sample(self.latent, self.distribution())
-
-
-def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
-    y = y.clamp_min(1e-6)
-    return y + torch.log(-torch.expm1(-y))
 
 
 def fit_local_guide(
