@@ -25,7 +25,7 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
-from ppl_vae import _checks, _runtime
+from ppl_vae import _checks, _device, _runtime
 
 
 # -- calling convention ----------------------------------------------------------
@@ -154,20 +154,25 @@ def program(model, guide=None, *, model_kwargs=None, guide_kwargs=None, kwargs=N
     )
 
 
-def check_data(prog: Program, x, y=None):
-    """Validate data with the model's own checks when it has them; labels as the user gives them."""
+def check_data(prog: Program, x, y=None, *, device=None):
+    """Validated data on the model's device and dtype (``device=`` moves the model first).
+
+    The model's own checks run when it has them; labels are kept as the user gives them.
+    """
     owner = prog.owner
     if owner is not None and callable(getattr(owner, "check_data", None)):
-        return owner.check_data(x, y)
-    x = _checks.data_tensor("x", x)
-    if y is not None:
-        y = torch.as_tensor(y)
-        if y.dim() == 0 or y.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"y has shape {tuple(y.shape)} but x has {x.shape[0]} rows: pass one label "
-                "(or one one-hot row) per datapoint"
-            )
-    return x, y
+        x, y = owner.check_data(x, y)
+    else:
+        x = _checks.data_tensor("x", x)
+        if y is not None:
+            y = torch.as_tensor(y)
+            if y.dim() == 0 or y.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"y has shape {tuple(y.shape)} but x has {x.shape[0]} rows: pass one label "
+                    "(or one one-hot row) per datapoint"
+                )
+    dev, dtype = _device.place(owner, device)
+    return _device.move(x, dev, dtype), _device.move(y, dev)
 
 
 # -- structure read off one trace ---------------------------------------------------
@@ -284,9 +289,6 @@ def structure(prog: Program, x, y=None, *, data_plate: str | None = None,
                 )
     nesting = max((-f.dim for t in (g, m) if t is not None
                    for _, s in sample_sites(t) for f in _plates(s)), default=1)
-    declared = getattr(prog.owner, "max_plate_nesting", None)
-    if isinstance(declared, int):
-        nesting = max(nesting, declared)
     enumerated = any(
         s["infer"].get("enumerate") == "parallel"
         for t in (g, m) if t is not None for _, s in sample_sites(t) if not s["is_observed"]

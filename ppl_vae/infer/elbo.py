@@ -21,6 +21,7 @@ def elbo(
     model_kwargs: dict | None = None,
     guide_kwargs: dict | None = None,
     vectorize: bool | None = None,
+    device=None,
     **kwargs,
 ) -> torch.Tensor:
     """ELBO per datapoint in nats, ``Tensor[N]``.
@@ -46,14 +47,14 @@ def elbo(
     num_particles : int
         Draws of z per datapoint.
     seed : int, optional
-    data_plate, model_kwargs, guide_kwargs, vectorize, **kwargs
+    data_plate, model_kwargs, guide_kwargs, vectorize, device, **kwargs
         As for :func:`~ppl_vae.infer.log_likelihood`.
     """
     num_particles = _checks.positive_int("num_particles", num_particles)
     _check_vectorize(vectorize)
     prog = _program.program(model, guide, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
                             kwargs=kwargs)
-    x, y = _program.check_data(prog, x, y)
+    x, y = _program.check_data(prog, x, y, device=device)
     with _seed.seeded(seed), torch.no_grad():
         st = _program.structure(prog, x, y, data_plate=data_plate)
         log_w, log_q, _ = _trace.log_weights(

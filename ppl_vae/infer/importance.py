@@ -140,16 +140,29 @@ def chunk_sizes(num_samples: int, chunk_size: int, n: int) -> list[int]:
     return sizes
 
 
-# Measured on the 784-D benchmark VAE (benchmarks/bench_log_likelihood.py): passes of
+# CPU: measured on the 784-D benchmark VAE (benchmarks/bench_log_likelihood.py): passes of
 # 10-32 MiB per [chunk, N, D] tensor ran ~10 % faster than 64-256 MiB (less memory
-# traffic), with no gain below that.
+# traffic), with no gain below that. CUDA: a pass must be large to fill the device (one
+# 784-D MNIST test set is 31 MiB per particle), so a pass may take 1/16 of the free
+# memory (a pass holds a few [chunk, N, D] temporaries), at most 2 GiB. The CUDA rule
+# has not been timed on a GPU yet.
 _CHUNK_BYTES = 32 * 2**20
+_CUDA_CHUNK_MAX = 2 * 2**30
 
 
-def _default_chunk(num_samples: int, n: int, d: int) -> int:
-    """Particles per pass so that one ``[chunk, N, D]`` float32 tensor stays near 32 MiB."""
+def chunk_bytes(device=None) -> int:
+    """Bytes one ``[chunk, N, D]`` float32 pass may take on ``device`` by default."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(max(_CHUNK_BYTES, min(_CUDA_CHUNK_MAX, free // 16)))
+    return _CHUNK_BYTES
+
+
+def _default_chunk(num_samples: int, n: int, d: int, device=None) -> int:
+    """Particles per pass so that one ``[chunk, N, D]`` float32 tensor fits :func:`chunk_bytes`."""
     per_particle = max(1, n * max(d, 1) * 4)
-    return int(max(1, min(num_samples, _CHUNK_BYTES // per_particle)))
+    return int(max(1, min(num_samples, chunk_bytes(device) // per_particle)))
 
 
 def log_likelihood(
@@ -167,6 +180,7 @@ def log_likelihood(
     model_kwargs: dict | None = None,
     guide_kwargs: dict | None = None,
     vectorize: bool | None = None,
+    device=None,
     **kwargs,
 ) -> ISResult:
     """Importance-sampling estimate of log p(x) for every datapoint.
@@ -190,7 +204,8 @@ def log_likelihood(
         Draw latents from the guide q(z|x), or from the prior p(z).
     chunk_size : int, optional
         Particles per vectorised pass (bounds memory); by default chosen so an
-        ``[chunk, N, D]`` tensor takes about 32 MiB. Rounded to a multiple of
+        ``[chunk, N, D]`` tensor takes about 32 MiB on a CPU (see :func:`chunk_bytes`
+        for CUDA). Rounded to a multiple of
         ``16 / gcd(16, N)`` particles (see :func:`chunk_sizes`) so that, with the
         same ``seed``, results do not depend on it when the proposal draws all
         its randomness at one Gaussian site (any ppl_vae guide, or the prior
@@ -210,6 +225,9 @@ def log_likelihood(
         ``None``: particles as a tensor dim, falling back (with a warning) to
         one particle per pass when the program does not broadcast; ``True``:
         never fall back; ``False``: one particle per pass.
+    device : str or torch.device, optional
+        Where to compute: ``None`` (where the model is), ``"auto"`` (CUDA when
+        available), ``"cpu"``, ``"cuda[:N]"``; a ppl_vae model or module is moved there.
 
     Returns
     -------
@@ -221,9 +239,9 @@ def log_likelihood(
     _check_vectorize(vectorize)
     prog = _program.program(model, guide, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
                             kwargs=kwargs, require_guide=proposal == "guide")
-    x, y = _program.check_data(prog, x, y)
+    x, y = _program.check_data(prog, x, y, device=device)
     if chunk_size is None:
-        chunk_size = _default_chunk(num_samples, x.shape[0], x[0].numel())
+        chunk_size = _default_chunk(num_samples, x.shape[0], x[0].numel(), x.device)
     chunk_size = _checks.positive_int("chunk_size", chunk_size)
     chunks = []
     with _seed.seeded(seed), torch.no_grad():

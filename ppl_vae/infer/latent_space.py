@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ppl_vae import _checks, _seed
+from ppl_vae import _checks, _device, _seed
 from ppl_vae.infer import _program, _trace
 
 PROJECTIONS = ("mean", "map")
@@ -52,11 +52,11 @@ class _View:
 
     def __init__(self, model, x, y=None, *, guide=None, latent=None, observed=None,
                  data_plate=None, model_kwargs=None, guide_kwargs=None, kwargs=None,
-                 require_guide=True, guide_optional=False):
+                 require_guide=True, guide_optional=False, device=None):
         self.prog = _program.program(model, guide, model_kwargs=model_kwargs,
                                      guide_kwargs=guide_kwargs, kwargs=kwargs,
                                      require_guide=require_guide)
-        self.x, self.y = _program.check_data(self.prog, x, y)
+        self.x, self.y = _program.check_data(self.prog, x, y, device=device)
         proposal = "guide" if self.prog.guide is not None else "prior"
         try:
             self.st, m, g = _program.structure(self.prog, self.x, self.y, data_plate=data_plate,
@@ -120,7 +120,7 @@ def _flat_batch(fn, n: int):
 
 # -- decoding ------------------------------------------------------------------------
 def decode(model, z: torch.Tensor, *, data_dim: int | None = None, latent=None, observed=None,
-           data_plate=None, y=None, model_kwargs=None):
+           data_plate=None, y=None, model_kwargs=None, device=None):
     """p(x | z) for latents ``z [M, latent]``: ``model.decode(z)`` when the model has one.
 
     A raw Pyro model is run with the latent site conditioned on ``z`` and a
@@ -129,15 +129,18 @@ def decode(model, z: torch.Tensor, *, data_dim: int | None = None, latent=None, 
     """
     decoder = getattr(model, "decode", None)
     if callable(decoder):
-        return decoder(z)
+        dev, dtype = _device.of(model)
+        return decoder(_device.move(torch.as_tensor(z), dev, dtype))
     if data_dim is None:
         raise ValueError(
             "data_dim=None with a model that has no decode(z): pass data_dim=<columns of x>"
         )
-    z = torch.as_tensor(z, dtype=torch.float32)
-    placeholder = torch.zeros(z.shape[0], data_dim, device=z.device)
+    z = torch.as_tensor(z)
+    z = z if z.is_floating_point() else z.float()
+    placeholder = torch.zeros(z.shape[0], data_dim, device=z.device, dtype=z.dtype)
     view = _View(model, placeholder, y, latent=latent, observed=observed, data_plate=data_plate,
-                 model_kwargs=model_kwargs, require_guide=False)
+                 model_kwargs=model_kwargs, require_guide=False, device=device)
+    z = _device.move(z, view.x.device, view.x.dtype)
     with torch.no_grad():
         m, _ = _trace.run(view.prog, placeholder, view.y, view.st, particles=None,
                           proposal="prior", condition={view.latent: view.shape_latent(z)})
@@ -152,18 +155,18 @@ def _decode_mean(model, z: torch.Tensor, data_dim: int, **options) -> torch.Tens
 
 
 def _decode_options(options: dict) -> dict:
-    return {k: options[k] for k in ("latent", "observed", "data_plate", "model_kwargs")
+    return {k: options[k] for k in ("latent", "observed", "data_plate", "model_kwargs", "device")
             if options.get(k) is not None}
 
 
 # -- aggregated posterior -------------------------------------------------------------
 def posterior(model, x, *, y=None, guide=None, latent=None, observed=None, data_plate=None,
-              model_kwargs=None, guide_kwargs=None, **kwargs):
+              model_kwargs=None, guide_kwargs=None, device=None, **kwargs):
     """q(z | x) for every row of ``x``: the guide's distribution at the latent site, batch ``[N]``."""
     with torch.no_grad():
         return _View(model, x, y, guide=guide, latent=latent, observed=observed,
                      data_plate=data_plate, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
-                     kwargs=kwargs).posterior()
+                     kwargs=kwargs, device=device).posterior()
 
 
 def aggregate_posterior(model, x_ref, *, y=None, guide=None, **options):
@@ -182,7 +185,7 @@ def aggregate_posterior(model, x_ref, *, y=None, guide=None, **options):
         Another guide (e.g. from :func:`fit_local_guide`).
     **options
         ``latent``, ``observed``, ``data_plate``, ``model_kwargs``,
-        ``guide_kwargs``, and keywords for the side(s) that accept them.
+        ``guide_kwargs``, ``device``, and keywords for the side(s) that accept them.
 
     Returns
     -------
@@ -230,6 +233,7 @@ def project(
     data_plate=None,
     model_kwargs=None,
     guide_kwargs=None,
+    device=None,
     **kwargs,
 ) -> torch.Tensor:
     """Latent representation of every row of ``x``, ``Tensor[N, latent]``.
@@ -258,7 +262,7 @@ def project(
         view = _View(model, x, y, guide=guide, latent=latent, observed=observed,
                      data_plate=data_plate, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
                      kwargs=kwargs, require_guide=method == "mean",
-                     guide_optional=method == "map")
+                     guide_optional=method == "map", device=device)
         if method == "mean":
             return view.posterior().mean.reshape(view.st.size, -1).detach()
         return _map(view, steps=steps, lr=lr)

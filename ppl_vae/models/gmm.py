@@ -69,11 +69,14 @@ class GaussianMixture(nn.Module):
     def responsibilities(self, x) -> torch.Tensor:
         """Posterior Pr(z = n | x), ``[N, C]``."""
         x = _checks.data_tensor("x", x, dim=self.data_dim)
-        joint = self.component(torch.arange(self.num_components)).log_prob(x.unsqueeze(1))
+        x = x.to(self.loc)
+        joint = self.component(torch.arange(self.num_components, device=x.device)).log_prob(
+            x.unsqueeze(1)
+        )
         return torch.softmax(joint + torch.log_softmax(self.logits, -1), -1)
 
     def decode(self, z):
-        return self.component(torch.as_tensor(z, dtype=torch.long))
+        return self.component(torch.as_tensor(z, dtype=torch.long, device=self.loc.device))
 
     @torch.no_grad()
     def sample(self, n, *, noise=False, seed=None):

@@ -30,8 +30,8 @@ def gaussian(loc: torch.Tensor, raw: torch.Tensor, covariance: str):
         return dist.Normal(loc, softplus_scale(raw)).to_event(1)
     latent = loc.shape[-1]
     diag = softplus_scale(raw[..., :latent])
-    rows, cols = torch.tril_indices(latent, latent, offset=-1)
-    lower = torch.zeros(raw.shape[:-1] + (latent, latent), dtype=raw.dtype)
+    rows, cols = torch.tril_indices(latent, latent, offset=-1, device=raw.device)
+    lower = raw.new_zeros(raw.shape[:-1] + (latent, latent))
     lower[..., rows, cols] = raw[..., latent:]
     tril = lower + torch.diag_embed(diag)
     return dist.MultivariateNormal(loc, scale_tril=tril)
