@@ -10,7 +10,7 @@ compare its ELBO with importance-sampled log p(x), and use its latent space::
     est = pv.infer.log_likelihood(result.model, data.x_test, num_samples=1000, seed=0)
 """
 
-from ppl_vae import data, infer, metrics, plots, spec, study, training
+from ppl_vae import analysis, data, infer, metrics, plots, spec, study, training
 from ppl_vae._version import __version__
 from ppl_vae.checkpoint import load, save
 from ppl_vae.models import build
@@ -22,6 +22,7 @@ __all__ = [
     "FitResult",
     "TrainingError",
     "__version__",
+    "analysis",
     "build",
     "data",
     "fit",

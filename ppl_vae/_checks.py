@@ -73,6 +73,56 @@ def one_of(name: str, value, valid) -> str:
     return value
 
 
+def real_array(
+    name: str,
+    x,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    columns: bool = False,
+    finite: bool = True,
+    empty_ok: bool = False,
+    dtype=np.float64,
+    what: str = "values",
+) -> np.ndarray:
+    """``x`` (numpy array, torch tensor or nested list) as a real ``dtype`` numpy array.
+
+    The one array check of the metrics, figures and datasets. ``columns=True``
+    turns a 1-D array into one column ``[N, 1]`` and requires ``[N, K]``; ``ndim``
+    lists the dimensions allowed otherwise. Raises a ValueError naming ``name``
+    on None, a wrong shape, emptiness (unless ``empty_ok``), a non-real dtype and
+    (with ``finite``) NaN or inf, giving the first bad row or index.
+    """
+    if x is None:
+        raise ValueError(f"{name}=None is invalid: pass an array of {what}")
+    if torch.is_tensor(x):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if columns:
+        arr = arr[:, None] if arr.ndim == 1 else arr
+        ndim = 2
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if allowed is not None and arr.ndim not in allowed:
+        want = " or ".join(f"{d}-D" for d in allowed)
+        layout = " [N, K]" if columns else ""
+        raise ValueError(f"{name} has shape {arr.shape}: pass a {want} array{layout} of {what}")
+    if arr.size == 0 and not empty_ok:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one of the {what}")
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_ or np.issubdtype(
+        arr.dtype, np.complexfloating
+    ):
+        raise ValueError(f"{name} has dtype {arr.dtype}: pass real numbers")
+    arr = np.asarray(arr, dtype=dtype)
+    if finite and not np.isfinite(arr).all():
+        bad = ~np.isfinite(arr)
+        where = (
+            f"row {int(np.nonzero(bad.reshape(len(arr), -1).any(1))[0][0])}"
+            if arr.ndim > 1
+            else f"index {int(np.nonzero(bad)[0][0])}"
+        )
+        raise ValueError(f"{name} contains NaN or inf (first at {where}): clean or drop them")
+    return arr
+
+
 def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
     """Convert ``x`` to a float32 ``[N, D]`` tensor and check it is usable as data.
 

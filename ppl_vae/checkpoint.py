@@ -105,11 +105,17 @@ def save(model, path) -> Path:
     return write_atomic(payload(model), path)
 
 
-def load(path):
-    """Rebuild a model saved by :func:`save` (or a training checkpoint)."""
+def load(path, *, device=None):
+    """Rebuild a model saved by :func:`save` (or a training checkpoint).
+
+    Tensors are read onto the CPU (a checkpoint written on a GPU loads on a
+    CPU-only machine); ``device`` ("auto", "cpu", "cuda[:N]") moves the model.
+    """
+    from ppl_vae import _device
     from ppl_vae.models import build
 
+    dev = _device.resolve(device)
     obj = read(path)
     model = build(obj["spec"])
     model.load_state_dict(obj["state_dict"])
-    return model
+    return model.to(dev) if dev is not None else model

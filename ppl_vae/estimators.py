@@ -69,6 +69,35 @@ class KLDecomposition(NamedTuple):
     log_pz: torch.Tensor  # [B] Σ_l log p(z_il)
 
 
+def diagonal_normal(q, *, needed_by: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loc, scale)`` of a diagonal Gaussian q(z|x) (``Independent(Normal)``).
+
+    Every estimator here needs posteriors in this form; ``needed_by`` names the
+    caller in the ValueError raised for any other distribution.
+    """
+    base = getattr(q, "base_dist", None)
+    if not isinstance(base, torch.distributions.Normal):
+        raise ValueError(
+            f"{needed_by} needs diagonal Gaussian posteriors q(z|x) but got "
+            f"{type(q).__name__}: use guide.covariance = 'diagonal'"
+        )
+    return base.loc, base.scale
+
+
+def kl_terms(
+    log_qz_given_x: torch.Tensor, aggregate: AggregatePosterior, log_pz: torch.Tensor
+) -> KLDecomposition:
+    """Chen et al. (2018) Eq. (2) per sample, from its three log-densities (all ``[B]``
+    but ``aggregate``): the one place the decomposition's arithmetic is written."""
+    return KLDecomposition(
+        mutual_information=log_qz_given_x - aggregate.log_qz,
+        total_correlation=aggregate.log_qz - aggregate.log_prod_qzj,
+        dimwise_kl=aggregate.log_prod_qzj - log_pz,
+        log_qz_given_x=log_qz_given_x,
+        log_pz=log_pz,
+    )
+
+
 def log_importance_weights(
     batch_size: int, num_data: int, *, estimator: str = "mss"
 ) -> torch.Tensor:
@@ -261,11 +290,4 @@ def kl_decomposition(
             "give the per-dimension prior log density log p(z_il), shape [B, L]"
         )
     log_qz_x = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1)  # [B]
-    log_pz = log_pzj.sum(-1)  # [B]
-    return KLDecomposition(
-        mutual_information=log_qz_x - agg.log_qz,
-        total_correlation=agg.log_qz - agg.log_prod_qzj,
-        dimwise_kl=agg.log_prod_qzj - log_pz,
-        log_qz_given_x=log_qz_x,
-        log_pz=log_pz,
-    )
+    return kl_terms(log_qz_x, agg, log_pzj.sum(-1))

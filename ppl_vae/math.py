@@ -8,6 +8,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
+
+#: Floor added to every softplus-parameterised scale (guides, local posteriors), so a
+#: scale never reaches 0 and log-densities stay finite.
+MIN_SCALE = 1e-4
 
 
 def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -43,3 +48,20 @@ def log_normal_pairwise(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor)
     """
     diff = (z.unsqueeze(1) - loc.unsqueeze(0)) / scale.unsqueeze(0)
     return -0.5 * diff * diff - torch.log(scale).unsqueeze(0) - 0.5 * math.log(2 * math.pi)
+
+
+def inverse_softplus(y):
+    """The raw value whose softplus is ``y`` (> 0): ``y + log(1 − exp(−y))``, stable.
+
+    Accepts a float (returns a float) or a tensor (returns a tensor); ``y`` is
+    clamped to at least 1e-6 so the logarithm stays finite.
+    """
+    if torch.is_tensor(y):
+        y = y.clamp_min(1e-6)
+        return y + torch.log(-torch.expm1(-y))
+    return float(inverse_softplus(torch.tensor(float(y), dtype=torch.float64)))
+
+
+def softplus_scale(raw: torch.Tensor) -> torch.Tensor:
+    """A positive scale from an unconstrained parameter: ``softplus(raw) + MIN_SCALE``."""
+    return F.softplus(raw) + MIN_SCALE

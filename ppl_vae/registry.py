@@ -42,7 +42,6 @@ def names(kind: str) -> list[str]:
 
 def get(kind: str, name: str, *, where: str | None = None) -> type:
     """The class registered as ``name`` of ``kind``; ValueError listing valid names."""
-    _ensure_builtins()
     try:
         return _REGISTRY[kind][name]
     except (KeyError, TypeError):
@@ -60,8 +59,3 @@ def spec_keys(cls) -> dict[str, object]:
         for p in params
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
-
-
-def _ensure_builtins() -> None:
-    # Importing the built-in parts registers them; deferred to avoid import cycles.
-    from ppl_vae import models, parts  # noqa: F401

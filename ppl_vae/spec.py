@@ -3,7 +3,8 @@
 A resolved spec is a plain dict holding every key a model was built with, so
 ``pv.build(model.spec)`` rebuilds the same architecture and the spec can be
 stored in a checkpoint. Tables of parts (``prior``, ``likelihood``, ``decoder``,
-``guide``) and the ``penalty`` list are validated against the registered parts.
+``guide``) and the ``penalty`` list are validated against the registered parts;
+the ``objective`` table (the loss's weights) by :mod:`ppl_vae.parts.objective`.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ def merge(base: dict, overrides: dict) -> dict:
 
     When an override changes a part's ``kind``, the base's keys that the new
     kind does not accept are dropped (they belonged to the old kind); keys the
-    user wrote are always kept, so a wrong one is still reported.
+    user wrote are always kept, so a wrong one is still reported. Likewise
+    ``beta`` and the ``[objective]`` weight it aliases are one setting: an
+    override of either drops the base's other, so ``beta = 4`` on a preset that
+    writes ``objective.kl`` (or the reverse) is not a conflict.
     """
     out = copy.deepcopy(base)
+    _drop_replaced_alias(out, overrides)
     for key, value in overrides.items():
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
@@ -73,6 +78,21 @@ def merge(base: dict, overrides: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _drop_replaced_alias(base: dict, overrides: dict) -> None:
+    family = overrides.get("family", base.get("family"))
+    try:
+        term = registry.get("family", family).beta_term
+    except (ValueError, AttributeError):
+        return
+    if term is None:
+        return
+    objective = base.get("objective")
+    if "beta" in overrides and isinstance(objective, dict):
+        objective.pop(term, None)
+    if term in (overrides.get("objective") or {}):
+        base.pop("beta", None)
 
 
 def with_family_defaults(raw: dict) -> dict:

@@ -252,7 +252,7 @@ def fit(
     callbacks = cbs.check(callbacks)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
-    if getattr(model, "num_classes", None) and y is None and getattr(model, "requires_labels", False):
+    if model.requires_labels and y is None:
         raise ValueError("y=None, but this model needs class labels: pass y=<labels [N]>")
     x, y = model.check_data(x, y)
     n = x.shape[0]

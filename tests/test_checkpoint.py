@@ -63,3 +63,13 @@ def test_a_plain_torch_file_is_not_a_checkpoint(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ValueError, match="no such checkpoint file"):
         pv.load(tmp_path / "nope.pt")
+
+
+def test_load_onto_a_device(tmp_path):
+    model = pv.build("vae", data_dim=10, latent_dim=3, seed=4)
+    path = pv.save(model, tmp_path / "m.pt")
+    again = pv.load(path, device="auto")
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(again.parameters()).device.type == want
+    with pytest.raises(ValueError, match="device="):
+        pv.load(path, device="nonsense")

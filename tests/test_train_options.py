@@ -101,7 +101,7 @@ def test_iwae_bound_rises_with_k_for_an_inexact_guide():
          "enumerates a discrete latent"),
         (lambda: pv.build("gmm", data_dim=64, num_components=3), {"kl_warmup": 5},
          "no KL term to warm up"),
-        (lambda: pv.build("tcvae", **SMALL), {"objective": "renyi"}, "penalty terms"),
+        (lambda: pv.build("tcvae", **SMALL), {"objective": "renyi"}, "objective adds terms or penalties"),
         (lambda: small_vae(beta=4.0), {"objective": "iwae"}, "beta=4"),
         (lambda: small_vae(), {"objective": "iwae", "kl_warmup": 5}, "kl_warmup=5"),
     ],
@@ -142,7 +142,7 @@ def test_kl_warmup_scales_the_kl_like_the_models_own_beta(digits):
     with _seed.seeded(1):
         a = warm(model, x, None, idx, 64, step=5)  # beta_t = 0.5
     half = copy.deepcopy(model)
-    half.kl_weight = 0.5
+    half.objective.weights["kl"] = 0.5  # a beta-VAE with beta = 0.5
     with _seed.seeded(1):
         b = Trace_ELBO().differentiable_loss(half.model, half.guide, x, None, idx=idx, num_data=64)
     assert torch.allclose(a, b, rtol=1e-6)

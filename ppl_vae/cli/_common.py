@@ -18,8 +18,16 @@ def load_data(name_or_path: str, **options):
 
 
 def needs_binary(spec: dict) -> bool:
-    """True when the spec's likelihood needs 0/1 data (Bernoulli pixels)."""
-    return spec.get("likelihood", {}).get("kind") == "bernoulli"
+    """True when the spec's likelihood needs 0/1 data (its part says ``binary_data``)."""
+    from ppl_vae import registry
+
+    kind = (spec.get("likelihood") or {}).get("kind")
+    if kind is None:
+        return False
+    try:
+        return registry.get("likelihood", kind).binary_data
+    except ValueError:  # an unknown kind is reported when the spec is built
+        return False
 
 
 def load_for(spec: dict, name_or_path: str, **options):

@@ -64,8 +64,8 @@ def run(args) -> int:
 
     import ppl_vae as pv
     from ppl_vae import plots
+    from ppl_vae.analysis import find_subclasses, subclass_figure
     from ppl_vae.models.rdvae import DEFAULT_OOD_METHOD, OOD_METHODS
-    from ppl_vae.models.subclasses import find_subclasses, subclass_figure
 
     _common.apply_threads(args)
     model = pv.load(args.checkpoint)

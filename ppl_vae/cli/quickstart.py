@@ -52,7 +52,7 @@ def run(args) -> int:
         rows.append({"split": split, "n": len(x), "elbo": float(e.mean()),
                      "elbo_se": float(e.std() / len(x) ** 0.5),
                      "log_px_is_k1000": est["log_px"], "ess_mean": est["ess_mean"],
-                     "share_khat_gt_0.7": est["share_khat_gt_0.7"]})
+                     "share_unreliable": est["share_unreliable"]})
     table = pd.DataFrame(rows)
     table.to_csv(out / "elbo.csv", index=False)
 

@@ -79,7 +79,7 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
         data = data.subset(classes=classes, relabel=True)
     raw["data_dim"] = data.data_dim
     family = registry.get("family", raw["family"], where="family")
-    if "num_classes" in getattr(family, "top_keys", {}):  # class-structured families
+    if "num_classes" in family.top_keys:  # class-structured families
         if data.y_train is None:
             raise ValueError(f"spec family {raw['family']!r} needs labels; --data={data_name!r} has none")
         raw["num_classes"] = int(data.num_classes)
@@ -153,7 +153,7 @@ def run(args) -> int:
     options = training_options(args, raw.pop("training", {}))
     model = pv.build(raw)
     out = _common.output_dir(args.out)
-    labelled = getattr(model, "num_classes", None)
+    labelled = model.requires_labels
     x, y, x_val, y_val = _split(data, options.pop("val_fraction"), options["seed"])
     if not labelled:
         y = y_val = None

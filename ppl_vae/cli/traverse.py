@@ -33,10 +33,12 @@ def register(sub) -> None:
 
 
 def _load(args, data_dim: int):
+    from ppl_vae import data as pv_data
+
     options = {"binarize": True} if args.binarize else {}
     if args.size is not None:
         options["size"] = args.size
-    elif args.data == "sprites" and math.isqrt(data_dim) ** 2 == data_dim:
+    elif "size" in pv_data.options(args.data) and math.isqrt(data_dim) ** 2 == data_dim:
         options["size"] = math.isqrt(data_dim)
     data = _common.load_data(args.data, **options)
     x = data.x_test if data.x_test is not None and len(data.x_test) else data.x_train
@@ -52,7 +54,7 @@ def run(args) -> int:
     import torch
 
     import ppl_vae as pv
-    from ppl_vae.models.disentangle import traversal_images
+    from ppl_vae.analysis.traversals import traversal_images
 
     _common.apply_threads(args)
     if args.max_points < 2:

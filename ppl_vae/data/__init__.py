@@ -59,6 +59,7 @@ __all__ = [
     "load_mnist",
     "load_npz",
     "load_sprites",
+    "options",
     "read_idx",
     "render_sprites",
     "split_indices",
@@ -77,6 +78,13 @@ LOADERS = {
 def _options_of(loader) -> list[str]:
     # every parameter except the file path, which load() passes positionally
     return [name for name in inspect.signature(loader).parameters if name != "path"]
+
+
+def options(name_or_path) -> list[str]:
+    """Option names :func:`load` accepts for a built-in dataset (e.g. ``"size"`` for
+    rendered data); ``[]`` for anything else (a file's loader is chosen by its path)."""
+    loader = LOADERS.get(name_or_path) if isinstance(name_or_path, str) else None
+    return _options_of(loader) if loader is not None else []
 
 
 def _call(loader, label: str, *args, **options) -> Dataset:

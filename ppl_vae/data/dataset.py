@@ -70,12 +70,8 @@ def split_indices(
 def _as_2d(name: str, value, dtype) -> np.ndarray | None:
     if value is None:
         return None
-    arr = np.asarray(value)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} has shape {arr.shape}: pass a 2-D array [N, D]")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    arr = _checks.real_array(name, value, columns=True, finite=False, empty_ok=True, dtype=dtype)
+    return np.ascontiguousarray(arr)
 
 
 def _as_labels(name: str, value, n: int) -> np.ndarray | None:

@@ -1,12 +1,16 @@
-"""Inference utilities shared by every model (and raw Pyro model/guide pairs).
+"""Inference utilities for any Pyro model/guide pair, ppl_vae's models included.
 
-They never import ``ppl_vae.models``: they rely only on the conventions of
-DESIGN.md (a ``"data"`` plate, latent site ``"z"``, observed site ``"x"``).
+They never import ``ppl_vae.models``. A program is read through one trace
+reader (``_trace``) with Pyro's semantics for masks, scales, enumeration and
+subsampling; the datapoint plate, latent and observed sites are found from the
+trace (``data_plate=``, ``latent=``, ``observed=`` override). What has no exact
+per-datapoint answer is refused with a ``ValueError`` naming the site.
 """
 
+from ppl_vae.infer._psis import khat_threshold, pareto_khat
 from ppl_vae.infer.elbo import elbo
 from ppl_vae.infer.exact import exact_log_likelihood
-from ppl_vae.infer.importance import ISResult, log_likelihood, pareto_khat
+from ppl_vae.infer.importance import ISResult, log_likelihood
 from ppl_vae.infer.latent_space import (
     aggregate_posterior,
     attribute_vector,
@@ -25,6 +29,7 @@ __all__ = [
     "elbo",
     "exact_log_likelihood",
     "fit_local_guide",
+    "khat_threshold",
     "log_likelihood",
     "pareto_khat",
     "project",

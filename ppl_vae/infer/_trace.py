@@ -1,128 +1,347 @@
-"""Per-datapoint log-weights log p(x, z) − log q(z | x), vectorised over particles.
+"""The one trace reader: per-datapoint log-weights log p(x, z) − log q(z | x).
 
-The one place where the inference utilities look inside a Pyro program. It
-knows only the conventions of DESIGN.md: datapoints live in a plate named
-``"data"``, penalty factors are named ``penalty*`` (and skipped), sites the
-guide does not sample come from the prior (their log p cancels with the
-proposal), and sites marked ``infer={"enumerate": "parallel"}`` are summed out
-exactly (the Gaussian mixture's z).
+Every estimator and latent-space tool in :mod:`ppl_vae.infer` reads a program
+through this module, with Pyro's own semantics for each site:
 
-Particles are a tensor dimension: guide and model run once per chunk inside
-``pyro.plate("_particles", K)`` placed left of the model's own plates.
+- a site's log-density carries its ``poutine.scale`` and its mask
+  (``poutine.mask``, ``Distribution.mask``) exactly as ``Trace.compute_log_prob``
+  applies them, and is summed over every dim except the particle and datapoint
+  dims (so pixels in a plate nested inside the datapoint plate add up);
+- sites marked ``infer={"enumerate": "parallel"}``, in the model or in the
+  guide, are summed out exactly by ``pyro.ops.contract.contract_to_tensor``,
+  the tensor contraction ``TraceEnum_ELBO`` performs, with the datapoint plate
+  as target ordinal; as there, factors that touch an enumerated dim are masked
+  inside and scaled outside the log-sum-exp, with one common scale;
+- a latent the guide does not sample is drawn from its prior, so it is part of
+  the proposal and its prior term cancels; point-estimate globals (``Delta``
+  guide sites outside the datapoint plate) are conditioned on, like
+  parameters; penalty factors (``penalty*``) are left out;
+- a subsampled datapoint plate is evaluated whole, in blocks of its subsample
+  size, without the N/B subsampling scale.
+
+Particles are a tensor dimension (``pyro.plate("_particles", K)`` left of the
+program's plates) when the program broadcasts; otherwise one particle per pass.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pyro
 import torch
 from pyro import poutine
+from pyro.ops import packed
+from pyro.ops.contract import contract_to_tensor
+from pyro.ops.rings import LogRing
+from pyro.poutine.enum_messenger import EnumMessenger
+from pyro.poutine.messenger import Messenger
+from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
 from ppl_vae import _runtime
+from ppl_vae.infer._program import Program, Structure, sample_sites
 
-DATA_PLATE = "data"
-
-
-def resolve(model, guide=None):
-    """``(model_fn, guide_fn, owner)`` from a ppl_vae model or raw Pyro callables."""
-    if hasattr(model, "model") and callable(model.model):
-        return model.model, (guide if guide is not None else model.guide), model
-    if not callable(model):
-        raise ValueError(
-            f"model of type {type(model).__name__} is neither a ppl_vae model nor a callable"
-        )
-    if guide is None:
-        raise ValueError("guide=None with a raw Pyro model: pass guide=<the guide callable>")
-    return model, guide, None
+PARTICLES = "_particles"
 
 
-def check_data(owner, x, y=None):
-    """Validate data with the model's own checks when it has them."""
-    from ppl_vae import _checks
+class _Subsample(Messenger):
+    """Fix the datapoint plate's subsample indices to one block of the data."""
 
-    if owner is not None and hasattr(owner, "check_data"):
-        return owner.check_data(x, y)
-    x = _checks.data_tensor("x", x)
-    if y is not None:
-        y = _checks.label_tensor("y", y, n=x.shape[0])
-    return x, y
+    def __init__(self, plate: str, indices: torch.Tensor):
+        super().__init__()
+        self.plate, self.indices = plate, indices
 
-
-def plate_nesting(owner, model_fn, guide_fn, x, y, kwargs) -> int:
-    """Number of plates in the program (read from the model, else from one trace)."""
-    nesting = getattr(owner, "max_plate_nesting", None)
-    if nesting is not None:
-        return int(nesting)
-    with _runtime.no_penalties(), torch.no_grad():
-        g = poutine.trace(guide_fn).get_trace(x, y, **kwargs)
-        m = poutine.trace(poutine.replay(model_fn, trace=g)).get_trace(x, y, **kwargs)
-    dims = [
-        -f.dim
-        for tr in (g, m)
-        for site in tr.nodes.values()
-        if site["type"] == "sample"
-        for f in site["cond_indep_stack"]
-        if f.vectorized and f.dim is not None
-    ]
-    return max(dims, default=1)
+    def _pyro_sample(self, msg):
+        if msg["name"] == self.plate and site_is_subsample(msg):
+            msg["value"] = self.indices
 
 
-def _data_dim(trace) -> int | None:
-    for site in trace.nodes.values():
-        for frame in site.get("cond_indep_stack", ()):
-            if frame.name == DATA_PLATE and frame.dim is not None:
-                return frame.dim
-    return None
+def blocks(st: Structure, device=None):
+    """``(indices, keep)`` per pass: the whole data at once, or subsample-size blocks."""
+    n, b = st.size, st.subsample_size
+    if b >= n:
+        return [(None, n)]
+    out = []
+    for start in range(0, n, b):
+        idx = torch.arange(start, start + b, device=device) % n  # wrap the last block
+        out.append((idx, min(b, n - start)))
+    return out
 
 
-def log_weights(model_fn, guide_fn, x, y, *, num_particles, nesting, proposal="guide", kwargs=None):
-    """Log importance weights ``[K, N]`` for ``num_particles`` = K draws per datapoint."""
-    kwargs = kwargs or {}
-    particle_dim = -(nesting + 1)
-    with _runtime.no_penalties(), pyro.plate("_particles", num_particles, dim=particle_dim):
-        if proposal == "guide":
-            g = poutine.trace(guide_fn).get_trace(x, y, **kwargs)
-            program = poutine.replay(model_fn, trace=g)
-        else:
-            g, program = None, model_fn
-        program = poutine.enum(program, first_available_dim=particle_dim - 1)
-        m = poutine.trace(program).get_trace(x, y, **kwargs)
+def run(prog: Program, x, y, st: Structure, *, particles: int | None, proposal: str = "guide",
+        block=None, condition: dict | None = None):
+    """Trace the guide (with enumeration) and the model replayed against it.
 
-    guided = set()
+    ``particles=None`` runs one particle per pass (no particle plate).
+    Returns ``(model_trace, guide_trace or None)`` with subsample sites pruned.
+    """
+    first_dim = -(st.nesting + (2 if particles else 1))
+    model_fn, guide_fn = prog.run_model, prog.guide and prog.run_guide
+    if st.point_values:
+        # point estimates are parameters: the same values in every pass, without particles
+        model_fn = poutine.condition(model_fn, data=st.point_values)
+        guide_fn = guide_fn and poutine.condition(guide_fn, data=st.point_values)
+    if condition:
+        model_fn = poutine.condition(model_fn, data=condition)
+    if block is not None:
+        model_fn = _Subsample(st.data_plate, block)(model_fn)
+        guide_fn = guide_fn and _Subsample(st.data_plate, block)(guide_fn)
+    with _runtime.no_penalties():
+        plate = pyro.plate(PARTICLES, particles, dim=-(st.nesting + 1)) if particles else None
+        with plate if plate is not None else _null():
+            g = None
+            if guide_fn is not None and proposal == "guide":
+                g = poutine.trace(EnumMessenger(first_available_dim=first_dim)(guide_fn)).get_trace(x, y)
+            if g is None:
+                model = EnumMessenger(first_available_dim=first_dim)(model_fn)
+            else:
+                # as TraceEnum_ELBO: the model allocates enum dims left of the guide's
+                model = EnumMessenger()(poutine.replay(model_fn, trace=g))
+            m = poutine.trace(model).get_trace(x, y)
+    m = prune_subsample_sites(m)
+    g = prune_subsample_sites(g) if g is not None else None
+    return m, g
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _enum_symbol_sites(trace):
+    return [(n, s) for n, s in sample_sites(trace) if s["infer"].get("_enumerate_dim") is not None]
+
+
+def weigh(m, g, st: Structure, *, particles: int | None, n: int, keep_guide_enum: bool = False):
+    """Per-datapoint log-weights from a model trace and its guide trace.
+
+    Returns ``(total, log_q_enum)``: ``total`` is ``[K, n]`` (``[n]`` without a
+    particle plate), or with ``keep_guide_enum`` ``[E..., K, n]`` over the
+    guide-enumerated values, then ``log_q_enum`` holds their guide log-probs.
+    """
+    guided = {}
     if g is not None:
-        guided = {n for n, s in g.nodes.items() if s["type"] == "sample" and not s["is_observed"]}
-    terms = []
-    for name, site in m.nodes.items():
-        if site["type"] != "sample" or name.startswith(_runtime.PENALTY_PREFIX):
+        guided = {name: s for name, s in sample_sites(g) if not s["is_observed"]}
+    guide_enum = {name for name, s in guided.items() if s["infer"].get("_enumerate_dim") is not None}
+    model_terms = []
+    for name, site in sample_sites(m):
+        if name in st.point_masses:
             continue
         enumerated = site["infer"].get("_enumerate_dim") is not None
         if site["is_observed"] or enumerated or name in guided:
-            terms.append(site["fn"].log_prob(site["value"]))
-    for name in guided:
-        site = g.nodes[name]
-        terms.append(-site["fn"].log_prob(site["value"]))
-    if not terms:
-        raise ValueError("the model has no observed or latent sites to weigh")
+            model_terms.append((name, site))
+    guide_terms = [(name, s) for name, s in guided.items()
+                   if name not in guide_enum and name not in st.point_masses]
+    m.compute_log_prob(lambda name, _: any(name == t for t, _ in model_terms))
+    if g is not None:
+        g.compute_log_prob(lambda name, _: name in guided)
+    layout = _Layout(st, particles, n)
+    for name, site in model_terms + guide_terms:
+        layout.check(name, site)
 
-    # Add the terms one by one: elementwise, in a fixed order, so a particle's
-    # weight does not depend on how many particles share the pass (a stacked
-    # .sum(0) picks its accumulation order by tensor size).
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    # Sum out enumerated discrete latents (dims left of the particle dim).
-    while total.dim() > nesting + 1:
-        total = torch.logsumexp(total, dim=0)
-    total = total.expand((num_particles,) + total.shape[1:]) if total.dim() else total
-    # Keep the data plate's dim, sum any other plate dims (e.g. plates nested in "data").
-    data_dim = _data_dim(m)
-    if data_dim is None:
-        raise ValueError(
-            f"no plate named {DATA_PLATE!r} in the model: put datapoints in "
-            f"pyro.plate({DATA_PLATE!r}, N) so per-datapoint estimates are defined"
+    if not st.has_enumeration or not (guide_enum or _enum_symbol_sites(m)):
+        total = None
+        for sign, terms in ((1.0, model_terms), (-1.0, guide_terms)):
+            for _, site in terms:
+                term = layout.reduce(site["log_prob"])
+                total = term * sign if total is None else total + sign * term
+        return layout.finish(total), None
+
+    g.pack_tensors() if g is not None else None
+    m.pack_tensors(g.plate_to_symbol if g is not None else None)
+    symbol_to_dim = {**(g.symbol_to_dim if g is not None else {}), **m.symbol_to_dim}
+    plate_symbols = (g if g is not None else m).plate_to_symbol
+    sum_dims = set()
+    for trace in (m, g) if g is not None else (m,):
+        for _, site in _enum_symbol_sites(trace):
+            sum_dims.add(site["infer"]["_enumerate_symbol"])
+    keep = {g.nodes[n]["infer"]["_enumerate_symbol"] for n in guide_enum} if keep_guide_enum else set()
+    target = frozenset(plate_symbols[p] for p in ((PARTICLES,) if particles else ()) + (st.data_plate,))
+    factors, scales, total = OrderedDict(), [], None
+    for sign, terms in ((1.0, model_terms), (-1.0, guide_terms)):
+        for _, site in terms:
+            lp = site["packed"]["log_prob"]
+            if sum_dims.isdisjoint(lp._pyro_dims):
+                term = layout.reduce(site["log_prob"])
+                total = sign * term if total is None else total + sign * term
+                continue
+            unscaled = packed.scale_and_mask(site["packed"]["unscaled_log_prob"],
+                                             mask=site["packed"]["mask"])
+            ordinal = frozenset(plate_symbols[f.name] for f in site["cond_indep_stack"] if f.vectorized)
+            factors.setdefault(ordinal, []).append(unscaled if sign > 0 else packed.neg(unscaled))
+            scales.append(site["scale"])
+    for ordinal in factors:
+        if not ordinal >= target:
+            raise Refusal(
+                f"an enumerated site or a term depending on one lies outside plate "
+                f"{st.data_plate!r}: per-datapoint log p(x) needs enumerated discrete latents "
+                "inside the datapoint plate"
+            )
+    scale = _common_scale(scales)
+    sizes = {plate_symbols[st.data_plate]: n}
+    if particles:
+        sizes[plate_symbols[PARTICLES]] = particles
+    for terms in factors.values():
+        for term in terms:
+            sizes.update(zip(term._pyro_dims, term.shape))
+    contracted = contract_to_tensor(factors, sum_dims, target_ordinal=target, target_dims=keep,
+                                    ring=LogRing(dim_to_size=sizes))
+    contracted = packed.unpack(contracted, symbol_to_dim) * scale
+    contracted = layout.reduce(contracted, keep_left=True)
+    total = contracted if total is None else total + contracted
+    log_q = None
+    if keep:
+        log_q = 0.0
+        for name in guide_enum:
+            site = g.nodes[name]
+            if frozenset(plate_symbols[f.name] for f in site["cond_indep_stack"] if f.vectorized) != target:
+                raise Refusal(
+                    f"guide site {name!r} is enumerated inside a plate nested in "
+                    f"{st.data_plate!r}: the per-datapoint ELBO supports guide enumeration at the "
+                    "datapoint level only (log_likelihood handles it at any level)"
+                )
+            log_q = log_q + layout.reduce(site["unscaled_log_prob"], keep_left=True)
+        return layout.finish(total, keep_left=True), layout.finish(log_q, keep_left=True)
+    return layout.finish(total), None
+
+
+def _common_scale(scales):
+    values = set()
+    for s in scales:
+        if isinstance(s, torch.Tensor) and s.dim():
+            raise Refusal("enumeration only supports a scalar poutine.scale (as TraceEnum_ELBO)")
+        values.add(float(s))
+    if len(values) > 1:
+        raise Refusal(
+            "the sites that depend on an enumerated variable have different poutine.scale "
+            f"values {sorted(values)}: as in TraceEnum_ELBO they must share one scale"
         )
-    keep = total.dim() + data_dim
-    other = [d for d in range(1, total.dim()) if d != keep]
-    if other:
-        total = total.sum(dim=other)
-    n = x.shape[0]
-    return total.reshape(num_particles, -1).expand(num_particles, n)
+    return scales[0] if scales else 1.0
+
+
+class _Layout:
+    """Reduces site tensors to ``[K, N]`` (or ``[N]``) by Pyro's dim conventions."""
+
+    def __init__(self, st: Structure, particles: int | None, n: int):
+        self.st, self.particles, self.n = st, particles, n
+        self.width = st.nesting + (1 if particles else 0)  # plate dims incl. particles
+
+    def check(self, name, site):
+        """Refuse a batch dim that no plate explains (it would be broadcast, not summed)."""
+        shape = site["log_prob"].shape
+        sizes = {f.dim: f.size for f in site["cond_indep_stack"] if f.vectorized and f.dim is not None}
+        if self.particles:
+            sizes[-(self.st.nesting + 1)] = self.particles
+        enum_dims = set(site["infer"].get("_dim_to_id", {}))
+        for dim in range(-len(shape), 0):
+            size = shape[dim]
+            if size == 1 or dim in enum_dims or sizes.get(dim) in (size, -1):
+                continue
+            if dim < -self.width and self.st.has_enumeration:
+                continue  # an enumeration dim of an upstream site
+            raise ValueError(
+                f"site {name!r} has batch shape {tuple(site['fn'].batch_shape)}, whose dim {dim} "
+                f"(size {size}) is no plate around it: declare independent coordinates with "
+                ".to_event(...) or a nested pyro.plate, so they are summed, not broadcast"
+            )
+
+    def reduce(self, t: torch.Tensor, keep_left: bool = False) -> torch.Tensor:
+        """Sum every plate dim except particles and data; keep enum dims left if asked."""
+        if not isinstance(t, torch.Tensor) or t.dim() == 0:
+            t = torch.as_tensor(t).reshape((1,) * self.width)
+        while t.dim() < self.width:
+            t = t.unsqueeze(0)
+        lead = t.shape[: t.dim() - self.width]
+        if lead.numel() > 1 and not keep_left:
+            raise ValueError("internal: an enumerated dim survived the contraction")
+        keep = {self.width + self.st.data_dim}
+        if self.particles:
+            keep.add(0)
+        body = t.reshape(lead + t.shape[t.dim() - self.width:]) if lead else t
+        off = len(lead)
+        drop = [off + d for d in range(self.width) if d not in keep]
+        if drop:
+            body = body.sum(dim=drop, keepdim=True)
+        shape = body.shape[:off] + tuple(
+            body.shape[off + d] for d in range(self.width) if d in keep
+        )
+        body = body.reshape(shape)
+        if not keep_left and off:
+            body = body.reshape(body.shape[off:])
+        return body
+
+    def finish(self, t: torch.Tensor, keep_left: bool = False) -> torch.Tensor:
+        shape = ((self.particles,) if self.particles else ()) + (self.n,)
+        if t.shape[-1] not in (1, self.n) or (self.particles and t.dim() >= 2
+                                               and t.shape[-2] not in (1, self.particles)):
+            raise ValueError(
+                f"the log-weights came out with shape {tuple(t.shape)}, expected {shape}: the "
+                "program does not broadcast over particles"
+            )
+        if keep_left:
+            return t.expand(t.shape[: t.dim() - len(shape)] + shape)
+        return t.expand(shape)
+
+
+class Refusal(ValueError):
+    """A program the estimators cannot evaluate exactly (never retried per particle)."""
+
+
+_FALLBACK_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)
+
+
+def log_weights(prog: Program, x, y, st: Structure, *, num_particles: int, proposal: str = "guide",
+                vectorize: bool | None = None, keep_guide_enum: bool = False):
+    """Log-weights ``[K, N]`` for ``num_particles`` = K proposal draws per datapoint.
+
+    Returns ``(log_w, log_q_enum, vectorized)``; with ``keep_guide_enum`` the
+    guide-enumerated values stay as leading dims of ``log_w`` and
+    ``log_q_enum`` holds their guide log-probabilities (for the ELBO).
+    ``vectorized`` says which path ran, so the caller's next chunk takes the same.
+    """
+    if vectorize is not False:
+        try:
+            return (*_over_blocks(prog, x, y, st, num_particles, proposal, keep_guide_enum, True),
+                    True)
+        except Refusal:
+            raise
+        except _FALLBACK_ERRORS as err:
+            if vectorize:
+                raise ValueError(
+                    f"the program does not broadcast over a leading particle dimension "
+                    f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); write its networks "
+                    "for inputs of any batch shape (e.g. use x @ W instead of torch.mm, "
+                    "torch.cat(..., dim=-1)), or pass vectorize=None to evaluate one particle per pass"
+                ) from err
+            import warnings
+
+            warnings.warn(
+                f"evaluating one particle per pass (slower): the program does not broadcast over "
+                f"a leading particle dimension ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:160]}). Write its networks for inputs of any batch "
+                "shape (x @ W rather than torch.mm, torch.cat(..., dim=-1)) to get the fast path.",
+                UserWarning, stacklevel=3,
+            )
+    parts = [_over_blocks(prog, x, y, st, None, proposal, keep_guide_enum, False)
+             for _ in range(num_particles)]
+    log_w = torch.stack([p[0] for p in parts], -2)
+    log_q = None if parts[0][1] is None else torch.stack([p[1] for p in parts], -2)
+    return log_w, log_q, False
+
+
+def _over_blocks(prog, x, y, st, particles, proposal, keep_guide_enum, vectorized):
+    outs, qs = [], []
+    for block, keep in blocks(st, device=x.device):
+        n = st.subsample_size if block is not None else st.size
+        m, g = run(prog, x, y, st, particles=particles, proposal=proposal, block=block)
+        total, log_q = weigh(m, g, st, particles=particles, n=n, keep_guide_enum=keep_guide_enum)
+        if block is not None:
+            # the plate scaled every site inside it by N/B; evaluated whole, the scale is 1
+            total = total * (st.subsample_size / st.size)
+        outs.append(total[..., :keep])
+        qs.append(None if log_q is None else log_q[..., :keep])
+    total = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
+    log_q = None if qs[0] is None else (qs[0] if len(qs) == 1 else torch.cat(qs, -1))
+    return total, log_q

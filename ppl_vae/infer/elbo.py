@@ -5,39 +5,66 @@ from __future__ import annotations
 import torch
 
 from ppl_vae import _checks, _seed
-from ppl_vae.infer import _trace
+from ppl_vae.infer import _program, _trace
+from ppl_vae.infer.importance import _check_vectorize
 
 
-def elbo(model, x, y=None, *, guide=None, num_particles: int = 1, seed=None, **model_kwargs):
+def elbo(
+    model,
+    x,
+    y=None,
+    *,
+    guide=None,
+    num_particles: int = 1,
+    seed=None,
+    data_plate: str | None = None,
+    model_kwargs: dict | None = None,
+    guide_kwargs: dict | None = None,
+    vectorize: bool | None = None,
+    device=None,
+    **kwargs,
+) -> torch.Tensor:
     """ELBO per datapoint in nats, ``Tensor[N]``.
 
     The lecture notes' ELBO[θ, φ] = ∫ q(z|x,θ) log[Pr(x, z|φ) / q(z|x,θ)] dz,
-    averaged over ``num_particles`` draws of the guide. Penalty terms of the
-    training objective (β weights, TC, repulsion) are not included: this is
-    the bound on log p(x) itself.
+    averaged over ``num_particles`` draws of the guide, with Pyro's semantics
+    for every site (as ``TraceEnum_ELBO`` per datapoint): discrete latents
+    enumerated in the model are summed out exactly; a discrete latent
+    enumerated in the guide is averaged exactly under q, Σ_y q(y|x)[…]. Penalty
+    terms of the training objective (β weights, TC, repulsion) are not
+    included: this is the bound on log p(x) itself.
 
     Parameters
     ----------
     model
-        A ppl_vae model, or a raw Pyro model callable (then pass ``guide=``).
+        A ppl_vae model, an object with ``model``/``guide`` methods, or a Pyro
+        model callable (then pass ``guide=``).
     x : array [N, D]
-    y : array [N], optional
-        Labels for class-structured models (then the bound is on log p(x, y)).
+    y : array, optional
+        Labels as the model takes them (then the bound is on log p(x, y)).
     guide : callable, optional
         A different guide for a ppl_vae model, or the guide of a raw model.
     num_particles : int
         Draws of z per datapoint.
     seed : int, optional
-    **model_kwargs
-        Extra keyword arguments for model and guide (e.g. ``idx`` for local guides).
+    data_plate, model_kwargs, guide_kwargs, vectorize, device, **kwargs
+        As for :func:`~ppl_vae.infer.log_likelihood`.
     """
     num_particles = _checks.positive_int("num_particles", num_particles)
-    model_fn, guide_fn, owner = _trace.resolve(model, guide)
-    x, y = _trace.check_data(owner, x, y)
-    nesting = _trace.plate_nesting(owner, model_fn, guide_fn, x, y, model_kwargs)
+    _check_vectorize(vectorize)
+    prog = _program.program(model, guide, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
+                            kwargs=kwargs)
+    x, y = _program.check_data(prog, x, y, device=device)
     with _seed.seeded(seed), torch.no_grad():
-        lw = _trace.log_weights(
-            model_fn, guide_fn, x, y, num_particles=num_particles, nesting=nesting,
-            kwargs=model_kwargs,
+        st = _program.structure(prog, x, y, data_plate=data_plate)
+        log_w, log_q, _ = _trace.log_weights(
+            prog, x, y, st, num_particles=num_particles, vectorize=vectorize,
+            keep_guide_enum=True,
         )
-    return lw.mean(0)
+    if log_q is not None:
+        # average over the guide-enumerated values under q: Σ_y q(y)·(value − log q(y))
+        q = log_q.exp()
+        log_w = q * (log_w - log_q)
+        while log_w.dim() > 2:
+            log_w = log_w.sum(0)
+    return log_w.mean(0)

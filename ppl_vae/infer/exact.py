@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from ppl_vae.infer import _trace
+from ppl_vae.infer import _program
 
 
-def exact_log_likelihood(model, x) -> torch.Tensor:
+def exact_log_likelihood(model, x, *, device=None) -> torch.Tensor:
     """log p(x) per datapoint, ``Tensor[N]``, from the model's closed-form marginal.
 
     Works for any model exposing ``marginal()`` (a torch Distribution over x):
@@ -19,7 +19,6 @@ def exact_log_likelihood(model, x) -> torch.Tensor:
             f"{type(model).__name__} has no closed-form log p(x); "
             "estimate it with pv.infer.log_likelihood"
         )
-    _, _, owner = _trace.resolve(model, getattr(model, "guide", None))
-    x, _ = _trace.check_data(owner, x)
+    x, _ = _program.check_data(_program.program(model, require_guide=False), x, device=device)
     with torch.no_grad():
         return model.marginal().log_prob(x)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +20,9 @@ import pyro
 import torch
 
 from ppl_vae import _checks, _seed
-from ppl_vae.infer import _trace
+from ppl_vae.infer import _program, _trace
+from ppl_vae.infer._psis import khat_threshold, pareto_khat
 from ppl_vae.math import importance_ess, log_mean_exp
-
-KHAT_THRESHOLD = 0.7  # Vehtari et al. (2024): estimates with k̂ > 0.7 are unreliable
 
 
 @dataclass
@@ -39,7 +37,9 @@ class ISResult:
         Importance-sampling effective sample size 1 / Σ w̃_k² (between 1 and K).
     khat : Tensor [N]
         Pareto-smoothed importance sampling shape estimate (Vehtari et al.,
-        2024); above 0.7 the estimate cannot be trusted.
+        2024): reliable at or below :attr:`khat_threshold`; NaN when K is too
+        small to fit a tail ("cannot tell"); −inf when the weights are flat
+        (a proposal equal to the posterior).
     num_samples : int
     proposal : str
     """
@@ -51,54 +51,63 @@ class ISResult:
     proposal: str = "guide"
 
     @property
+    def khat_threshold(self) -> float:
+        """min(1 − 1/log10 K, 0.7): the sample-size dependent k̂ threshold."""
+        return khat_threshold(self.num_samples)
+
+    @property
     def reliable(self) -> torch.Tensor:
-        """Boolean ``[N]``: k̂ ≤ 0.7."""
-        return self.khat <= KHAT_THRESHOLD
+        """Boolean ``[N]``: k̂ at or below the threshold (False where it cannot tell)."""
+        return self.khat <= self.khat_threshold
+
+    @property
+    def diagnosis(self) -> np.ndarray:
+        """``"ok"``, ``"unreliable"`` or ``"cannot tell"`` per datapoint."""
+        khat = self.khat.detach().cpu().numpy()
+        out = np.where(khat <= self.khat_threshold, "ok", "unreliable").astype(object)
+        out[np.isnan(khat)] = "cannot tell"
+        return out
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per datapoint: log_px, ess, ess_fraction, khat, reliable."""
+        """One row per datapoint: log_px, ess, ess_fraction, khat, reliable, diagnosis."""
+        ess = self.ess.detach().cpu().numpy()
         return pd.DataFrame(
             {
                 "datapoint": np.arange(len(self.log_px)),
-                "log_px": self.log_px.numpy(),
-                "ess": self.ess.numpy(),
-                "ess_fraction": self.ess.numpy() / self.num_samples,
-                "khat": self.khat.numpy(),
-                "reliable": self.reliable.numpy(),
+                "log_px": self.log_px.detach().cpu().numpy(),
+                "ess": ess,
+                "ess_fraction": ess / self.num_samples,
+                "khat": self.khat.detach().cpu().numpy(),
+                "reliable": self.reliable.cpu().numpy(),
+                "diagnosis": self.diagnosis,
                 "num_samples": self.num_samples,
                 "proposal": self.proposal,
             }
         )
 
     def summary(self) -> dict:
-        """Dataset-level numbers: mean log p(x), mean ESS, share of k̂ > 0.7."""
+        """Dataset-level numbers: mean log p(x) and its s.e., mean ESS, k̂ shares."""
+        diagnosis = self.diagnosis
+        finite = self.khat[torch.isfinite(self.khat)]
         return {
             "log_px": float(self.log_px.mean()),
             "log_px_se": float(self.log_px.std() / math.sqrt(len(self.log_px))),
             "ess_mean": float(self.ess.mean()),
-            "khat_max": float(self.khat.max()),
-            "share_khat_gt_0.7": float((~self.reliable).float().mean()),
+            "khat_max": float(finite.max()) if finite.numel() else float("nan"),
+            "khat_threshold": self.khat_threshold,
+            "share_unreliable": float(np.mean(diagnosis == "unreliable")),
+            "share_cannot_tell": float(np.mean(diagnosis == "cannot tell")),
             "num_samples": self.num_samples,
         }
 
-
-def pareto_khat(log_w: torch.Tensor) -> torch.Tensor:
-    """PSIS k̂ per datapoint from log-weights ``[K, N]`` via ArviZ.
-
-    ArviZ 0.x ``psislw`` takes the *log importance weights* themselves with
-    samples on the last axis (ArviZ 1.x's counterpart takes log-likelihoods of
-    LOO and negates them); here the weights are p(x, z)/q(z|x) directly.
-    """
-    if log_w.shape[0] < 2:
-        # one draw has no tail to fit (ArviZ would index out of range); like ArviZ
-        # for tails of <= 4 draws (K below about 25), report inf: "cannot tell".
-        return torch.full(log_w.shape[1:], float("inf"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    def to_inference_data(self):
+        """ArviZ ``InferenceData`` holding log_px and k̂ per datapoint (one chain, one draw)."""
         import arviz as az
 
-        _, khat = az.psislw(log_w.T.double().numpy(), reff=1.0)
-    return torch.as_tensor(np.asarray(khat), dtype=torch.float32)
+        return az.from_dict(posterior={
+            "log_px": self.log_px.detach().cpu().numpy()[None, None],
+            "khat": self.khat.detach().cpu().numpy()[None, None],
+        })
 
 
 # torch's CPU normal sampler fills a contiguous tensor of >= 16 floats with one
@@ -131,16 +140,29 @@ def chunk_sizes(num_samples: int, chunk_size: int, n: int) -> list[int]:
     return sizes
 
 
-# Measured on the 784-D benchmark VAE (benchmarks/bench_log_likelihood.py): passes of
+# CPU: measured on the 784-D benchmark VAE (benchmarks/bench_log_likelihood.py): passes of
 # 10-32 MiB per [chunk, N, D] tensor ran ~10 % faster than 64-256 MiB (less memory
-# traffic), with no gain below that.
+# traffic), with no gain below that. CUDA: a pass must be large to fill the device (one
+# 784-D MNIST test set is 31 MiB per particle), so a pass may take 1/16 of the free
+# memory (a pass holds a few [chunk, N, D] temporaries), at most 2 GiB. The CUDA rule
+# has not been timed on a GPU yet.
 _CHUNK_BYTES = 32 * 2**20
+_CUDA_CHUNK_MAX = 2 * 2**30
 
 
-def _default_chunk(num_samples: int, n: int, d: int) -> int:
-    """Particles per pass so that one ``[chunk, N, D]`` float32 tensor stays near 32 MiB."""
+def chunk_bytes(device=None) -> int:
+    """Bytes one ``[chunk, N, D]`` float32 pass may take on ``device`` by default."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(max(_CHUNK_BYTES, min(_CUDA_CHUNK_MAX, free // 16)))
+    return _CHUNK_BYTES
+
+
+def _default_chunk(num_samples: int, n: int, d: int, device=None) -> int:
+    """Particles per pass so that one ``[chunk, N, D]`` float32 tensor fits :func:`chunk_bytes`."""
     per_particle = max(1, n * max(d, 1) * 4)
-    return int(max(1, min(num_samples, _CHUNK_BYTES // per_particle)))
+    return int(max(1, min(num_samples, chunk_bytes(device) // per_particle)))
 
 
 def log_likelihood(
@@ -154,27 +176,36 @@ def log_likelihood(
     chunk_size: int | None = None,
     seed=None,
     diagnostics: bool = True,
-    **model_kwargs,
+    data_plate: str | None = None,
+    model_kwargs: dict | None = None,
+    guide_kwargs: dict | None = None,
+    vectorize: bool | None = None,
+    device=None,
+    **kwargs,
 ) -> ISResult:
     """Importance-sampling estimate of log p(x) for every datapoint.
 
     Parameters
     ----------
     model
-        A ppl_vae model, or a raw Pyro model callable following the plate
-        convention (then pass ``guide=``).
+        A ppl_vae model, an object with ``model``/``guide`` methods, or a Pyro
+        model callable (then pass ``guide=``). Any signature and site names;
+        see :mod:`ppl_vae.infer._trace` for the semantics of masks, scales,
+        enumeration, subsampling and global point estimates.
     x : array [N, D]
-    y : array [N], optional
-        Labels for class-structured models (estimates log p(x, y) then).
+    y : array, optional
+        Labels as the model takes them (class indices, one-hot rows, ...);
+        the estimate is then of log p(x, y).
     guide : callable, optional
         Proposal guide (defaults to the model's guide).
     num_samples : int
         K, importance samples per datapoint.
     proposal : {"guide", "prior"}
-        Draw z from the guide q(z|x), or from the prior p(z).
+        Draw latents from the guide q(z|x), or from the prior p(z).
     chunk_size : int, optional
         Particles per vectorised pass (bounds memory); by default chosen so an
-        ``[chunk, N, D]`` tensor takes about 32 MiB. Rounded to a multiple of
+        ``[chunk, N, D]`` tensor takes about 32 MiB on a CPU (see :func:`chunk_bytes`
+        for CUDA). Rounded to a multiple of
         ``16 / gcd(16, N)`` particles (see :func:`chunk_sizes`) so that, with the
         same ``seed``, results do not depend on it when the proposal draws all
         its randomness at one Gaussian site (any ppl_vae guide, or the prior
@@ -184,7 +215,19 @@ def log_likelihood(
         not bit for bit.
     seed : int, optional
     diagnostics : bool
-        Compute the PSIS k̂ (costs a sort per datapoint); NaN when False.
+        Compute the PSIS k̂; NaN when False.
+    data_plate : str, optional
+        Name of the datapoint plate (found from the trace by default).
+    model_kwargs, guide_kwargs : dict, optional
+        Keyword arguments for one side only; other ``**kwargs`` go to each
+        side whose signature accepts them.
+    vectorize : bool, optional
+        ``None``: particles as a tensor dim, falling back (with a warning) to
+        one particle per pass when the program does not broadcast; ``True``:
+        never fall back; ``False``: one particle per pass.
+    device : str or torch.device, optional
+        Where to compute: ``None`` (where the model is), ``"auto"`` (CUDA when
+        available), ``"cpu"``, ``"cuda[:N]"``; a ppl_vae model or module is moved there.
 
     Returns
     -------
@@ -193,28 +236,29 @@ def log_likelihood(
     """
     num_samples = _checks.positive_int("num_samples", num_samples)
     _checks.one_of("proposal", proposal, ("guide", "prior"))
-    model_fn, guide_fn, owner = _trace.resolve(model, guide)
-    x, y = _trace.check_data(owner, x, y)
+    _check_vectorize(vectorize)
+    prog = _program.program(model, guide, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
+                            kwargs=kwargs, require_guide=proposal == "guide")
+    x, y = _program.check_data(prog, x, y, device=device)
     if chunk_size is None:
-        chunk_size = _default_chunk(num_samples, x.shape[0], x.shape[1])
+        chunk_size = _default_chunk(num_samples, x.shape[0], x[0].numel(), x.device)
     chunk_size = _checks.positive_int("chunk_size", chunk_size)
-    nesting = _trace.plate_nesting(owner, model_fn, guide_fn, x, y, model_kwargs)
     chunks = []
     with _seed.seeded(seed), torch.no_grad():
+        st = _program.structure(prog, x, y, data_plate=data_plate, proposal=proposal)
         for i, k in enumerate(chunk_sizes(num_samples, chunk_size, x.shape[0])):
             # The first pass runs with the caller's validation setting and catches
             # invalid parameters or supports; later passes repeat the same program on
             # new draws, so their support checks (a scan of [chunk, N, D]) are skipped.
             checks = contextlib.nullcontext() if i == 0 else pyro.validation_enabled(False)
             with checks:
-                chunks.append(
-                    _trace.log_weights(
-                        model_fn, guide_fn, x, y, num_particles=k, nesting=nesting,
-                        proposal=proposal, kwargs=model_kwargs,
-                    )
+                log_w, _, vectorize = _trace.log_weights(
+                    prog, x, y, st, num_particles=k, proposal=proposal, vectorize=vectorize,
                 )
+            chunks.append(log_w)
     log_w = torch.cat(chunks, 0)  # [K, N]
-    khat = pareto_khat(log_w) if diagnostics else torch.full((x.shape[0],), float("nan"))
+    khat = (pareto_khat(log_w) if diagnostics
+            else torch.full((x.shape[0],), float("nan"), device=log_w.device))
     return ISResult(
         log_px=log_mean_exp(log_w, dim=0),
         ess=importance_ess(log_w, dim=0),
@@ -222,3 +266,8 @@ def log_likelihood(
         num_samples=num_samples,
         proposal=proposal,
     )
+
+
+def _check_vectorize(vectorize) -> None:
+    if vectorize is not None and not isinstance(vectorize, bool):
+        raise ValueError(f"vectorize={vectorize!r} is invalid: pass None, True or False")

@@ -9,112 +9,198 @@ The lecture notes' "Applications of variational autoencoders":
   an attribute vector, add multiples of it to a projected image and decode
   (Figure 17.13, after White, 2016, "Sampling generative networks").
 
-Everything here reads a model only through Pyro traces of its ``model`` and
-``guide`` (site ``"z"`` is the latent, site ``"x"`` the observation, inside
-the ``"data"`` plate), plus ``decode(z)`` when the model offers one, so a raw
-Pyro model/guide pair works as well as a ppl_vae model.
+Everything here reads a program through the trace reader of
+:mod:`ppl_vae.infer._trace`: the latent site (the guide's one continuous latent
+inside the datapoint plate, or ``latent=``), the observed site (``observed=``
+when there are several) and the datapoint plate (``data_plate=``) are found from
+a trace, so a Pyro model/guide pair written with any names works as well as a
+ppl_vae model; ``decode(z)`` is used when the model offers one.
 """
 
 from __future__ import annotations
 
 import torch
-from pyro import poutine
 
-from ppl_vae import _checks, _runtime, _seed
-from ppl_vae.infer import _trace
+from ppl_vae import _checks, _device, _seed
+from ppl_vae.infer import _program, _trace
 
-LATENT_SITE = "z"
-OBSERVED_SITE = "x"
 PROJECTIONS = ("mean", "map")
 
 
-# -- reading distributions out of traces ---------------------------------------
-def site_distribution(fn, site: str, *args, **kwargs) -> torch.distributions.Distribution:
-    """The distribution at ``site`` in one trace of ``fn(*args, **kwargs)`` (penalties off)."""
-    with _runtime.no_penalties():
-        tr = poutine.trace(fn).get_trace(*args, **kwargs)
-    if site not in tr.nodes or tr.nodes[site]["type"] != "sample":
-        names = [n for n, s in tr.nodes.items() if s["type"] == "sample"]
+# -- sites -------------------------------------------------------------------------
+def _choose(kind: str, requested, candidates, option: str) -> str:
+    if requested is not None:
+        if requested not in candidates:
+            raise ValueError(f"{option}={requested!r} is not a {kind} site of the program "
+                             f"(candidates: {list(candidates)})")
+        return requested
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ValueError(f"the program has no {kind} site inside the datapoint plate")
+    raise ValueError(f"the program has several {kind} sites {list(candidates)}: pass "
+                     f"{option}=<one of them>")
+
+
+def _continuous(trace, name) -> bool:
+    site = trace.nodes[name]
+    return not site["fn"].support.is_discrete and site["infer"].get("enumerate") is None
+
+
+class _View:
+    """A program with its datapoint plate, latent site and observed site resolved."""
+
+    def __init__(self, model, x, y=None, *, guide=None, latent=None, observed=None,
+                 data_plate=None, model_kwargs=None, guide_kwargs=None, kwargs=None,
+                 require_guide=True, guide_optional=False, device=None):
+        self.prog = _program.program(model, guide, model_kwargs=model_kwargs,
+                                     guide_kwargs=guide_kwargs, kwargs=kwargs,
+                                     require_guide=require_guide)
+        self.x, self.y = _program.check_data(self.prog, x, y, device=device)
+        proposal = "guide" if self.prog.guide is not None else "prior"
+        try:
+            self.st, m, g = _program.structure(self.prog, self.x, self.y, data_plate=data_plate,
+                                               proposal=proposal, traces=True)
+        except ValueError:
+            # a guide that cannot take this x (a local guide fitted to other data) says so
+            # with a ValueError; where the guide is optional, the prior takes its place
+            if not guide_optional or proposal == "prior":
+                raise
+            self.st, m, g = _program.structure(self.prog, self.x, self.y, data_plate=data_plate,
+                                               proposal="prior", traces=True)
+        source = g if g is not None else m
+        names = [n for n in self.st.latents if n in source.nodes and _continuous(source, n)]
+        self.latent = _choose("continuous latent", latent, names, "latent")
+        self.observed = _choose("observed", observed, list(self.st.observed), "observed")
+        self.prior_site = m.nodes[self.latent]
+        self.guide_site = g.nodes[self.latent] if g is not None and self.latent in g.nodes else None
+
+    def posterior(self):
+        """q(z | x) at the latent site, batch ``[N]`` (size-1 plate dims folded into the event)."""
+        if self.guide_site is None:
+            raise ValueError(f"the guide does not sample {self.latent!r}: pass guide=")
+        return _flat_batch(self.guide_site["fn"], self.st.size)
+
+    def shape_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """``z [M, latent]`` reshaped to the model's value shape at the latent site."""
+        fn = self.prior_site["fn"]
+        lead = (1,) * (len(fn.batch_shape) - 1)
+        return z.reshape((z.shape[0],) + lead + tuple(fn.event_shape))
+
+    def others(self):
+        """Latent sites besides the chosen one that are neither enumerated nor point masses."""
+        return [n for n in self.st.latents if n != self.latent]
+
+
+def _flat_batch(fn, n: int):
+    """``fn`` with batch ``[n]`` and event ``[latent]``: size-1 plate dims dropped.
+
+    A latent in a datapoint plate at dim -2 has batch ``[n, 1]``; Normal and
+    multivariate-normal guides are rebuilt without the extra dims, any other
+    family keeps them as event dims.
+    """
+    extra = len(fn.batch_shape) - 1
+    if extra < 0 or fn.batch_shape[0] != n or any(s != 1 for s in fn.batch_shape[1:]):
         raise ValueError(
-            f"the program has no sample site {site!r} (sites: {names}): name the "
-            f"per-datapoint latent {LATENT_SITE!r} and the observation {OBSERVED_SITE!r}"
+            f"q(z|x) has batch shape {tuple(fn.batch_shape)}: expected one batch entry per "
+            f"datapoint ({n}); declare the latent's coordinates with .to_event(1)"
         )
-    return tr.nodes[site]["fn"]
+    if not extra:
+        return fn
+    base = fn.base_dist if isinstance(fn, torch.distributions.Independent) else fn
+    if isinstance(base, torch.distributions.Normal) and len(fn.event_shape) == 1:
+        return torch.distributions.Independent(
+            torch.distributions.Normal(base.loc.reshape(n, -1), base.scale.reshape(n, -1)), 1)
+    if isinstance(fn, torch.distributions.MultivariateNormal):
+        size = fn.event_shape[0]
+        return torch.distributions.MultivariateNormal(
+            fn.loc.reshape(n, size), scale_tril=fn.scale_tril.reshape(n, size, size))
+    return torch.distributions.Independent(fn, extra)
 
 
-def posterior(model, x, *, y=None, guide=None, **model_kwargs):
-    """q(z | x) for every row of ``x``: the guide's distribution at site ``"z"``, batch ``[N]``."""
-    _, guide_fn, owner = _trace.resolve(model, guide)
-    x, y = _trace.check_data(owner, x, y)
-    return site_distribution(guide_fn, LATENT_SITE, x, y, **model_kwargs)
-
-
-def _prior(model_fn, x, y, kwargs):
-    """p(z) at site ``"z"`` of the model, batch ``[N]`` (for starting points)."""
-    return site_distribution(model_fn, LATENT_SITE, x, y, **kwargs)
-
-
-def decode(model, z: torch.Tensor, *, data_dim: int | None = None):
+# -- decoding ------------------------------------------------------------------------
+def decode(model, z: torch.Tensor, *, data_dim: int | None = None, latent=None, observed=None,
+           data_plate=None, y=None, model_kwargs=None, device=None):
     """p(x | z) for latents ``z [M, latent]``: ``model.decode(z)`` when the model has one.
 
-    A raw Pyro model is run with ``z`` conditioned and a placeholder ``x`` of
-    ``data_dim`` columns, and the distribution at site ``"x"`` is read off (it
-    does not depend on the observed value).
+    A raw Pyro model is run with the latent site conditioned on ``z`` and a
+    placeholder ``x`` of ``data_dim`` columns; the distribution at the observed
+    site is read off (it does not depend on the observed value).
     """
     decoder = getattr(model, "decode", None)
     if callable(decoder):
-        return decoder(z)
-    model_fn = model.model if callable(getattr(model, "model", None)) else model
+        dev, dtype = _device.of(model)
+        return decoder(_device.move(torch.as_tensor(z), dev, dtype))
     if data_dim is None:
         raise ValueError(
             "data_dim=None with a model that has no decode(z): pass data_dim=<columns of x>"
         )
-    placeholder = torch.zeros(z.shape[0], data_dim)
-    conditioned = poutine.condition(model_fn, data={LATENT_SITE: z})
-    return site_distribution(conditioned, OBSERVED_SITE, placeholder, None)
+    z = torch.as_tensor(z)
+    z = z if z.is_floating_point() else z.float()
+    placeholder = torch.zeros(z.shape[0], data_dim, device=z.device, dtype=z.dtype)
+    view = _View(model, placeholder, y, latent=latent, observed=observed, data_plate=data_plate,
+                 model_kwargs=model_kwargs, require_guide=False, device=device)
+    z = _device.move(z, view.x.device, view.x.dtype)
+    with torch.no_grad():
+        m, _ = _trace.run(view.prog, placeholder, view.y, view.st, particles=None,
+                          proposal="prior", condition={view.latent: view.shape_latent(z)})
+    return m.nodes[view.observed]["fn"]
 
 
-def _flat_decode_mean(model, z: torch.Tensor, data_dim: int) -> torch.Tensor:
+def _decode_mean(model, z: torch.Tensor, data_dim: int, **options) -> torch.Tensor:
     """Decoder means for ``z [..., latent]`` -> ``[..., D]``."""
     flat = z.reshape(-1, z.shape[-1])
-    mean = decode(model, flat, data_dim=data_dim).mean
-    return mean.reshape(*z.shape[:-1], mean.shape[-1])
+    mean = decode(model, flat, data_dim=data_dim, **options).mean
+    return mean.reshape(*z.shape[:-1], -1)
 
 
-# -- aggregated posterior ------------------------------------------------------
-def aggregate_posterior(model, x_ref, *, y=None, guide=None, **model_kwargs):
+def _decode_options(options: dict) -> dict:
+    return {k: options[k] for k in ("latent", "observed", "data_plate", "model_kwargs", "device")
+            if options.get(k) is not None}
+
+
+# -- aggregated posterior -------------------------------------------------------------
+def posterior(model, x, *, y=None, guide=None, latent=None, observed=None, data_plate=None,
+              model_kwargs=None, guide_kwargs=None, device=None, **kwargs):
+    """q(z | x) for every row of ``x``: the guide's distribution at the latent site, batch ``[N]``."""
+    with torch.no_grad():
+        return _View(model, x, y, guide=guide, latent=latent, observed=observed,
+                     data_plate=data_plate, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
+                     kwargs=kwargs, device=device).posterior()
+
+
+def aggregate_posterior(model, x_ref, *, y=None, guide=None, **options):
     """The aggregated posterior q(z) = (1/I) Σᵢ q(z | xᵢ) over the rows of ``x_ref``.
 
     Parameters
     ----------
     model
-        A ppl_vae model, or a raw Pyro model callable (then pass ``guide=``).
+        A ppl_vae model, an object with ``model``/``guide`` methods, or a Pyro
+        model callable (then pass ``guide=``).
     x_ref : array [I, D]
         The datapoints whose posteriors are mixed.
-    y : array [I], optional
+    y : array, optional
         Labels, for guides conditioned on them.
     guide : callable, optional
         Another guide (e.g. from :func:`fit_local_guide`).
+    **options
+        ``latent``, ``observed``, ``data_plate``, ``model_kwargs``,
+        ``guide_kwargs``, ``device``, and keywords for the side(s) that accept them.
 
     Returns
     -------
     torch.distributions.MixtureSameFamily
         Equal weights 1/I over the I components q(z | xᵢ); event shape ``[latent]``.
     """
-    with torch.no_grad():
-        q = posterior(model, x_ref, y=y, guide=guide, **model_kwargs)
-    if len(q.batch_shape) != 1 or len(q.event_shape) != 1:
-        raise ValueError(
-            f"q(z|x) has batch shape {tuple(q.batch_shape)} and event shape "
-            f"{tuple(q.event_shape)}: the guide's site 'z' needs batch [N] and event [latent] "
-            "(use .to_event(1) for independent coordinates)"
-        )
-    weights = torch.distributions.Categorical(logits=torch.zeros(q.batch_shape[0]))
+    q = posterior(model, x_ref, y=y, guide=guide, **options)
+    weights = torch.distributions.Categorical(
+        logits=torch.zeros(q.batch_shape[0], device=q.mean.device)
+    )
     return torch.distributions.MixtureSameFamily(weights, q)
 
 
 def sample_aggregate_posterior(
-    model, x_ref, n: int, *, noise: bool = False, seed=None, guide=None, **model_kwargs
+    model, x_ref, n: int, *, noise: bool = False, seed=None, guide=None, **options
 ) -> torch.Tensor:
     """Data generated from the aggregated posterior: z ~ q(z), then p(x | z).
 
@@ -122,18 +208,16 @@ def sample_aggregate_posterior(
     lecture notes show) or a draw from p(x | f[z, φ]) (``noise=True``), ``[n, D]``.
     """
     n = _checks.positive_int("n", n)
+    data_dim = _checks.data_tensor("x_ref", x_ref).shape[1]
     with _seed.seeded(seed), torch.no_grad():
-        q = aggregate_posterior(model, x_ref, guide=guide, **model_kwargs)
-        z = q.sample((n,))  # [n, latent]
-        px = decode(model, z, data_dim=_data_dim(x_ref))
-        return px.sample() if noise else px.mean
+        q = aggregate_posterior(model, x_ref, guide=guide, **options)
+        z = q.sample((n,)).reshape(n, -1)  # [n, latent]
+        px = decode(model, z, data_dim=data_dim, **_decode_options(options))
+        out = px.sample() if noise else px.mean
+        return out.reshape(n, -1)
 
 
-def _data_dim(x) -> int:
-    return _checks.data_tensor("x", x).shape[1]
-
-
-# -- projection -----------------------------------------------------------------
+# -- projection -----------------------------------------------------------------------
 def project(
     model,
     x,
@@ -144,7 +228,13 @@ def project(
     seed=None,
     y=None,
     guide=None,
-    **model_kwargs,
+    latent=None,
+    observed=None,
+    data_plate=None,
+    model_kwargs=None,
+    guide_kwargs=None,
+    device=None,
+    **kwargs,
 ) -> torch.Tensor:
     """Latent representation of every row of ``x``, ``Tensor[N, latent]``.
 
@@ -154,61 +244,64 @@ def project(
         ``"mean"``: the mean of q(z | x) (the encoder's prediction).
         ``"map"``: argmax_z log Pr(x | z) + log Pr(z), per datapoint, by L-BFGS
         from the guide's mean (the prior mean when the guide cannot take ``x``).
+        Discrete latents enumerated in the model are summed out; any other
+        latent must be given (e.g. labels ``y``), or the objective is refused.
     steps : int
         Maximum L-BFGS iterations for ``"map"``.
     lr : float
         L-BFGS step scale (a strong-Wolfe line search picks the step length).
     seed : int, optional
         Seeds any randomness the programs draw while being traced.
+    latent, observed, data_plate, model_kwargs, guide_kwargs, **kwargs
+        As for :func:`aggregate_posterior`.
     """
     _checks.one_of("method", method, PROJECTIONS)
     steps = _checks.positive_int("steps", steps)
     lr = _checks.positive_float("lr", lr)
-    model_fn, guide_fn, owner = _trace.resolve(model, guide)
-    x, y = _trace.check_data(owner, x, y)
     with _seed.seeded(seed):
+        view = _View(model, x, y, guide=guide, latent=latent, observed=observed,
+                     data_plate=data_plate, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
+                     kwargs=kwargs, require_guide=method == "mean",
+                     guide_optional=method == "map", device=device)
         if method == "mean":
-            with torch.no_grad():
-                return site_distribution(guide_fn, LATENT_SITE, x, y, **model_kwargs).mean
-        return _map(model_fn, guide_fn, x, y, steps=steps, lr=lr, kwargs=model_kwargs)
+            return view.posterior().mean.reshape(view.st.size, -1).detach()
+        return _map(view, steps=steps, lr=lr)
 
 
-def _start(model_fn, guide_fn, x, y, kwargs) -> torch.Tensor:
+def start_point(view: _View) -> torch.Tensor:
+    """Where a per-datapoint search starts, ``[N, latent]``: the guide's mean, else the prior's."""
     with torch.no_grad():
-        try:
-            return site_distribution(guide_fn, LATENT_SITE, x, y, **kwargs).mean
-        except (ValueError, NotImplementedError, IndexError, RuntimeError):
-            # e.g. a local guide holding parameters for other datapoints
-            return _prior(model_fn, x, y, kwargs).mean
+        if view.guide_site is not None:
+            return view.posterior().mean.reshape(view.st.size, -1)
+        prior = _flat_batch(view.prior_site["fn"], view.st.size)
+        return prior.mean.reshape(view.st.size, -1).expand(view.st.size, -1)
 
 
-def log_joint(model_fn, z, x, y, kwargs) -> torch.Tensor:
-    """log Pr(x | z) + log Pr(z) per datapoint ``[N]``, with z conditioned (no β scaling)."""
-    with _runtime.no_penalties():
-        tr = poutine.trace(poutine.condition(model_fn, data={LATENT_SITE: z})).get_trace(
-            x, y, **kwargs
+def log_joint(view: _View, z: torch.Tensor) -> torch.Tensor:
+    """log Pr(x | z) + log Pr(z) per datapoint ``[N]`` (enumerated sites summed out)."""
+    others = view.others()
+    if others:
+        raise ValueError(
+            f"the model samples latent site(s) {others} besides {view.latent!r}: the MAP "
+            "projection optimises one latent, so give the others (e.g. the labels y)"
         )
-    total = torch.zeros(x.shape[0])
-    for name, site in tr.nodes.items():
-        if site["type"] != "sample" or name.startswith(_runtime.PENALTY_PREFIX):
-            continue
-        lp = site["fn"].log_prob(site["value"])
-        # [N] inside the data plate; a global site (scalar) counts once per datapoint
-        total = total + (lp.reshape(x.shape[0], -1).sum(-1) if lp.dim() else lp)
+    m, g = _trace.run(view.prog, view.x, view.y, view.st, particles=None, proposal="prior",
+                      condition={view.latent: view.shape_latent(z)})
+    total, _ = _trace.weigh(m, g, view.st, particles=None, n=view.st.size)
     return total
 
 
-def _map(model_fn, guide_fn, x, y, *, steps, lr, kwargs) -> torch.Tensor:
+def _map(view: _View, *, steps, lr) -> torch.Tensor:
     # The objective is a sum of per-datapoint terms, so one L-BFGS run on the
     # sum optimises every datapoint; gradients go to z only, never to weights.
-    z = _start(model_fn, guide_fn, x, y, kwargs).detach().clone().requires_grad_(True)
+    z = start_point(view).detach().clone().requires_grad_(True)
     opt = torch.optim.LBFGS(
         [z], lr=lr, max_iter=steps, line_search_fn="strong_wolfe",
         tolerance_grad=1e-9, tolerance_change=1e-12,
     )
 
     def closure():
-        loss = -log_joint(model_fn, z, x, y, kwargs).sum()
+        loss = -log_joint(view, z).sum()
         (z.grad,) = torch.autograd.grad(loss, [z])
         return loss
 
@@ -216,7 +309,7 @@ def _map(model_fn, guide_fn, x, y, *, steps, lr, kwargs) -> torch.Tensor:
     return z.detach()
 
 
-# -- resynthesis -------------------------------------------------------------------
+# -- resynthesis ---------------------------------------------------------------------
 def attribute_vector(model, x_a, x_b, *, method: str = "mean", **project_kwargs) -> torch.Tensor:
     """Direction from set a to set b in latent space, ``Tensor[latent]``.
 
@@ -236,25 +329,27 @@ def resynthesize(
     Scale 0 is the plain reconstruction of the projected datapoint.
     """
     z = project(model, x, method=method, **project_kwargs)  # [N, latent]
-    vector = torch.as_tensor(vector, dtype=z.dtype).reshape(-1)
+    vector = torch.as_tensor(vector, dtype=z.dtype, device=z.device).reshape(-1)
     if vector.shape[0] != z.shape[1]:
         raise ValueError(
             f"vector has {vector.shape[0]} entries but the latent space has {z.shape[1]}: "
             "pass a vector from attribute_vector on the same model"
         )
-    s = torch.as_tensor(scales, dtype=z.dtype).reshape(-1)
+    s = torch.as_tensor(scales, dtype=z.dtype, device=z.device).reshape(-1)
     if s.numel() == 0:
         raise ValueError("scales=() is empty: pass a few multiples, e.g. (-2, -1, 0, 1, 2)")
     moved = z[:, None, :] + s[None, :, None] * vector  # [N, S, latent]
+    data_dim = _checks.data_tensor("x", x).shape[1]
     with torch.no_grad():
-        return _flat_decode_mean(model, moved, _data_dim(x))
+        return _decode_mean(model, moved, data_dim, **_decode_options(project_kwargs))
 
 
-def traverse(model, z, dim: int, values, *, data_dim: int | None = None) -> torch.Tensor:
+def traverse(model, z, dim: int, values, *, data_dim: int | None = None, **options) -> torch.Tensor:
     """Decoder means along one latent coordinate, ``Tensor[len(values), D]``.
 
     ``z`` (``[latent]``) is copied once per value and coordinate ``dim`` set to it.
-    ``data_dim`` is needed only for a raw Pyro model without ``decode``.
+    ``data_dim`` (and ``latent=``/``observed=`` where ambiguous) are needed only
+    for a Pyro model without ``decode``.
     """
     z = torch.as_tensor(z, dtype=torch.float32).reshape(-1)
     dim = _checks.positive_int("dim", dim, minimum=0)
@@ -266,4 +361,6 @@ def traverse(model, z, dim: int, values, *, data_dim: int | None = None) -> torc
     codes = z.repeat(v.shape[0], 1)  # [V, latent]
     codes[:, dim] = v
     with torch.no_grad():
-        return decode(model, codes, data_dim=data_dim).mean
+        return decode(model, codes, data_dim=data_dim, **_decode_options(options)).mean.reshape(
+            v.shape[0], -1
+        )

@@ -13,28 +13,31 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 from pyro.infer import Trace_ELBO
 
 from ppl_vae import _checks, _runtime, _seed
-from ppl_vae.infer import _trace
-from ppl_vae.infer.latent_space import LATENT_SITE, site_distribution
+from ppl_vae.infer import _program
+from ppl_vae.infer.latent_space import _View, start_point
+from ppl_vae.math import MIN_SCALE, inverse_softplus, softplus_scale
 
 INITS = ("encoder", "prior")
-_MIN_SCALE = 1e-4
 
 
 class LocalGaussianGuide:
     """q(z | θᵢ) = Norm[μᵢ, diag σᵢ²] for the N datapoints it was fitted to.
 
     Call it like any guide: ``guide(x, y=None, **kwargs)`` with the same ``x``
-    (N rows). Attributes ``loc`` and ``scale`` are ``[N, latent]``; ``history``
-    lists the mean negative ELBO per optimisation step.
+    (N rows); it samples the model's latent site (``latent``) inside its
+    datapoint plate (``data_plate`` at ``dim``). Attributes ``loc`` and
+    ``scale`` are ``[N, latent]``; ``history`` lists the mean negative ELBO per
+    optimisation step.
     """
 
-    def __init__(self, loc: torch.Tensor, scale: torch.Tensor):
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, *, latent: str = "z",
+                 data_plate: str = "data", dim: int = -1):
         self.loc = loc.detach().clone().requires_grad_(True)
-        self.raw = _inverse_softplus(scale - _MIN_SCALE).detach().clone().requires_grad_(True)
+        self.raw = inverse_softplus(scale - MIN_SCALE).detach().clone().requires_grad_(True)
+        self.latent, self.data_plate, self.dim = latent, data_plate, dim
         self.history: list[float] = []
 
     @property
@@ -43,10 +46,12 @@ class LocalGaussianGuide:
 
     @property
     def scale(self) -> torch.Tensor:
-        return F.softplus(self.raw) + _MIN_SCALE
+        return softplus_scale(self.raw)
 
     def distribution(self):
-        return dist.Normal(self.loc, self.scale).to_event(1)
+        lead = (1,) * (-1 - self.dim)  # size-1 dims of plates nested inside the data plate
+        shape = (self.num_data,) + lead + (self.loc.shape[1],)
+        return dist.Normal(self.loc.reshape(shape), self.scale.reshape(shape)).to_event(1)
 
     def __call__(self, x, y=None, **kwargs):
         if x.shape[0] != self.num_data:
@@ -54,27 +59,8 @@ class LocalGaussianGuide:
                 f"x has {x.shape[0]} rows but this local guide was fitted to {self.num_data}: "
                 "pass the data given to fit_local_guide, or fit a new guide"
             )
-        with pyro.plate(_trace.DATA_PLATE, x.shape[0], dim=-1):
-            return pyro.sample(LATENT_SITE, self.distribution())
-
-
-def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
-    y = y.clamp_min(1e-6)
-    return y + torch.log(-torch.expm1(-y))
-
-
-def _initial(model_fn, guide_fn, x, y, init, kwargs):
-    """(loc, scale) ``[N, latent]`` from the guide (``"encoder"``) or the prior."""
-    with torch.no_grad():
-        if init == "encoder":
-            try:
-                q = site_distribution(guide_fn, LATENT_SITE, x, y, **kwargs)
-                return q.mean, q.stddev
-            except (ValueError, NotImplementedError, IndexError, RuntimeError):
-                pass  # the guide cannot take this x (e.g. a local guide): use the prior
-        p = site_distribution(model_fn, LATENT_SITE, x, y, **kwargs)
-        shape = (x.shape[0],) + tuple(p.event_shape)
-        return p.mean.expand(shape), p.stddev.expand(shape)
+        with pyro.plate(self.data_plate, x.shape[0], dim=self.dim):
+            return pyro.sample(self.latent, self.distribution())
 
 
 def fit_local_guide(
@@ -88,7 +74,7 @@ def fit_local_guide(
     init: str = "encoder",
     num_particles: int = 1,
     guide=None,
-    **model_kwargs,
+    **options,
 ) -> LocalGaussianGuide:
     """Optimise a free Gaussian q(z | θᵢ) per datapoint for a fixed model.
 
@@ -111,6 +97,9 @@ def fit_local_guide(
         optimum nearest the encoder), or from the prior.
     num_particles : int
         Draws per step of the ELBO gradient estimate.
+    **options
+        ``latent``, ``observed``, ``data_plate``, ``model_kwargs``,
+        ``guide_kwargs``, and keywords for the side(s) that accept them.
 
     Returns
     -------
@@ -121,32 +110,37 @@ def fit_local_guide(
     lr = _checks.positive_float("lr", lr)
     num_particles = _checks.positive_int("num_particles", num_particles)
     _checks.one_of("init", init, INITS)
-    if callable(getattr(model, "model", None)):
-        model_fn, guide_fn, owner = model.model, guide or getattr(model, "guide", None), model
-    else:
-        model_fn, guide_fn, owner = model, guide, None
-    x, y = _trace.check_data(owner, x, y)
-    if guide_fn is None:
-        init = "prior"
-    nesting = getattr(owner, "max_plate_nesting", 1)
     with _seed.seeded(seed):
-        loc, scale = _initial(model_fn, guide_fn, x, y, init, model_kwargs)
-        local = LocalGaussianGuide(loc, scale)
+        view = _View(model, x, y, guide=guide, require_guide=False,
+                     guide_optional=True, **options)
+        if init == "prior":
+            view.guide_site = None
+        with torch.no_grad():
+            loc = start_point(view)
+            if view.guide_site is not None:
+                scale = view.posterior().stddev.reshape(loc.shape)
+            else:
+                scale = view.prior_site["fn"].stddev.reshape(-1)[-loc.shape[1]:].expand_as(loc)
+        st = view.st
+        local = LocalGaussianGuide(loc, scale, latent=view.latent, data_plate=st.data_plate,
+                                   dim=st.data_dim)
         loss_fn = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1,
-                             max_plate_nesting=nesting)
+                             max_plate_nesting=st.nesting)
+        prog = _program.Program(view.prog.model, local, view.prog.owner,
+                                view.prog.model_kwargs, {})
         opt = torch.optim.Adam([local.loc, local.raw], lr=lr)
         # Decay to lr/10: the gradient is stochastic, so a constant step keeps jittering.
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - 0.9 * t / steps)
         params = [local.loc, local.raw]
         with _runtime.no_penalties():
             for _ in range(steps):
-                loss = loss_fn.differentiable_loss(model_fn, local, x, y, **model_kwargs)
+                loss = loss_fn.differentiable_loss(prog.run_model, prog.run_guide, view.x, view.y)
                 grads = torch.autograd.grad(loss, params)  # model weights stay untouched
                 for p, g in zip(params, grads):
                     p.grad = g
                 opt.step()
                 sched.step()
-                local.history.append(float(loss.detach()) / x.shape[0])
+                local.history.append(float(loss.detach()) / view.x.shape[0])
     local.loc.requires_grad_(False)
     local.raw.requires_grad_(False)
     return local

@@ -27,7 +27,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from ppl_vae import _checks
 from ppl_vae._checks import positive_int
-from ppl_vae.metrics.mig import _check_latents, _factor_codes
+from ppl_vae.metrics._arrays import factor_codes, latent_array
 
 
 def _normalised_entropy(p: np.ndarray, axis: int) -> np.ndarray:
@@ -113,8 +113,8 @@ def dci(
         accuracy) and ``informativeness_train`` (mean train accuracy), all floats
         in [0, 1].
     """
-    lat = _check_latents("latents", latents)
-    codes = _factor_codes(factors, n=lat.shape[0])
+    lat = latent_array("latents", latents)
+    codes = factor_codes(factors, n=lat.shape[0])
     if (
         isinstance(test_fraction, bool)
         or not isinstance(test_fraction, numbers.Real)

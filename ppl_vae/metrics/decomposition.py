@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ppl_vae import _checks, _seed
-from ppl_vae.estimators import log_mixture
+from ppl_vae.estimators import diagonal_normal, kl_terms, log_mixture
 
 
 def posterior_normal(model, x) -> tuple[torch.Tensor, torch.Tensor, torch.distributions.Distribution]:
@@ -36,40 +36,23 @@ def posterior_normal(model, x) -> tuple[torch.Tensor, torch.Tensor, torch.distri
             "needs an amortized guide (guide.kind = 'amortized')"
         )
     q = model.encode(x)
-    base = getattr(q, "base_dist", None)
-    if not isinstance(base, torch.distributions.Normal):
-        raise ValueError(
-            f"elbo_decomposition needs diagonal Gaussian posteriors but encode(x) returned "
-            f"{type(q).__name__}: use guide.covariance = 'diagonal'"
-        )
-    return base.loc, base.scale, q
+    loc, scale = diagonal_normal(q, needed_by="elbo_decomposition")
+    return loc, scale, q
 
 
 def factorised_prior(model) -> tuple[torch.distributions.Distribution, torch.distributions.Distribution]:
     """p(z) and its per-dimension factors p(z_l) (an ``Independent`` prior is required)."""
-    p = model.prior.distribution()
-    base = getattr(p, "base_dist", None)
-    if base is None or p.batch_shape != torch.Size():
-        raise ValueError(
-            f"elbo_decomposition needs a prior p(z) that factorises over dimensions, got "
-            f"{type(p).__name__}: the dimension-wise KL is defined only for such priors "
-            "(e.g. prior.kind = 'standard_normal')"
-        )
-    return p, base
+    return model.prior.distribution(), model.prior.factors(needed_by="elbo_decomposition")
 
 
 def _decompose(z, loc, scale, log_pzl, *, chunk: int) -> dict[str, torch.Tensor]:
     """Per-sample terms (i)-(iii) for samples ``z`` ``[S, N, L]`` of the posteriors ``loc, scale`` ``[N, L]``."""
     s, n, latent = z.shape
     flat = z.reshape(s * n, latent)
-    q = log_mixture(flat, loc, scale, chunk_size=chunk)  # exact (1/N) Σ_j q(z|x_j)
-    log_qz, log_prod = q.log_qz, q.log_prod_qzj
+    agg = log_mixture(flat, loc, scale, chunk_size=chunk)  # exact (1/N) Σ_j q(z|x_j)
     log_qz_x = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1).reshape(-1)  # [S*N]
-    return {
-        "mutual_information": log_qz_x - log_qz,
-        "total_correlation": log_qz - log_prod,
-        "dimwise_kl": log_prod - log_pzl(flat).sum(-1),
-    }
+    terms = kl_terms(log_qz_x, agg, log_pzl(flat).sum(-1))
+    return {name: getattr(terms, name) for name in ("mutual_information", "total_correlation", "dimwise_kl")}
 
 
 def elbo_decomposition(

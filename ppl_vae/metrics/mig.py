@@ -21,59 +21,7 @@ import pandas as pd
 from sklearn.metrics import mutual_info_score
 
 from ppl_vae._checks import positive_int
-
-
-def _as_array(name: str, x) -> np.ndarray:
-    if x is None:
-        raise ValueError(f"{name}=None is invalid: pass an array")
-    if hasattr(x, "detach"):  # torch tensors, without importing torch here
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _check_latents(name: str, latents, *, min_columns: int = 1) -> np.ndarray:
-    """``latents`` as a finite float ``[N, L]`` array with at least ``min_columns`` columns."""
-    arr = _as_array(name, latents)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ValueError(f"{name} has shape {arr.shape}: pass a non-empty 2-D array [N, L]")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name} has dtype {arr.dtype}: pass real numbers")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        row = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
-        raise ValueError(
-            f"{name} contains NaN or inf (first in row {row}): clean or drop those rows"
-        )
-    if arr.shape[1] < min_columns:
-        raise ValueError(
-            f"{name} has {arr.shape[1]} column(s): this metric needs at least {min_columns} latents"
-        )
-    return arr
-
-
-def _factor_codes(factors, *, n: int) -> np.ndarray:
-    """Map each factor column to integer codes 0..K-1; returns int ``[N, F]``."""
-    arr = _as_array("factors", factors)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"factors has shape {arr.shape}: pass a 2-D array [N, F] of factor values")
-    if arr.shape[0] != n:
-        raise ValueError(
-            f"factors has {arr.shape[0]} rows but latents has {n}: pass one row of factor "
-            "values per encoded datapoint"
-        )
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        row = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
-        raise ValueError(
-            f"factors contains NaN or inf (first in row {row}): clean or drop those rows"
-        )
-    codes = np.empty(arr.shape, dtype=np.int64)
-    for f in range(arr.shape[1]):
-        codes[:, f] = np.unique(arr[:, f], return_inverse=True)[1].reshape(-1)
-    return codes
+from ppl_vae.metrics._arrays import factor_codes, latent_array
 
 
 def _factor_names(factor_names, num_factors: int) -> list:
@@ -150,8 +98,8 @@ def mig_details(latents, factors, *, bins: int = 20, factor_names=None) -> pd.Da
         One row per factor: ``factor``, ``entropy`` (nats), ``top_latent``, ``top_mi``,
         ``second_latent``, ``second_mi``, ``gap`` (normalised; NaN for a constant factor).
     """
-    lat = _check_latents("latents", latents, min_columns=2)
-    codes = _factor_codes(factors, n=lat.shape[0])
+    lat = latent_array("latents", latents, min_columns=2)
+    codes = factor_codes(factors, n=lat.shape[0])
     names = _factor_names(factor_names, codes.shape[1])
     table = _mig_table(_discretize(lat, _check_bins(bins)), codes)
     return pd.DataFrame({"factor": names, **table})

@@ -11,27 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-
-def _check_scores(name: str, scores) -> np.ndarray:
-    if scores is None:
-        raise ValueError(f"{name}=None is invalid: pass a 1-D array of scores")
-    if hasattr(scores, "detach"):
-        scores = scores.detach().cpu().numpy()
-    arr = np.asarray(scores)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} has shape {arr.shape}: pass a 1-D array, one score per datapoint")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: pass at least one score")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name} has dtype {arr.dtype}: pass real-valued scores")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        bad = int(np.nonzero(~np.isfinite(arr))[0][0])
-        raise ValueError(
-            f"{name} contains NaN or inf (first at index {bad}, value {arr[bad]}): "
-            "drop or clip those scores"
-        )
-    return arr
+from ppl_vae.metrics._arrays import scores
 
 
 def ood_auroc(scores_in, scores_out) -> float:
@@ -49,7 +29,7 @@ def ood_auroc(scores_in, scores_out) -> float:
     float
         Area under the ROC curve, in [0, 1].
     """
-    s_in = _check_scores("scores_in", scores_in)
-    s_out = _check_scores("scores_out", scores_out)
+    s_in = scores("scores_in", scores_in)
+    s_out = scores("scores_out", scores_out)
     labels = np.concatenate([np.zeros(s_in.size), np.ones(s_out.size)])
     return float(roc_auc_score(labels, np.concatenate([s_in, s_out])))

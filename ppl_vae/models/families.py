@@ -13,15 +13,21 @@ from ppl_vae import _checks, registry
 from ppl_vae import spec as spec_mod
 from ppl_vae.models.gmm import GaussianMixture
 from ppl_vae.models.latent import LatentVariableModel
+from ppl_vae.parts import objective as objective_mod
 from ppl_vae.parts.base import Context
 from ppl_vae.registry import register
 
 
 class Family:
-    """Base: top-level keys with defaults; subclasses add tables and build."""
+    """Base: top-level keys with defaults; subclasses add tables and build.
+
+    ``beta_term`` names the ``[objective]`` weight that the top-level ``beta``
+    is an alias of (None: the family has no ``beta``).
+    """
 
     top_keys: ClassVar[dict] = {"data_dim": 64, "seed": 0}
     tables: tuple = ()
+    beta_term: ClassVar[str | None] = None
 
     def resolve(self, raw: dict) -> dict:
         valid = {"family", *self.top_keys, *self.tables}
@@ -39,10 +45,11 @@ class Family:
 
 @register("family", "vae")
 class LatentFamily(Family):
-    """Continuous latent, standard-normal prior: VAE / β-VAE (``beta`` = KL weight)."""
+    """Continuous latent composed of parts: VAE / β-VAE (``beta`` = ``objective.kl``)."""
 
-    top_keys: ClassVar[dict] = {"data_dim": 64, "latent_dim": 8, "beta": 1.0, "seed": 0}
-    tables = ("prior", "likelihood", "decoder", "guide", "penalty")
+    top_keys: ClassVar[dict] = {"data_dim": 64, "latent_dim": 8, "beta": None, "seed": 0}
+    tables = ("prior", "likelihood", "decoder", "guide", "objective", "penalty")
+    beta_term = "kl"
     model_class = LatentVariableModel
 
     def resolve(self, raw):
@@ -50,14 +57,17 @@ class LatentFamily(Family):
         out["latent_dim"] = _checks.positive_int(
             "latent_dim", out["latent_dim"], fix="pass an integer >= 1 (e.g. latent_dim=8)"
         )
-        out["beta"] = _checks.positive_float("beta", out["beta"])
+        beta = out.pop("beta")
+        if beta is not None:
+            beta = _checks.positive_float("beta", beta)
         for table in spec_mod.PART_TABLES:
             if table not in raw:
                 raise ValueError(f"spec has no [{table}] table; add one with a 'kind' key")
             out[table] = spec_mod.resolve_part(table, raw[table], where=table)
-        penalties = raw.get("penalty", [])
-        if isinstance(penalties, dict):
-            penalties = [penalties]
+        out["objective"], penalties = objective_mod.resolve(
+            raw, beta=beta, beta_term=self.beta_term
+        )
+        out["beta"] = objective_mod.beta_of(out["objective"], self.beta_term)
         out["penalty"] = [
             spec_mod.resolve_part("penalty", p, where=f"penalty[{i}]")
             for i, p in enumerate(penalties)
@@ -66,9 +76,6 @@ class LatentFamily(Family):
 
     def context(self, spec) -> Context:
         return Context(spec["data_dim"], spec["latent_dim"], spec.get("num_classes"))
-
-    def kl_weight(self, spec) -> float:
-        return spec["beta"]
 
     def build(self, spec):
         ctx = self.context(spec)
@@ -83,13 +90,25 @@ class LatentFamily(Family):
             "likelihood": make("likelihood", spec["likelihood"]),
             "decoder": make("decoder", spec["decoder"]),
             "guide": make("guide", spec["guide"]),
-            "penalties": [make("penalty", p) for p in spec["penalty"]],
-            "kl_weight": self.kl_weight(spec),
+            "objective": objective_mod.Objective(
+                spec["objective"], [make("penalty", p) for p in spec["penalty"]]
+            ),
         }
         model = self.model_class(spec, parts)
-        for penalty in model.penalties:
-            penalty.check_compatible(model)
+        model.objective.check_compatible(model)
         return model
+
+
+@register("family", "tcvae")
+class TCVAEFamily(LatentFamily):
+    """β-TCVAE (Chen et al. 2018): the vae family with ``beta`` the total weight of TC.
+
+    The whole difference is the alias: ``objective.tc = beta − objective.kl``, so
+    with ``kl = 1`` the loss is −ELBO + (β − 1)·TC, Chen et al.'s Eq. (4) with
+    α = γ = 1. The preset (``presets/tcvae.toml``) holds the rest.
+    """
+
+    beta_term = "tc"
 
 
 @register("family", "lvm")

@@ -25,6 +25,7 @@ class GaussianMixture(nn.Module):
 
     max_plate_nesting = 1
     enumerate = True
+    requires_labels = False
 
     def __init__(self, spec: dict):
         super().__init__()
@@ -68,11 +69,14 @@ class GaussianMixture(nn.Module):
     def responsibilities(self, x) -> torch.Tensor:
         """Posterior Pr(z = n | x), ``[N, C]``."""
         x = _checks.data_tensor("x", x, dim=self.data_dim)
-        joint = self.component(torch.arange(self.num_components)).log_prob(x.unsqueeze(1))
+        x = x.to(self.loc)
+        joint = self.component(torch.arange(self.num_components, device=x.device)).log_prob(
+            x.unsqueeze(1)
+        )
         return torch.softmax(joint + torch.log_softmax(self.logits, -1), -1)
 
     def decode(self, z):
-        return self.component(torch.as_tensor(z, dtype=torch.long))
+        return self.component(torch.as_tensor(z, dtype=torch.long, device=self.loc.device))
 
     @torch.no_grad()
     def sample(self, n, *, noise=False, seed=None):
@@ -84,6 +88,10 @@ class GaussianMixture(nn.Module):
 
     def check_data(self, x, y=None, *, name="x"):
         return _checks.data_tensor(name, x, dim=self.data_dim), None
+
+    def guide_fits(self, x) -> bool:
+        """Always: the guide is empty (z is enumerated in the model)."""
+        return True
 
     @torch.no_grad()
     def initialize(self, x, y=None, *, seed=None):

@@ -3,7 +3,8 @@
     z ~ p(z)                       (prior part; p(z | y) for class-structured priors)
     x ~ p(x | f[z, φ])             (decoder + likelihood parts)
     q(z | x)                       (guide part: amortized encoder or local parameters)
-    objective = ELBO − Σ wᵢ rᵢ     (penalty parts, as pyro.factor sites)
+    loss = −E log p(x|z) + kl·KL + mi·MI + tc·TC + dimwise_kl·DWKL + Σ wᵢ rᵢ
+                                   (the objective part: weights and penalties)
 
 The VAE, β-VAE, TC-VAE, RD-VAE and the lecture notes' nonlinear LVM are all
 this class with different parts (see the presets).
@@ -18,6 +19,7 @@ from torch import nn
 
 from ppl_vae import _checks, _runtime, _seed
 from ppl_vae.parts.base import Context, PenaltyInputs
+from ppl_vae.parts.objective import Objective
 
 
 class LatentVariableModel(nn.Module):
@@ -25,6 +27,7 @@ class LatentVariableModel(nn.Module):
 
     max_plate_nesting = 1
     enumerate = False
+    requires_labels = False
 
     def __init__(self, spec: dict, parts: dict):
         super().__init__()
@@ -34,8 +37,17 @@ class LatentVariableModel(nn.Module):
         self.likelihood = parts["likelihood"]
         self.decoder = parts["decoder"]
         self.q = parts["guide"]
-        self.penalties = nn.ModuleList(parts["penalties"])
-        self.kl_weight = float(parts.get("kl_weight", 1.0))
+        self.objective: Objective = parts["objective"]
+
+    @property
+    def penalties(self) -> nn.ModuleList:
+        """The penalty parts of the objective (``[[penalty]]`` tables)."""
+        return self.objective.penalties
+
+    @property
+    def kl_weight(self) -> float:
+        """``objective.kl``: the weight of KL(q(z|x) ‖ p(z)) in the training loss."""
+        return self.objective.kl
 
     # -- sizes -------------------------------------------------------------
     @property
@@ -59,31 +71,32 @@ class LatentVariableModel(nn.Module):
         """p(x, z) for a batch: ``x`` is ``[B, D]``; ``idx`` are its rows in a dataset
         of ``num_data`` points (log-densities are scaled by num_data / B)."""
         with self._plate(x, idx, num_data):
-            with poutine.scale(scale=self.kl_weight):
+            with poutine.scale(scale=self._kl_scale()):
                 z = self.prior.sample_site(y)
             pyro.sample("x", self.likelihood.distribution(self.decoder(z)), obs=x)
-            if self.penalties and _runtime.penalties_enabled():
-                self._penalty_sites(x, y, z, idx, num_data)
+            if self.objective.active and _runtime.penalties_enabled():
+                self._objective_sites(x, y, z, idx, num_data)
         return z
 
-    def _penalty_sites(self, x, y, z, idx, num_data):
-        needs_q = any(p.needs_posterior for p in self.penalties)
+    def _objective_sites(self, x, y, z, idx, num_data):
         inputs = PenaltyInputs(
             x=x,
             y=y,
             z=z,
-            posterior=self.q.distribution(x, idx) if needs_q else None,
+            posterior=self.q.distribution(x, idx) if self.objective.needs_posterior else None,
             prior=self.prior,
             num_data=num_data if num_data is not None else x.shape[0],
         )
-        for penalty in self.penalties:
-            value = penalty(inputs).expand(x.shape[:1])
-            pyro.factor(f"{_runtime.PENALTY_PREFIX}_{penalty.part_name}", -penalty.weight * value)
+        self.objective.factor_sites(inputs)
 
     def guide(self, x, y=None, *, idx=None, num_data=None):
         """q(z | x) for a batch, with the same plate as :meth:`model`."""
-        with self._plate(x, idx, num_data), poutine.scale(scale=self.kl_weight):
+        with self._plate(x, idx, num_data), poutine.scale(scale=self._kl_scale()):
             return pyro.sample("z", self.q.distribution(x, idx))
+
+    def _kl_scale(self) -> float:
+        """β on the latent's terms while training; 1 when log p(x) itself is evaluated."""
+        return self.kl_weight if _runtime.penalties_enabled() else 1.0
 
     # -- using the model -----------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:
@@ -121,6 +134,10 @@ class LatentVariableModel(nn.Module):
     def initialize(self, x, y=None, *, seed=None):
         """Prepare data-sized state before training (local guide parameters)."""
         self.q.initialize(x)
+
+    def guide_fits(self, x) -> bool:
+        """True when the guide can be evaluated on ``x`` (see :meth:`Guide.fits`)."""
+        return self.q.fits(x)
 
     def marginal(self) -> torch.distributions.Distribution:
         """p(x) in closed form: the linear-Gaussian LVM x ~ Norm[b, WWᵀ + diag σ²].

@@ -8,7 +8,7 @@ A VAE whose prior holds one Gaussian per class, Norm_z[μ_c, s_c² I]
 where L_rep (the ``repulsion`` penalty) keeps the class means at least √ρ apart.
 Classes then separate in the latent space while each keeps what is needed to
 reconstruct its members, so the model classifies (``class_log_prob``,
-``predict``), keeps sub-classes inside a class Gaussian (``ppl_vae.models.subclasses``),
+``predict``), keeps sub-classes inside a class Gaussian (``ppl_vae.analysis.find_subclasses``),
 and flags out-of-domain inputs (``ood_score``).
 """
 
@@ -82,6 +82,32 @@ class RDVAE(LatentVariableModel):
         return self.class_log_prob(x, num_samples=num_samples, seed=seed).argmax(-1)
 
     @torch.no_grad()
+    def log_marginal(
+        self, x, *, num_samples: int = 256, seed: int | None = 0, chunk_size: int = 64
+    ) -> torch.Tensor:
+        """Importance-sampled log p(x) ``[N]`` of the class-marginal model, from its own parts.
+
+        log p̂(x) = log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x),  z_k ~ q(z|x),
+
+        with p(z) = Σ_c π_c Norm_z[μ_c, s_c² I]: the importance-weighted bound of
+        order K (Burda et al., 2016), below log p(x) in expectation. ``chunk_size``
+        rows are evaluated at a time (memory ~ K · chunk_size · D); the draws are
+        made for all rows at once, so the result does not depend on it.
+        """
+        x, _ = self.check_data(x)
+        num_samples = _checks.positive_int("num_samples", num_samples)
+        chunk_size = _checks.positive_int("chunk_size", chunk_size)
+        q = self.encode(x)
+        with _seed.seeded(seed):
+            z = q.sample((num_samples,))  # [K, N, L]
+        log_w = self.prior.distribution(None).log_prob(z) - q.log_prob(z)  # [K, N]
+        log_px = [
+            self.decode(z[:, i : i + chunk_size]).log_prob(x[i : i + chunk_size])
+            for i in range(0, x.shape[0], chunk_size)
+        ]
+        return log_mean_exp(log_w + torch.cat(log_px, dim=1), dim=0)
+
+    @torch.no_grad()
     def ood_score(
         self,
         x,
@@ -98,7 +124,8 @@ class RDVAE(LatentVariableModel):
         method : {"log_px", "latent_density", "latent_distance"}
             ``"log_px"``: −log p(x) of the class-marginal model (prior summed over
             classes), by importance sampling with K = ``num_samples`` draws from
-            q(z|x) (``pv.infer.log_likelihood`` with ``y=None``; the IWAE bound).
+            q(z|x) (:meth:`log_marginal`, the IWAE bound; ``pv.infer.log_likelihood``
+            with ``y=None`` computes the same estimator with diagnostics).
             ``"latent_density"``: −log Σ_c π_c Norm[g_μ(x); μ_c, s_c² I], the negative
             class-marginal prior density at the encoder mean.
             ``"latent_distance"``: min_c ‖g_μ(x) − μ_c‖² / s_c², the squared
@@ -111,10 +138,8 @@ class RDVAE(LatentVariableModel):
         _checks.one_of("method", method, OOD_METHODS)
         x, _ = self.check_data(x)
         if method == "log_px":
-            from ppl_vae.infer import log_likelihood
-
-            est = log_likelihood(self, x, num_samples=num_samples, seed=seed, diagnostics=False)
-            return -est.log_px
+            num_samples = _checks.positive_int("num_samples", num_samples)
+            return -self.log_marginal(x, num_samples=num_samples, seed=seed)
         mu = self.encode(x).mean  # [N, L]
         if method == "latent_density":
             return -self.prior.distribution(None).log_prob(mu)

@@ -1,9 +1,10 @@
-"""The parts a spec composes: priors, likelihoods, decoders, guides and penalties.
+"""The parts a spec composes: priors, likelihoods, decoders, guides, the objective, penalties.
 
 Importing this package registers the built-in parts.
 """
 
-from ppl_vae.parts import guides, likelihoods, networks, penalties, priors, repulsion  # noqa: F401
+from ppl_vae.parts import guides, likelihoods, networks, objective, priors, repulsion  # noqa: F401
 from ppl_vae.parts.base import Context, Guide, Likelihood, Penalty, PenaltyInputs, Prior
+from ppl_vae.parts.objective import Objective
 
-__all__ = ["Context", "Guide", "Likelihood", "Penalty", "PenaltyInputs", "Prior"]
+__all__ = ["Context", "Guide", "Likelihood", "Objective", "Penalty", "PenaltyInputs", "Prior"]

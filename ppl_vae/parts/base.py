@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ppl_vae import _checks
-
 
 @dataclass(frozen=True)
 class Context:
@@ -51,6 +49,22 @@ class Prior(nn.Module):
         """p(z) with event shape ``[latent]`` (batch ``[B]`` when ``y`` is given)."""
         raise NotImplementedError
 
+    def factors(self, *, needed_by: str) -> torch.distributions.Distribution:
+        """The per-dimension factors p(z_l) of a prior ``Independent`` over dimensions.
+
+        Raises a ValueError naming ``needed_by`` when p(z) does not factorise (a
+        mixture, a class-conditional prior without labels).
+        """
+        p = self.distribution()
+        base = getattr(p, "base_dist", None)
+        if base is None or p.batch_shape != torch.Size():
+            raise ValueError(
+                f"{needed_by} needs a prior p(z) that factorises over dimensions, got "
+                f"{type(p).__name__}: the dimension-wise KL is defined only for such priors "
+                "(e.g. prior.kind = 'standard_normal')"
+            )
+        return base
+
     def sample_site(self, y: torch.Tensor | None = None) -> torch.Tensor:
         """Pyro sample statements of the prior inside the data plate; returns z."""
         import pyro
@@ -59,7 +73,13 @@ class Prior(nn.Module):
 
 
 class Likelihood(nn.Module):
-    """p(x | decoder output). Subclasses implement :meth:`distribution`."""
+    """p(x | decoder output). Subclasses implement :meth:`distribution`.
+
+    ``binary_data`` (class attribute): True when the support is {0, 1}, so data
+    must be binarized before use (the CLI asks this, never the kind's name).
+    """
+
+    binary_data = False
 
     def __init__(self, ctx: Context):
         super().__init__()
@@ -73,7 +93,11 @@ class Likelihood(nn.Module):
 
 
 class Guide(nn.Module):
-    """q(z | x). Subclasses implement :meth:`distribution`."""
+    """q(z | x). Subclasses implement :meth:`distribution`.
+
+    ``amortized`` (class attribute): True for an encoder that maps any x to q(z|x);
+    False for parameters held per training datapoint (see :meth:`fits`).
+    """
 
     amortized = False
 
@@ -88,6 +112,10 @@ class Guide(nn.Module):
 
     def initialize(self, x: torch.Tensor) -> None:
         """Hook run by ``pv.fit`` before training (e.g. to size local parameters)."""
+
+    def fits(self, x) -> bool:
+        """True when q(z|x) can be evaluated for these rows as the guide stands."""
+        return self.amortized
 
 
 class Penalty(nn.Module):
@@ -108,7 +136,3 @@ class Penalty(nn.Module):
 
     def check_compatible(self, model) -> None:
         """Raise a ValueError if this penalty cannot work with ``model``'s parts."""
-
-
-def positive_scale(name: str, value) -> float:
-    return _checks.positive_float(name, value)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ppl_vae import _checks
+from ppl_vae.math import inverse_softplus, softplus_scale
 from ppl_vae.parts.base import Guide
 from ppl_vae.parts.networks import mlp
 from ppl_vae.registry import register
 
 COVARIANCES = ("diagonal", "full")
-_MIN_SCALE = 1e-4
 
 
 def _num_raw(latent_dim: int, covariance: str) -> int:
@@ -28,18 +27,14 @@ def gaussian(loc: torch.Tensor, raw: torch.Tensor, covariance: str):
     diagonal is softplus of the first ``latent`` numbers.
     """
     if covariance == "diagonal":
-        return dist.Normal(loc, F.softplus(raw) + _MIN_SCALE).to_event(1)
+        return dist.Normal(loc, softplus_scale(raw)).to_event(1)
     latent = loc.shape[-1]
-    diag = F.softplus(raw[..., :latent]) + _MIN_SCALE
-    rows, cols = torch.tril_indices(latent, latent, offset=-1)
-    lower = torch.zeros(raw.shape[:-1] + (latent, latent), dtype=raw.dtype)
+    diag = softplus_scale(raw[..., :latent])
+    rows, cols = torch.tril_indices(latent, latent, offset=-1, device=raw.device)
+    lower = raw.new_zeros(raw.shape[:-1] + (latent, latent))
     lower[..., rows, cols] = raw[..., latent:]
     tril = lower + torch.diag_embed(diag)
     return dist.MultivariateNormal(loc, scale_tril=tril)
-
-
-def _inverse_softplus(y: float) -> float:
-    return float(torch.log(torch.expm1(torch.tensor(y))))
 
 
 @register("guide", "amortized")
@@ -83,13 +78,17 @@ class LocalGuide(Guide):
         """Fresh parameters for ``n`` datapoints: loc 0, scale ``init_scale``."""
         latent = self.latent_dim
         raw = torch.zeros(n, _num_raw(latent, self.covariance))
-        raw[:, :latent] = _inverse_softplus(self.init_scale)
+        raw[:, :latent] = inverse_softplus(self.init_scale)
         self.loc = nn.Parameter(torch.zeros(n, latent))
         self.raw = nn.Parameter(raw)
 
     def initialize(self, x):
         if self.num_data != x.shape[0]:
             self.resize(x.shape[0])
+
+    def fits(self, x) -> bool:
+        """True when the guide holds parameters for exactly ``len(x)`` datapoints."""
+        return self.num_data == len(x)
 
     def distribution(self, x, idx=None):
         if idx is None:

@@ -34,6 +34,8 @@ class IndependentBernoulli(dist.Independent):
 class BernoulliLikelihood(Likelihood):
     """Independent Bernoulli pixels; the decoder outputs logits. Data must be 0/1."""
 
+    binary_data = True
+
     def distribution(self, out):
         return IndependentBernoulli(dist.Bernoulli(logits=out), 1)
 

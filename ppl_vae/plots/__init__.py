@@ -9,6 +9,7 @@ backend of an interactive session and no figure needs closing.
 from ppl_vae.plots.curves import bound_vs_k, training_curve
 from ppl_vae.plots.grids import image_grid, reconstruction_grid, sample_comparison, tile_images
 from ppl_vae.plots.latent import latent_scatter
+from ppl_vae.plots.subclasses import subclass_figure
 from ppl_vae.plots.summaries import histogram_comparison, metric_bars
 from ppl_vae.plots.traversals import resynthesis_grid, traversal_grid
 
@@ -21,6 +22,7 @@ __all__ = [
     "reconstruction_grid",
     "resynthesis_grid",
     "sample_comparison",
+    "subclass_figure",
     "tile_images",
     "training_curve",
     "traversal_grid",

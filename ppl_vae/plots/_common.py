@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ppl_vae._checks import one_of, positive_int  # noqa: F401  (re-exported)
+from ppl_vae._checks import one_of, positive_int, real_array  # noqa: F401  (re-exported)
 
 #: Default resolution of saved figures; 150 dpi keeps 10 pt text crisp on screens.
 DEFAULT_DPI = 150
@@ -29,21 +28,12 @@ def as_numpy(name: str, x, *, ndim: int | tuple[int, ...] | None = None) -> np.n
     Raises a :class:`ValueError` naming ``name`` when ``x`` is None, empty or has
     a number of dimensions outside ``ndim``.
     """
-    if x is None:
-        raise ValueError(f"{name}=None is invalid: pass a numpy array or torch tensor")
-    if torch.is_tensor(x):
-        x = x.detach().to("cpu", torch.float64).numpy()
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        return real_array(name, x, ndim=ndim, finite=False)
     except (TypeError, ValueError) as err:
+        if isinstance(err, ValueError) and str(err).startswith(name):
+            raise
         raise ValueError(f"{name} could not be converted to a float array ({err})") from None
-    allowed = (ndim,) if isinstance(ndim, int) else ndim
-    if allowed is not None and arr.ndim not in allowed:
-        want = " or ".join(f"{d}-D" for d in allowed)
-        raise ValueError(f"{name} has shape {arr.shape}: pass a {want} array")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one value")
-    return arr
 
 
 def check_image_shape(image_shape) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Helpers shared by the study modules: cached data, seeded training, script entry point.
+"""Helpers shared by the study modules: cached data and seeded training.
 
 Not a study (the leading underscore hides it from :func:`ppl_vae.study.available_studies`).
 Trials stay pure: every helper depends only on its arguments, and the caches hold
@@ -9,7 +9,6 @@ sprites do not depend on the trial's seed).
 from __future__ import annotations
 
 import functools
-import sys
 
 import numpy as np
 import torch
@@ -68,11 +67,3 @@ def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
 def mlp(width: int) -> dict:
     """Override for one hidden layer of ``width`` units in the decoder or encoder."""
     return {"hidden": [int(width)]}
-
-
-def main(name: str, argv=None) -> int:
-    """Run study ``name`` through the CLI: ``python -m ppl_vae.studies.<name> [--small] ...``."""
-    from ppl_vae.cli import main as cli_main
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    return cli_main(["study", name, *args])

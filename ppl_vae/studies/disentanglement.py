@@ -24,6 +24,8 @@ pays for it in reconstruction (lower ELBO, lower mutual information).
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from ppl_vae.studies import _common
@@ -87,5 +89,7 @@ STUDY = Study(
     default_seeds=3,
 )
 
-if __name__ == "__main__":
-    raise SystemExit(_common.main(STUDY.name))
+if __name__ == "__main__":  # the script form of `ppl-vae study <name>`
+    from ppl_vae.cli import main
+
+    raise SystemExit(main(["study", STUDY.name, *sys.argv[1:]]))

@@ -27,6 +27,8 @@ local optima, so |SVI − EM| grows but stays below about 0.05 nats.
 
 from __future__ import annotations
 
+import sys
+
 from sklearn.mixture import GaussianMixture
 
 from ppl_vae.studies import _common
@@ -91,5 +93,7 @@ STUDY = Study(
     default_seeds=5,
 )
 
-if __name__ == "__main__":
-    raise SystemExit(_common.main(STUDY.name))
+if __name__ == "__main__":  # the script form of `ppl-vae study <name>`
+    from ppl_vae.cli import main
+
+    raise SystemExit(main(["study", STUDY.name, *sys.argv[1:]]))

@@ -27,6 +27,8 @@ changes with the encoder.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from ppl_vae.studies import _common
@@ -66,7 +68,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         "total_gap": float(total),
         "amortization_share": float(amortization / total),
         "local_improved_share": float((elbo_local > elbo_amortized).float().mean()),
-        "khat_share_gt_0.7": float((~is_encoder.reliable).float().mean()),
+        "share_unreliable": float((~is_encoder.reliable).float().mean()),
         "is_local_minus_encoder": float((is_local.log_px - is_encoder.log_px).mean()),
     }
 
@@ -96,5 +98,7 @@ STUDY = Study(
     default_seeds=3,
 )
 
-if __name__ == "__main__":
-    raise SystemExit(_common.main(STUDY.name))
+if __name__ == "__main__":  # the script form of `ppl-vae study <name>`
+    from ppl_vae.cli import main
+
+    raise SystemExit(main(["study", STUDY.name, *sys.argv[1:]]))

@@ -34,6 +34,8 @@ Hypothesis: aggregate-posterior samples are harder to tell from held-out digits
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 from sklearn.ensemble import RandomForestClassifier
@@ -104,5 +106,7 @@ STUDY = Study(
     default_seeds=3,
 )
 
-if __name__ == "__main__":
-    raise SystemExit(_common.main(STUDY.name))
+if __name__ == "__main__":  # the script form of `ppl-vae study <name>`
+    from ppl_vae.cli import main
+
+    raise SystemExit(main(["study", STUDY.name, *sys.argv[1:]]))

@@ -29,6 +29,8 @@ the repulsion keeps the class Gaussians apart (w > 0, larger ρ).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -119,5 +121,7 @@ STUDY = Study(
     default_seeds=3,
 )
 
-if __name__ == "__main__":
-    raise SystemExit(_common.main(STUDY.name))
+if __name__ == "__main__":  # the script form of `ppl-vae study <name>`
+    from ppl_vae.cli import main
+
+    raise SystemExit(main(["study", STUDY.name, *sys.argv[1:]]))

@@ -10,9 +10,9 @@
   with the K-sample estimator): ``(1/(1-α)) log (1/K) Σ_k w_k^(1-α)``; α = 0 is IWAE,
   the same quantity as Pyro's ``RenyiELBO``, computed per datapoint.
 
-The IWAE and Rényi bounds use the per-datapoint log-weights of
-:func:`ppl_vae.infer._trace.log_weights` (the package's one trace reader), so they
-apply to continuous, reparameterised latents. They are refused for models that
+The IWAE and Rényi bounds weigh each datapoint of a minibatch on its own
+(:func:`log_weights`, differentiable and aware of the subsampled data plate), so
+they apply to continuous, reparameterised latents inside the ``"data"`` plate. They are refused for models that
 enumerate a discrete latent, carry penalty terms, or weight the KL (β ≠ 1),
 where the bound would silently differ from the objective the model declares.
 
@@ -26,14 +26,17 @@ from __future__ import annotations
 import math
 import numbers
 
+import pyro
 import torch
+from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from pyro.poutine.messenger import Messenger
+from pyro.poutine.util import site_is_subsample
 
-from ppl_vae import _checks
-from ppl_vae.infer import _trace
+from ppl_vae import _checks, _runtime
 
 KINDS = ("elbo", "iwae", "renyi")
+DATA_PLATE = "data"  # the datapoint plate of the package's conventions
 DEFAULT_PARTICLES = 5  # Burda et al. report K = 5 and K = 50; 5 keeps a step cheap
 
 
@@ -81,13 +84,13 @@ def parse(objective, num_particles: int) -> dict:
 
 def check_applicable(parsed: dict, model, *, kl_warmup: int) -> None:
     """Refuse combinations whose bound would not be the one the model declares."""
-    enumerated = bool(getattr(model, "enumerate", False))
+    enumerated = bool(model.enumerate)
     if parsed["kind"] != "elbo":
         why = None
         if enumerated:
             why = "the model enumerates a discrete latent (its exact marginal is already the ELBO)"
-        elif len(getattr(model, "penalties", ()) or ()):
-            why = "the model has penalty terms, which are defined on the ELBO only"
+        elif getattr(getattr(model, "objective", None), "active", False):
+            why = "the model's objective adds terms or penalties, which are defined on the ELBO only"
         elif getattr(model, "kl_weight", 1.0) != 1.0:
             why = f"the model weights its KL term (beta={model.kl_weight:g}), which only the ELBO has"
         elif kl_warmup:
@@ -105,8 +108,8 @@ def check_applicable(parsed: dict, model, *, kl_warmup: int) -> None:
 
 def elbo_loss(model, num_particles: int):
     """Pyro's ``Trace_ELBO``, or ``TraceEnum_ELBO`` when the model enumerates a latent."""
-    nesting = getattr(model, "max_plate_nesting", 1)
-    cls = TraceEnum_ELBO if getattr(model, "enumerate", False) else Trace_ELBO
+    nesting = model.max_plate_nesting
+    cls = TraceEnum_ELBO if model.enumerate else Trace_ELBO
     return cls(num_particles=num_particles, max_plate_nesting=nesting)
 
 
@@ -138,8 +141,7 @@ class Objective:
         self.parsed = parsed
         self.kl_warmup = kl_warmup
         self.latent_sites = (getattr(model, "latent_site", "z"),)
-        nesting = getattr(model, "max_plate_nesting", 1)
-        self.nesting = nesting
+        self.nesting = model.max_plate_nesting
         k = parsed["num_particles"]
         if parsed["kind"] == "elbo":
             self.elbo = elbo_loss(model, k)
@@ -164,11 +166,56 @@ def renyi_bound(model_fn, guide_fn, x, y=None, *, num_particles: int, alpha: flo
     """Per-datapoint Rényi bound ``[N]`` of order ``alpha`` with K = ``num_particles``
     draws (``alpha = 0``: the IWAE bound L_K), differentiable in the parameters.
 
-    Works on any Pyro model/guide pair with a ``"data"`` plate and reparameterised
-    latents (the conventions of :mod:`ppl_vae.infer`).
+    Works on any Pyro model/guide pair whose sites all live in a plate named
+    ``"data"`` (subsampled or not) and whose guide latents are reparameterised.
     """
-    lw = _trace.log_weights(  # [K, N]
-        model_fn, guide_fn, x, y, num_particles=num_particles, nesting=nesting, kwargs=kwargs,
-    )
+    lw = log_weights(model_fn, guide_fn, x, y, num_particles=num_particles, nesting=nesting,
+                     kwargs=kwargs)  # [K, N]
     scaled = (1.0 - alpha) * lw
     return (torch.logsumexp(scaled, dim=0) - math.log(num_particles)) / (1.0 - alpha)
+
+
+def log_weights(model_fn, guide_fn, x, y=None, *, num_particles: int, nesting: int = 1,
+                kwargs=None) -> torch.Tensor:
+    """``[K, N]`` log p(x, z_k) − log q(z_k | x) per datapoint, differentiable.
+
+    Training needs what the inference utilities do not offer: gradients, and a
+    subsampled data plate (a minibatch of a larger dataset). Log-densities are
+    Pyro's unscaled ``fn.log_prob`` (the plate's N/B scale is applied by the
+    caller once); penalty sites are skipped; particles are a plate left of the
+    model's own plates, as in Pyro's vectorised ELBOs.
+    """
+    kwargs = kwargs or {}
+    args = (x,) if y is None else (x, y)
+    with _runtime.no_penalties(), pyro.plate("_particles", num_particles, dim=-(nesting + 1)):
+        g = poutine.trace(guide_fn).get_trace(*args, **kwargs)
+        m = poutine.trace(poutine.replay(model_fn, trace=g)).get_trace(*args, **kwargs)
+    total = 0.0
+    for trace, sign in ((m, 1.0), (g, -1.0)):
+        for name, site in trace.nodes.items():
+            if site["type"] != "sample" or name.startswith(_runtime.PENALTY_PREFIX):
+                continue
+            if site_is_subsample(site) or (sign < 0 and site["is_observed"]):
+                continue
+            if sign < 0 and not site["fn"].has_rsample:
+                raise ValueError(
+                    f"guide site {name!r} is not reparameterisable: the IWAE/Rényi objective "
+                    "needs reparameterised latents; use objective='elbo'"
+                )
+            total = total + sign * _per_datapoint(name, site, nesting)
+    return total.expand(num_particles, x.shape[0])
+
+
+def _per_datapoint(name: str, site, nesting: int) -> torch.Tensor:
+    """A site's unscaled log-density reduced to ``[K, B]`` (plates nested in "data" summed)."""
+    frames = [f for f in site["cond_indep_stack"] if f.name == DATA_PLATE]
+    if not frames or frames[0].dim is None:
+        raise ValueError(
+            f"site {name!r} is outside the plate {DATA_PLATE!r}: the IWAE/Rényi objective "
+            "weighs each datapoint on its own and needs every site inside it; use objective='elbo'"
+        )
+    lp = site["fn"].log_prob(site["value"])
+    lp = lp.reshape((1,) * (nesting + 1 - lp.dim()) + tuple(lp.shape))  # [K, ...plates]
+    keep = nesting + 1 + frames[0].dim
+    other = [d for d in range(1, lp.dim()) if d != keep]
+    return lp.sum(dim=other) if other else lp

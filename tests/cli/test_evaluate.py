@@ -32,7 +32,7 @@ def test_evaluate_writes_the_table(checkpoint, tmp_path, capsys):
     assert code == 0
     frame = pd.read_csv(tmp_path / "evaluate.csv")
     assert list(frame["K"]) == [1, 10, 50] and (frame["n"] == 40).all()
-    assert {"elbo", "log_px", "ess_mean", "share_khat_gt_0.7", "exact_log_px"} <= set(frame.columns)
+    assert {"elbo", "log_px", "ess_mean", "share_unreliable", "exact_log_px"} <= set(frame.columns)
     assert (
         frame["log_px"].is_monotonic_increasing and (frame["elbo"] < frame["log_px"].iloc[-1]).all()
     )

@@ -71,7 +71,6 @@ def test_one_dimensional_latent_against_quadrature():
     )
     pv.fit(model, x_train, steps=300, batch_size=100, lr=1e-2, seed=0, progress=False)
     x = x_train[:20]
-    res = pv.infer.log_likelihood(model, x, num_samples=2000, seed=0)
 
     # ∫ p(x|z) p(z) dz by the trapezoid rule on [-8, 8] with 8001 nodes
     grid = torch.linspace(-8.0, 8.0, 8001, dtype=torch.float64)
@@ -83,8 +82,19 @@ def test_one_dimensional_latent_against_quadrature():
     ends[[0, -1]] = math.log(0.5)
     quad = torch.logsumexp(log_integrand + ends, dim=1) + math.log(dz)
 
+    # The prior proposal covers every mode of the posterior: within 5 s.e. everywhere.
+    res = pv.infer.log_likelihood(model, x, num_samples=50_000, proposal="prior", seed=0)
     se = ((res.num_samples / res.ess - 1) / res.num_samples).sqrt().double()
     assert ((res.log_px.double() - quad).abs() <= 5 * se + 2e-3).all()
+    # The Gaussian guide misses the second posterior mode of some points on this curved
+    # manifold (datapoint 3 loses ~0.3 nats, which no weight diagnostic can see: the
+    # missing draws never happen). It is still a lower bound in expectation, and exact
+    # to 5 s.e. on the unimodal points.
+    res = pv.infer.log_likelihood(model, x, num_samples=2000, seed=0)
+    se = ((res.num_samples / res.ess - 1) / res.num_samples).sqrt().double()
+    assert (res.log_px.double() <= quad + 5 * se + 2e-3).all()
+    close = (res.log_px.double() - quad).abs() <= 5 * se + 2e-3
+    assert close.sum() >= 18, (res.log_px.double() - quad)
 
 
 def test_iwae_bound_increases_with_k_and_k1_is_elbo(trained_vae, digits):
@@ -159,7 +169,7 @@ def test_khat_small_for_good_proposal_large_for_prior_in_many_dims(ppca_factory)
         many.model, x, guide=many.guide, proposal="prior", num_samples=1000, seed=0
     )
     assert (poor.khat > 0.7).float().mean() > 0.9
-    assert poor.summary()["share_khat_gt_0.7"] > 0.9
+    assert poor.summary()["share_unreliable"] > 0.9
 
 
 def test_gmm_enumerated_latent_is_summed_out_exactly():

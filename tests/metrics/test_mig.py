@@ -77,7 +77,7 @@ def test_constant_factor_is_skipped_and_torch_input_accepted():
         (np.zeros((10, 2)), np.zeros((10, 1)), {"bins": 1}, "bins=1"),
         (np.zeros((10, 2)), np.zeros((10, 1)), {"bins": 2.5}, "bins=2.5"),
         (np.zeros((10, 1)), np.zeros((10, 1)), {}, "latents has 1 column"),
-        (np.zeros((0, 2)), np.zeros((0, 1)), {}, "latents has shape"),
+        (np.zeros((0, 2)), np.zeros((0, 1)), {}, "latents is empty"),
         (np.zeros((10, 2)), np.zeros((10, 1)), {"factor_names": ["a", "b"]}, "factor_names"),
     ],
 )

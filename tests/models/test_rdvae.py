@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import ppl_vae as pv
+from ppl_vae.analysis import find_subclasses, subclass_figure
 from ppl_vae.models.rdvae import OOD_METHODS
-from ppl_vae.models.subclasses import find_subclasses, subclass_figure
 
 IN = [0, 1, 2, 3, 4]
 
@@ -101,3 +101,17 @@ def test_subclasses_figure(trained, digits, tmp_path):
     assert (tmp_path / "sub.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="too few"):
         find_subclasses(trained, inside.x_train[:5], inside.y_train[:5], label=0, num_clusters=3)
+
+
+def test_log_marginal_matches_importance_sampling_in_infer(digits):
+    """The model's own IWAE estimate (used by ood_score) is pv.infer.log_likelihood's.
+
+    Same seed, same draws from q(z|x): the two agree to float precision.
+    """
+    inside, _ = digits
+    model = pv.build("rdvae", latent_dim=2, decoder={"hidden": [16]}, guide={"hidden": [16]})
+    x = inside.x_test[:20]
+    own = model.log_marginal(x, num_samples=2000, seed=0, chunk_size=7)
+    ref = pv.infer.log_likelihood(model, x, num_samples=2000, seed=0, diagnostics=False).log_px
+    torch.testing.assert_close(own, ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(model.ood_score(x, num_samples=2000, seed=0), -own)

@@ -1,4 +1,4 @@
-"""The tcvae family: spec resolution, round trip, the β-TCVAE objective, and its effect on TC."""
+"""The tcvae preset: beta as the TC weight, round trip, the β-TCVAE objective, its effect on TC."""
 
 import pytest
 import torch
@@ -11,9 +11,8 @@ from ppl_vae import estimators
 def test_preset_sets_tc_weight_from_beta_and_keeps_kl_weight_one():
     model = pv.build("tcvae")
     assert model.spec["beta"] == 6.0 and model.kl_weight == 1.0
-    assert model.spec["penalty"] == [{"kind": "total_correlation", "estimator": "mss"}]
-    assert model.penalties[0].weight == 5.0
-    assert pv.build("tcvae", beta=2.5).penalties[0].weight == pytest.approx(1.5)
+    assert model.spec["objective"]["tc"] == 5.0 and model.spec["penalty"] == []
+    assert pv.build("tcvae", beta=2.5).objective.weights["tc"] == pytest.approx(1.5)
 
 
 def test_spec_round_trips_through_build():
@@ -24,43 +23,27 @@ def test_spec_round_trips_through_build():
         torch.testing.assert_close(a, b, msg=name)
 
 
-def test_toml_spec(tmp_path):
+def test_toml_spec_of_the_earlier_preset(tmp_path):
+    # The earlier tcvae preset spelled the TC term as a weightless [[penalty]].
     path = tmp_path / "my_tcvae.toml"
     path.write_text(
         'family = "tcvae"\ndata_dim = 16\nbeta = 3.0\n'
         '[[penalty]]\nkind = "total_correlation"\nestimator = "mws"\n'
     )
     model = pv.build(path)
-    assert model.spec["penalty"] == [{"kind": "total_correlation", "estimator": "mws"}]
-    assert model.penalties[0].weight == 2.0
+    assert model.spec["objective"]["tc"] == 2.0 and model.spec["objective"]["estimator"] == "mws"
+    assert model.spec["penalty"] == []
 
 
-def test_beta_override_of_a_resolved_spec_changes_the_tc_weight():
-    model = pv.build("tcvae", data_dim=16)
-    again = pv.build(model.spec, beta=2.0)
-    assert again.penalties[0].weight == 1.0 and again.spec["beta"] == 2.0
-    assert pv.build(again.spec).spec == again.spec
-
-
-def test_explicit_weight_must_agree_with_beta():
-    ok = pv.build("tcvae", beta=3.0, penalty=[{"kind": "total_correlation", "weight": 2.0}])
-    assert ok.penalties[0].weight == 2.0
-    with pytest.raises(ValueError, match=r"penalty\[0\].weight=4.0 conflicts with beta=3.0.*beta - 1 = 2"):
-        pv.build("tcvae", beta=3.0, penalty=[{"kind": "total_correlation", "weight": 4.0}])
-
-
-def test_missing_tc_penalty_is_added_and_others_are_kept():
-    model = pv.build("tcvae", penalty=[{"kind": "mutual_information", "weight": 1.0}])
-    kinds = [(p.part_name, p.weight) for p in model.penalties]
-    assert kinds == [("mutual_information", 1.0), ("total_correlation", 5.0)]
-    with pytest.raises(ValueError, match="one \\[\\[penalty\\]\\] of kind 'total_correlation'"):
-        pv.build("tcvae", penalty=[{"kind": "total_correlation"}] * 2)
+def test_other_penalties_are_kept():
+    model = pv.build("tcvae", objective={"mi": 1.0}, penalty=[])
+    assert model.objective.terms == {"mi": 1.0, "tc": 5.0}
 
 
 def test_incompatible_guides_are_refused():
     with pytest.raises(ValueError, match="guide.covariance='full'"):
         pv.build("tcvae", guide={"covariance": "full"})
-    with pytest.raises(ValueError, match="needs an amortized guide"):
+    with pytest.raises(ValueError, match="objective.tc needs an amortized guide"):
         pv.build("tcvae", guide={"kind": "local"})
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import ppl_vae as pv
-from ppl_vae.models.disentangle import dimension_kl, traversal_images
+from ppl_vae.analysis.traversals import dimension_kl, traversal_images
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ reconstruct the class's members (lecture notes, "Regularized Discriminative
 VAE": it "represents sub-classes of the in-domain classes"). Clustering the
 encoder means of one class (k-means) exposes that structure; decoding the
 cluster centres shows what distinguishes the sub-classes (e.g. sevens with and
-without a bar).
+without a bar). :func:`ppl_vae.plots.subclass_figure` draws the result.
 """
 
 from __future__ import annotations
@@ -112,80 +112,3 @@ def find_subclasses(model, x, y, *, label: int, num_clusters: int = 3, seed: int
         decoded=decoded,
         silhouette=float(silhouette_score(codes, km.labels_)),
     )
-
-
-def subclass_figure(
-    result: Subclasses,
-    x,
-    *,
-    image_shape,
-    path,
-    members: int = 6,
-    title: str | None = None,
-):
-    """Save a figure of the sub-classes: PCA scatter of the codes, and per cluster its
-    decoded centre followed by the ``members`` datapoints nearest to the centre.
-
-    Parameters
-    ----------
-    result : Subclasses
-        From :func:`find_subclasses`.
-    x : array [N, D]
-        The data ``result`` was computed on (for the member images).
-    image_shape : tuple of int
-    path : str or Path
-    members : int
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib import colormaps
-    from sklearn.decomposition import PCA
-
-    from ppl_vae.plots import _common as C
-    from ppl_vae.plots.grids import tile_images
-
-    members = _checks.positive_int("members", members)
-    x = np.asarray(x, dtype=np.float64)
-    k = len(result.centres)
-    pca = PCA(n_components=2).fit(result.codes)
-    z2, c2 = pca.transform(result.codes), pca.transform(result.centres)
-    tiles = []
-    for j in range(k):
-        mine = np.flatnonzero(result.assignments == j)
-        dist = ((result.codes[mine] - result.centres[j]) ** 2).sum(1)
-        nearest = result.rows[mine[np.argsort(dist)[:members]]]
-        row = np.full((members + 1, x.shape[1]), np.nan)
-        row[0] = result.decoded[j]
-        row[1 : 1 + len(nearest)] = x[nearest]
-        tiles.append(row)
-    h, w = C.check_image_shape(image_shape)
-    tiled = tile_images(np.concatenate(tiles).reshape(-1, h, w), nrow=members + 1, pad=1)
-
-    fig = C.new_figure(9.5, 4.2)
-    left, right = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
-    colors = [colormaps["tab10"](j % 10) for j in range(k)]
-    for j in range(k):
-        sel = result.assignments == j
-        left.scatter(
-            z2[sel, 0], z2[sel, 1], s=14, color=colors[j], label=f"sub-class {j} ({sel.sum()})"
-        )
-        left.scatter(*c2[j], marker="*", s=220, color=colors[j], edgecolor="black")
-    left.set_xlabel("PC 1 of the class's codes")
-    left.set_ylabel("PC 2")
-    left.legend(fontsize="small")
-    left.set_title(f"class {result.label}: silhouette {result.silhouette:.2f}", fontsize="medium")
-    right.imshow(np.ma.masked_invalid(np.clip(tiled, 0, 1)), cmap="gray", vmin=0, vmax=1)
-    right.set_xticks(
-        [(w + 1) * 0.5, (w + 1) * (members / 2 + 1)], ["decoded centre", "nearest members"]
-    )
-    right.set_yticks(
-        [1 + (h + 1) * j + h / 2 for j in range(k)], [f"sub-class {j}" for j in range(k)]
-    )
-    right.tick_params(length=0)
-    for side in right.spines.values():
-        side.set_visible(False)
-    C.set_title(fig, None, title)
-    return C.save_figure(fig, path)

@@ -1,0 +1,346 @@
+"""How the inference utilities call a model/guide pair, and what they learn from one trace.
+
+A :class:`Program` is a model and a guide (a ppl_vae model, an object with
+``model``/``guide`` methods, or two plain Pyro callables) together with the
+arguments each side takes. Callables are called the way they are written:
+``model(x)`` gets ``x`` only, ``model(x, y=None)`` also gets the labels when
+given, and keyword arguments go to the side that accepts them.
+
+:func:`structure` runs the pair once and reads off what the estimators need:
+the datapoint plate (the plate of size ``N = len(x)`` that holds every
+observation), the plate nesting, the latent and observed sites, and the global
+point estimates (``Delta`` guide sites outside the datapoint plate, e.g. an
+``AutoDelta`` guide), which the estimators condition on like parameters: their
+values are read once, here, and held fixed in model and guide. What
+has no per-datapoint meaning is refused with a ``ValueError`` naming the site.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.poutine.util import site_is_subsample
+
+from ppl_vae import _checks, _device, _runtime
+
+
+# -- calling convention ----------------------------------------------------------
+def _accepts(fn) -> tuple[int, frozenset, bool]:
+    """(positional slots, keyword names, takes **kwargs) of ``fn``; unknown: accept all."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 99, frozenset(), True
+    positional, names, var_kw = 0, set(), False
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+        elif p.kind == p.VAR_POSITIONAL:
+            positional = 99
+        elif p.kind == p.VAR_KEYWORD:
+            var_kw = True
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.add(p.name)
+    return positional, frozenset(names), var_kw
+
+
+def _takes(fn, key: str) -> bool:
+    _, names, var_kw = _accepts(fn)
+    return var_kw or key in names
+
+
+def _split_kwargs(model_fn, guide_fn, shared: dict) -> tuple[dict, dict]:
+    """Route each shared keyword to the side(s) whose signature accepts it."""
+    to_model, to_guide = {}, {}
+    for key, value in shared.items():
+        in_model = _takes(model_fn, key)
+        in_guide = guide_fn is not None and _takes(guide_fn, key)
+        if not (in_model or in_guide):
+            raise ValueError(
+                f"keyword argument {key}={_checks._short(value)} is accepted by neither the "
+                "model nor the guide: check its name, or pass it as model_kwargs= / guide_kwargs="
+            )
+        if in_model:
+            to_model[key] = value
+        if in_guide:
+            to_guide[key] = value
+    return to_model, to_guide
+
+
+def call_args(fn, x, y, kwargs) -> tuple:
+    """Positional arguments for ``fn``: ``(x,)``, or ``(x, y)`` when labels are given.
+
+    Without labels, ``None`` fills a required second parameter that no keyword
+    supplies (``model(x, y)`` written for labelled and unlabelled data).
+    """
+    positional, _, _ = _accepts(fn)
+    if y is None:
+        second = _second(fn)
+        return (x, None) if second is not None and second not in kwargs else (x,)
+    if positional < 2:
+        raise ValueError(
+            f"y was given but {_name(fn)} takes only x: drop y, or write the program as "
+            f"{_name(fn)}(x, y=None)"
+        )
+    return (x, y)
+
+
+def _second(fn) -> str | None:
+    """Name of a required second positional parameter, else None."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(params) < 2:
+        return None
+    p = params[1]
+    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+        return p.name
+    return None
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+@dataclass(frozen=True)
+class Program:
+    """A model and a guide with the keyword arguments each side receives."""
+
+    model: object
+    guide: object | None
+    owner: object | None = None
+    model_kwargs: dict = field(default_factory=dict)
+    guide_kwargs: dict = field(default_factory=dict)
+
+    def run_model(self, x, y):
+        return self.model(*call_args(self.model, x, y, self.model_kwargs), **self.model_kwargs)
+
+    def run_guide(self, x, y):
+        return self.guide(*call_args(self.guide, x, y, self.guide_kwargs), **self.guide_kwargs)
+
+
+def program(model, guide=None, *, model_kwargs=None, guide_kwargs=None, kwargs=None,
+            require_guide: bool = True) -> Program:
+    """A :class:`Program` from a ppl_vae model, a module with ``model``/``guide``, or callables."""
+    owner = None
+    if callable(getattr(model, "model", None)):
+        owner = model
+        model_fn = model.model
+        if guide is None:
+            guide = getattr(model, "guide", None)
+    elif callable(model):
+        model_fn = model
+    else:
+        raise ValueError(
+            f"model of type {type(model).__name__} is neither a ppl_vae model, an object with "
+            "model/guide methods, nor a Pyro model callable"
+        )
+    if guide is not None and not callable(guide):
+        raise ValueError(f"guide of type {type(guide).__name__} is not callable: pass the guide function")
+    if guide is None and require_guide:
+        raise ValueError("guide=None with a raw Pyro model: pass guide=<the guide callable>")
+    for name, value in (("model_kwargs", model_kwargs), ("guide_kwargs", guide_kwargs)):
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"{name}={_checks._short(value)} is invalid: pass a dict of keyword arguments")
+    to_model, to_guide = _split_kwargs(model_fn, guide, dict(kwargs or {}))
+    return Program(
+        model_fn, guide, owner,
+        {**to_model, **(model_kwargs or {})}, {**to_guide, **(guide_kwargs or {})},
+    )
+
+
+def check_data(prog: Program, x, y=None, *, device=None):
+    """Validated data on the model's device and dtype (``device=`` moves the model first).
+
+    The model's own checks run when it has them; labels are kept as the user gives them.
+    """
+    owner = prog.owner
+    if owner is not None and callable(getattr(owner, "check_data", None)):
+        x, y = owner.check_data(x, y)
+    else:
+        x = _checks.data_tensor("x", x)
+        if y is not None:
+            y = torch.as_tensor(y)
+            if y.dim() == 0 or y.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"y has shape {tuple(y.shape)} but x has {x.shape[0]} rows: pass one label "
+                    "(or one one-hot row) per datapoint"
+                )
+    dev, dtype = _device.place(owner, device)
+    return _device.move(x, dev, dtype), _device.move(y, dev)
+
+
+# -- structure read off one trace ---------------------------------------------------
+@dataclass(frozen=True)
+class Structure:
+    """What one run of the pair says about its sites and plates.
+
+    ``data_dim`` is the (negative) dim of the datapoint plate; ``nesting`` the
+    number of plate dims (``max_plate_nesting``); ``subsample_size`` the
+    plate's subsample size (``size`` when it is not subsampled).
+    """
+
+    data_plate: str
+    data_dim: int
+    size: int
+    subsample_size: int
+    nesting: int
+    latents: tuple[str, ...]
+    observed: tuple[str, ...]
+    labels: tuple[str, ...]
+    point_masses: frozenset[str]
+    has_enumeration: bool
+    point_values: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def is_point_mass(fn) -> bool:
+    """A ``Delta`` distribution, possibly wrapped in ``Independent`` / masking / expansion."""
+    while True:
+        if isinstance(fn, dist.Delta):
+            return True
+        inner = getattr(fn, "base_dist", None)
+        if inner is None or inner is fn:
+            return False
+        fn = inner
+
+
+def _plates(site) -> list:
+    return [f for f in site["cond_indep_stack"] if f.vectorized and f.dim is not None]
+
+
+def sample_sites(trace):
+    """``(name, site)`` for the sample sites that carry probability (no plates, no penalties)."""
+    for name, site in trace.nodes.items():
+        if site["type"] != "sample" or site_is_subsample(site):
+            continue
+        if name.startswith(_runtime.PENALTY_PREFIX):
+            continue
+        yield name, site
+
+
+def probe(prog: Program, x, y, *, proposal: str = "guide"):
+    """One guide run and the model replayed against it, no enumeration, no gradients.
+
+    The run forks the random state, so probing does not shift the draws that follow.
+    """
+    devices = [x.device] if x.device.type == "cuda" else []
+    with _runtime.no_penalties(), torch.no_grad(), torch.random.fork_rng(devices=devices):
+        g = None
+        if prog.guide is not None and proposal == "guide":
+            g = poutine.trace(prog.run_guide).get_trace(x, y)
+        model = prog.run_model if g is None else poutine.replay(prog.run_model, trace=g)
+        m = poutine.trace(model).get_trace(x, y)
+    return m, g
+
+
+def structure(prog: Program, x, y=None, *, data_plate: str | None = None,
+              proposal: str = "guide", traces: bool = False):
+    """Find the datapoint plate, latent and observed sites of ``prog`` from one trace.
+
+    Returns the :class:`Structure`, or ``(structure, model_trace, guide_trace)``
+    with ``traces=True``.
+    """
+    m, g = probe(prog, x, y, proposal=proposal)
+    n = x.shape[0]
+    observed = [(name, s) for name, s in sample_sites(m) if s["is_observed"]]
+    labels = [name for name, s in observed if _is_labels(s["value"], y)]
+    if not observed:
+        raise ValueError("the model has no observed site: pass the data as obs=x to pyro.sample")
+    plate = _find_data_plate(m, observed, n, data_plate)
+    frames = [f for name, s in observed for f in _plates(s) if f.name == plate]
+    frame = frames[0]
+    point_masses = set()
+    if g is not None:
+        for name, s in sample_sites(g):
+            outside = all(f.name != plate for f in _plates(s))
+            if outside and is_point_mass(s["fn"]):
+                point_masses.add(name)
+    latents = []
+    for trace in (g, m) if g is not None else (m,):
+        for name, s in sample_sites(trace):
+            if s["is_observed"] or name in point_masses or name in latents:
+                continue
+            if all(f.name != plate for f in _plates(s)):
+                raise ValueError(
+                    f"latent site {name!r} lies outside plate {plate!r}: it is shared by every "
+                    "datapoint, so a per-datapoint log p(x) is not defined. Make it a point "
+                    "estimate (pyro.param, or a Delta/AutoDelta guide site, which are conditioned "
+                    "on) or move it inside the plate"
+                )
+            latents.append(name)
+    for name, s in observed:
+        if all(f.name != plate for f in _plates(s)):
+            raise ValueError(
+                f"observed site {name!r} lies outside plate {plate!r}: its log-density has no "
+                f"per-datapoint share; put it inside the plate (or name a penalty factor "
+                f"'{_runtime.PENALTY_PREFIX}...' to leave it out of log p(x))"
+            )
+    if g is not None:
+        for name, s in sample_sites(g):
+            if not s["is_observed"] and name not in m.nodes:
+                raise ValueError(
+                    f"guide site {name!r} has no counterpart in the model: importance weights "
+                    "need every guide latent to be a model latent"
+                )
+    nesting = max((-f.dim for t in (g, m) if t is not None
+                   for _, s in sample_sites(t) for f in _plates(s)), default=1)
+    enumerated = any(
+        s["infer"].get("enumerate") == "parallel"
+        for t in (g, m) if t is not None for _, s in sample_sites(t) if not s["is_observed"]
+    )
+    st = Structure(
+        data_plate=plate, data_dim=frame.dim, size=n,
+        subsample_size=n if frame.size == -1 else frame.size, nesting=nesting, latents=tuple(latents),
+        observed=tuple(name for name, _ in observed if name not in labels),
+        labels=tuple(labels), point_masses=frozenset(point_masses),
+        has_enumeration=enumerated,
+        point_values={name: g.nodes[name]["value"] for name in point_masses},
+    )
+    return (st, m, g) if traces else st
+
+
+def _is_labels(value, y) -> bool:
+    """An observed site whose value is the labels ``y`` the caller passed."""
+    if y is None or not isinstance(value, torch.Tensor):
+        return False
+    return value is y or (value.shape == y.shape and bool(torch.equal(value, y.to(value.dtype))))
+
+
+def _find_data_plate(trace, observed, n: int, requested: str | None) -> str:
+    common = None
+    for _, site in observed:
+        names = {f.name: f for f in _plates(site)}
+        common = names if common is None else {k: v for k, v in common.items() if k in names}
+    common = common or {}
+    if requested is not None:
+        every = {f.name for _, s in trace.nodes.items() if s["type"] == "sample" for f in _plates(s)}
+        if requested not in every:
+            raise ValueError(
+                f"data_plate={requested!r} is not a plate of the model (plates: {sorted(every)})"
+            )
+        if requested not in common:
+            raise ValueError(
+                f"data_plate={requested!r} does not contain every observed site: the "
+                "datapoint plate must hold the observations"
+            )
+        return requested
+    # a plate declared without a size (pyro.plate("data")) takes its size from the data
+    sized = [name for name, f in common.items() if (f.full_size or f.size) in (n, -1)]
+    if len(sized) == 1:
+        return sized[0]
+    if not sized:
+        raise ValueError(
+            f"no plate of size {n} (the number of rows of x) contains every observed site "
+            f"(plates around them: {sorted(common)}): put the datapoints in "
+            f"pyro.plate('data', {n}) or pass data_plate="
+        )
+    # several plates of size N: the outermost (leftmost dim) holds the datapoints
+    raise ValueError(
+        f"several plates of size {n} contain the observations ({sorted(sized)}): pass "
+        "data_plate=<name of the datapoint plate>"
+    )

@@ -1,0 +1,60 @@
+"""What a ppl_vae model offers: the contract ``pv.fit``, ``pv.infer`` and the CLI rely on.
+
+Every built-in model (:class:`~ppl_vae.models.latent.LatentVariableModel` and its
+subclasses, :class:`~ppl_vae.models.gmm.GaussianMixture`) declares each member
+below itself, capability flags included, as class attributes; callers read them
+directly instead of probing with ``getattr`` defaults. A new model class is
+checked with ``isinstance(model, pv.models.Model)`` (the test suite does this for
+every preset). See ``docs/design.md``, "The model contract".
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A Pyro model/guide pair built from a spec.
+
+    Capabilities (class attributes)
+    -------------------------------
+    max_plate_nesting : int
+        Plates nested in :meth:`model` (the ``data`` plate counts as one); passed
+        to the ELBO.
+    enumerate : bool
+        True when the model has discrete sites marked for parallel enumeration, so
+        training uses ``TraceEnum_ELBO`` instead of ``Trace_ELBO``.
+    requires_labels : bool
+        True when training needs class labels ``y``.
+    """
+
+    max_plate_nesting: int
+    enumerate: bool
+    requires_labels: bool
+    spec: dict
+
+    def model(self, x, y=None, *, idx=None, num_data=None):
+        """The generative program: datapoints in ``pyro.plate("data")``, latent ``"z"``,
+        observed ``"x"``; penalties as ``pyro.factor`` sites named ``penalty_*``."""
+
+    def guide(self, x, y=None, *, idx=None, num_data=None):
+        """q(z | x) with the same plate as :meth:`model`."""
+
+    def decode(self, z) -> torch.distributions.Distribution:
+        """p(x | z) as a Distribution over x."""
+
+    def sample(self, n: int, *, noise: bool = False, seed: int | None = None):
+        """Ancestral samples ``[n, D]``: decoder means (plus likelihood noise if asked)."""
+
+    def check_data(self, x, y=None, *, name: str = "x"):
+        """``(x, y)`` as validated tensors; a ValueError names what is wrong and the fix."""
+
+    def initialize(self, x, y=None, *, seed: int | None = None) -> None:
+        """Prepare data-sized state before training (local guide parameters, k-means start)."""
+
+    def guide_fits(self, x) -> bool:
+        """True when :meth:`guide` can be evaluated on ``x`` as it is (an amortized or
+        empty guide, or local parameters sized for exactly these rows)."""
