@@ -359,3 +359,37 @@ def test_bad_new_options(kwargs, fragment, digits):
     with pytest.raises(ValueError) as err:
         pv.fit(small_vae(), digits.x_train, steps=1, progress=False, **kwargs)
     assert fragment in str(err.value)
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_a_temporary_that_the_next_start_removes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "ck.pt"
+    script = f"""
+import os, signal, torch, ppl_vae as pv
+real = torch.save
+calls = []
+def dying_save(obj, f, *a, **k):
+    calls.append(1)
+    if len(calls) == 2:  # the second checkpoint: half written, then SIGKILL
+        f.write(b"partial")
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(obj, f, *a, **k)
+torch.save = dying_save
+data = pv.data.load("digits", binarize=True)
+model = pv.build("vae", latent_dim=2, decoder={{"hidden": [8]}}, guide={{"hidden": [8]}})
+pv.fit(model, data.x_train, steps=10, checkpoint={str(path)!r}, checkpoint_every=5, progress=False)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert run.returncode == -9, run.stderr.decode()[-500:]
+    assert list(tmp_path.glob("ck.pt.*.tmp"))  # the killed write left its temporary
+    assert ckpt.read(path)["training"]["step"] == 5  # the last complete checkpoint is intact
+    digits = pv.data.load("digits", binarize=True)
+    model = pv.build("vae", latent_dim=2, decoder={"hidden": [8]}, guide={"hidden": [8]})
+    pv.fit(model, digits.x_train, steps=10, checkpoint=path, checkpoint_every=5, resume=True,
+           progress=False)
+    assert not list(tmp_path.glob("*.tmp")) and ckpt.read(path)["training"]["step"] == 10
