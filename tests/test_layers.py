@@ -21,7 +21,7 @@ ROOT = Path(ppl_vae.__file__).parent
 
 #: Rank of each top-level module or subpackage of ppl_vae; higher = above.
 LAYERS = {
-    "math": 0, "estimators": 0, "_checks": 0, "_seed": 0, "_runtime": 0,
+    "math": 0, "estimators": 0, "_checks": 0, "_seed": 0, "_runtime": 0, "_device": 0,
     "_version": 0, "registry": 0, "spec": 0,
     "data": 1,
     "parts": 2,
