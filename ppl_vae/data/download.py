@@ -79,7 +79,7 @@ def _verified(path: Path, stem: str) -> bool:
 
 
 def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:  # noqa: S310 (user's mirrors)
+    with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
         return response.read(64 * 2**20)  # the largest file is ~10 MB compressed
 
 
