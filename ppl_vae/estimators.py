@@ -76,10 +76,13 @@ def diagonal_normal(q, *, needed_by: str) -> tuple[torch.Tensor, torch.Tensor]:
     caller in the ValueError raised for any other distribution.
     """
     base = getattr(q, "base_dist", None)
-    if not isinstance(base, torch.distributions.Normal):
+    if isinstance(q, torch.distributions.TransformedDistribution) or not isinstance(
+        base, torch.distributions.Normal
+    ):
         raise ValueError(
-            f"{needed_by} needs diagonal Gaussian posteriors q(z|x) but got "
-            f"{type(q).__name__}: use guide.covariance = 'diagonal'"
+            f"{needed_by} needs diagonal Gaussian posteriors q(z|x) (closed-form "
+            f"per-dimension marginals) but got {type(q).__name__}: use a guide with "
+            "covariance = 'diagonal' and no flow"
         )
     return base.loc, base.scale
 

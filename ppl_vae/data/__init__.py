@@ -19,7 +19,8 @@ Built-in names (nothing is downloaded):
     ``data_dim``, ``latent_dim``, ``sigma``, ``n``, ``seed``, ``test_fraction``.
 ``"mnist"``
     MNIST IDX files from a local folder; options ``root`` (default
-    ``$PPL_VAE_MNIST`` or ``~/.cache/ppl_vae/mnist``), ``binarize``, ``n_train``,
+    ``$PPL_VAE_MNIST`` or ``~/.cache/ppl_vae/mnist``), ``download`` (fetch the four
+    files from ``mirrors`` into ``root`` and check their MD5 first), ``binarize``, ``n_train``,
     ``n_test``.
 
 Or a path: a ``.npz`` file (array ``x``, optional ``y``, ``x_test``, ``y_test``;
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from ppl_vae.data.dataset import Dataset, binarize, split_indices
 from ppl_vae.data.digits import load_digits
+from ppl_vae.data.download import fetch_mnist, load_mnist_dataset
 from ppl_vae.data.files import load_mnist, load_npz, read_idx
 from ppl_vae.data.sprites import load_sprites
 from ppl_vae.data.sprites import render as render_sprites
@@ -52,6 +54,7 @@ __all__ = [
     "LOADERS",
     "Dataset",
     "binarize",
+    "fetch_mnist",
     "load",
     "load_digits",
     "load_gmm_synthetic",
@@ -71,7 +74,7 @@ LOADERS = {
     "sprites": load_sprites,
     "gmm_synthetic": load_gmm_synthetic,
     "linear_gaussian": load_linear_gaussian,
-    "mnist": load_mnist,
+    "mnist": load_mnist_dataset,
 }
 
 

@@ -92,6 +92,21 @@ class _View:
         return [n for n in self.st.latents if n != self.latent]
 
 
+_MEAN_DRAWS = 256
+
+
+def moments(q, *, draws: int = _MEAN_DRAWS) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, standard deviation) of q: closed form where it exists, else from ``draws`` samples.
+
+    A flow guide (a ``TransformedDistribution``) has no closed-form moments.
+    """
+    try:
+        return q.mean, q.stddev
+    except NotImplementedError:
+        z = q.sample((draws,))
+        return z.mean(0), z.std(0)
+
+
 def _flat_batch(fn, n: int):
     """``fn`` with batch ``[n]`` and event ``[latent]``: size-1 plate dims dropped.
 
@@ -160,13 +175,19 @@ def _decode_options(options: dict) -> dict:
 
 
 # -- aggregated posterior -------------------------------------------------------------
-def posterior(model, x, *, y=None, guide=None, latent=None, observed=None, data_plate=None,
-              model_kwargs=None, guide_kwargs=None, device=None, **kwargs):
-    """q(z | x) for every row of ``x``: the guide's distribution at the latent site, batch ``[N]``."""
+def _view_of(model, x, y, guide, options) -> _View:
+    keys = ("latent", "observed", "data_plate", "model_kwargs", "guide_kwargs", "device")
+    named = {k: options.pop(k) for k in keys if k in options}
+    return _View(model, x, y, guide=guide, kwargs=options, **named)
+
+
+def posterior(model, x, *, y=None, guide=None, **options):
+    """q(z | x) for every row of ``x``: the guide's distribution at the latent site, batch ``[N]``.
+
+    ``options`` as for :func:`aggregate_posterior`.
+    """
     with torch.no_grad():
-        return _View(model, x, y, guide=guide, latent=latent, observed=observed,
-                     data_plate=data_plate, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
-                     kwargs=kwargs, device=device).posterior()
+        return _view_of(model, x, y, guide, dict(options)).posterior()
 
 
 def aggregate_posterior(model, x_ref, *, y=None, guide=None, **options):
@@ -192,11 +213,31 @@ def aggregate_posterior(model, x_ref, *, y=None, guide=None, **options):
     torch.distributions.MixtureSameFamily
         Equal weights 1/I over the I components q(z | xᵢ); event shape ``[latent]``.
     """
-    q = posterior(model, x_ref, y=y, guide=guide, **options)
+    with torch.no_grad():
+        view = _view_of(model, x_ref, y, guide, dict(options))
+        q = view.posterior()
     weights = torch.distributions.Categorical(
-        logits=torch.zeros(q.batch_shape[0], device=q.mean.device)
+        logits=torch.zeros(q.batch_shape[0], device=view.x.device, dtype=view.x.dtype)
     )
-    return torch.distributions.MixtureSameFamily(weights, q)
+    return _Mixture(weights, q)
+
+
+class _Mixture(torch.distributions.MixtureSameFamily):
+    """Equal-weight mixture whose components see the value expanded to their own batch.
+
+    A flow conditioned on x inverts each point once per component, so its
+    networks need the value at the components' batch shape, not broadcast to it.
+    """
+
+    def log_prob(self, x):
+        x = self._pad(x)  # [..., 1, latent]
+        x = x.expand(x.shape[: x.dim() - 1 - self._event_ndims] + self._component_shape())
+        log_px = self.component_distribution.log_prob(x)  # [..., I]
+        return torch.logsumexp(log_px + torch.log_softmax(self.mixture_distribution.logits, -1), -1)
+
+    def _component_shape(self):
+        c = self.component_distribution
+        return tuple(c.batch_shape[-1:]) + tuple(c.event_shape)
 
 
 def sample_aggregate_posterior(
@@ -241,7 +282,8 @@ def project(
     Parameters
     ----------
     method : {"mean", "map"}
-        ``"mean"``: the mean of q(z | x) (the encoder's prediction).
+        ``"mean"``: the mean of q(z | x) (the encoder's prediction; the average of
+        256 seeded draws where q has no closed-form mean, e.g. a flow guide).
         ``"map"``: argmax_z log Pr(x | z) + log Pr(z), per datapoint, by L-BFGS
         from the guide's mean (the prior mean when the guide cannot take ``x``).
         Discrete latents enumerated in the model are summed out; any other
@@ -264,7 +306,7 @@ def project(
                      kwargs=kwargs, require_guide=method == "mean",
                      guide_optional=method == "map", device=device)
         if method == "mean":
-            return view.posterior().mean.reshape(view.st.size, -1).detach()
+            return moments(view.posterior())[0].reshape(view.st.size, -1).detach()
         return _map(view, steps=steps, lr=lr)
 
 
@@ -272,7 +314,7 @@ def start_point(view: _View) -> torch.Tensor:
     """Where a per-datapoint search starts, ``[N, latent]``: the guide's mean, else the prior's."""
     with torch.no_grad():
         if view.guide_site is not None:
-            return view.posterior().mean.reshape(view.st.size, -1)
+            return moments(view.posterior())[0].reshape(view.st.size, -1)
         prior = _flat_batch(view.prior_site["fn"], view.st.size)
         return prior.mean.reshape(view.st.size, -1).expand(view.st.size, -1)
 

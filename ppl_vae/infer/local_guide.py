@@ -17,7 +17,7 @@ from pyro.infer import Trace_ELBO
 
 from ppl_vae import _checks, _runtime, _seed
 from ppl_vae.infer import _program
-from ppl_vae.infer.latent_space import _View, start_point
+from ppl_vae.infer.latent_space import _View, moments, start_point
 from ppl_vae.math import MIN_SCALE, inverse_softplus, softplus_scale
 
 INITS = ("encoder", "prior")
@@ -118,7 +118,7 @@ def fit_local_guide(
         with torch.no_grad():
             loc = start_point(view)
             if view.guide_site is not None:
-                scale = view.posterior().stddev.reshape(loc.shape)
+                scale = moments(view.posterior())[1].reshape(loc.shape)
             else:
                 scale = view.prior_site["fn"].stddev.reshape(-1)[-loc.shape[1]:].expand_as(loc)
         st = view.st

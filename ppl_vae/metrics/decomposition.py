@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ppl_vae import _checks, _seed
+from ppl_vae import _checks, _device, _seed
 from ppl_vae.estimators import diagonal_normal, kl_terms, log_mixture
 
 
@@ -56,7 +56,8 @@ def _decompose(z, loc, scale, log_pzl, *, chunk: int) -> dict[str, torch.Tensor]
 
 
 def elbo_decomposition(
-    model, x, *, num_samples: int = 1, seed: int | None = None, batch_size: int = 256
+    model, x, *, num_samples: int = 1, seed: int | None = None, batch_size: int = 256,
+    device=None,
 ) -> dict[str, float]:
     """ELBO, KL and the KL's three terms, averaged over ``x`` (nats per datapoint).
 
@@ -75,6 +76,9 @@ def elbo_decomposition(
         Seeds those draws.
     batch_size : int, default 256
         Rows evaluated at a time (memory ~ batch_size · N · L floats).
+    device : str or torch.device, optional
+        Where to compute (``None``: where the model is; ``"auto"``: CUDA when
+        available); the model is moved there.
 
     Returns
     -------
@@ -88,6 +92,8 @@ def elbo_decomposition(
     batch_size = _checks.positive_int("batch_size", batch_size)
     check = getattr(model, "check_data", None)
     x = check(x)[0] if callable(check) else _checks.data_tensor("x", x)
+    dev, dtype = _device.place(model, device)
+    x = _device.move(x, dev, dtype)
     p, p_dim = factorised_prior(model)
     with torch.no_grad(), _seed.seeded(seed):
         loc, scale, q = posterior_normal(model, x)

@@ -17,7 +17,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ppl_vae import _checks, _seed
+from ppl_vae import _checks, _device, _seed
 
 
 class GaussianMixture(nn.Module):
@@ -87,7 +87,8 @@ class GaussianMixture(nn.Module):
             return px.sample() if noise else px.mean
 
     def check_data(self, x, y=None, *, name="x"):
-        return _checks.data_tensor(name, x, dim=self.data_dim), None
+        x = _checks.data_tensor(name, x, dim=self.data_dim)
+        return _device.move(x, self.loc.device, self.loc.dtype), None
 
     def guide_fits(self, x) -> bool:
         """Always: the guide is empty (z is enumerated in the model)."""

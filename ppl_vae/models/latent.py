@@ -17,7 +17,7 @@ import torch
 from pyro import poutine
 from torch import nn
 
-from ppl_vae import _checks, _runtime, _seed
+from ppl_vae import _checks, _device, _runtime, _seed
 from ppl_vae.parts.base import Context, PenaltyInputs
 from ppl_vae.parts.objective import Objective
 
@@ -110,7 +110,9 @@ class LatentVariableModel(nn.Module):
                 f"guide.kind={self.spec['guide']['kind']!r} has no encoder; project data "
                 "with pv.infer.project(model, x, method='map') instead"
             )
-        return self.q.distribution(_checks.data_tensor("x", x, dim=self.data_dim))
+        return self.q.distribution(
+            _device.move(_checks.data_tensor("x", x, dim=self.data_dim), *_device.of(self))
+        )
 
     @torch.no_grad()
     def sample(self, n: int, *, noise: bool = False, seed: int | None = None, y=None):
@@ -124,12 +126,15 @@ class LatentVariableModel(nn.Module):
 
     # -- hooks used by pv.fit and pv.infer -------------------------------------
     def check_data(self, x, y=None, *, name="x"):
-        """Validated float tensor ``x`` (and labels ``y``); ValueError on bad input."""
+        """Validated ``x`` on the model's device and dtype (and labels ``y``); ValueError on bad input."""
         x = _checks.data_tensor(name, x, dim=self.data_dim)
         self.likelihood.check_data(x, name)
+        device, dtype = _device.of(self)
         if y is not None:
-            y = _checks.label_tensor("y", y, n=x.shape[0], num_classes=self.num_classes)
-        return x, y
+            y = _device.move(
+                _checks.label_tensor("y", y, n=x.shape[0], num_classes=self.num_classes), device
+            )
+        return _device.move(x, device, dtype), y
 
     def initialize(self, x, y=None, *, seed=None):
         """Prepare data-sized state before training (local guide parameters)."""

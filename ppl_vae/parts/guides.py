@@ -9,6 +9,7 @@ from torch import nn
 from ppl_vae import _checks
 from ppl_vae.math import inverse_softplus, softplus_scale
 from ppl_vae.parts.base import Guide
+from ppl_vae.parts.flows import Flow
 from ppl_vae.parts.networks import mlp
 from ppl_vae.registry import register
 
@@ -39,19 +40,26 @@ def gaussian(loc: torch.Tensor, raw: torch.Tensor, covariance: str):
 
 @register("guide", "amortized")
 class AmortizedGuide(Guide):
-    """q(z|x, θ) = Norm_z[g_μ[x, θ], g_Σ[x, θ]]: the VAE's encoder network."""
+    """q(z|x, θ) = Norm_z[g_μ[x, θ], g_Σ[x, θ]]: the VAE's encoder network.
+
+    With ``flow`` (a table, see :mod:`ppl_vae.parts.flows`) the Gaussian is the
+    base of a normalizing flow whose transforms are conditioned on x.
+    """
 
     amortized = True
 
-    def __init__(self, ctx, *, hidden=(256,), activation="relu", covariance="diagonal"):
+    def __init__(self, ctx, *, hidden=(256,), activation="relu", covariance="diagonal",
+                 flow=None):
         super().__init__(ctx)
         self.covariance = _checks.one_of("guide.covariance", covariance, COVARIANCES)
         n_raw = _num_raw(ctx.latent_dim, covariance)
         self.net = mlp(ctx.data_dim, hidden, ctx.latent_dim + n_raw, activation, where="guide")
+        self.flow = None if flow is None else Flow(ctx.latent_dim, flow, context_dim=ctx.data_dim)
 
     def distribution(self, x, idx=None):
         out = self.net(x)
-        return gaussian(out[..., : self.latent_dim], out[..., self.latent_dim :], self.covariance)
+        q = gaussian(out[..., : self.latent_dim], out[..., self.latent_dim :], self.covariance)
+        return q if self.flow is None else self.flow(q, context=x)
 
 
 @register("guide", "local")
@@ -63,10 +71,12 @@ class LocalGuide(Guide):
     other data needs new local parameters (see ``pv.infer.fit_local_guide``).
     """
 
-    def __init__(self, ctx, *, covariance="diagonal", init_scale=0.1):
+    def __init__(self, ctx, *, covariance="diagonal", init_scale=0.1, flow=None):
         super().__init__(ctx)
         self.covariance = _checks.one_of("guide.covariance", covariance, COVARIANCES)
         self.init_scale = _checks.positive_float("guide.init_scale", init_scale)
+        # a flow on a local guide is shared by all datapoints (unconditional transforms)
+        self.flow = None if flow is None else Flow(ctx.latent_dim, flow)
         self.loc = nn.Parameter(torch.zeros(0, ctx.latent_dim))
         self.raw = nn.Parameter(torch.zeros(0, _num_raw(ctx.latent_dim, covariance)))
 
@@ -98,8 +108,10 @@ class LocalGuide(Guide):
                     f"{self.num_data} datapoints: pass the training data, or fit a local "
                     "guide to this data with pv.infer.fit_local_guide"
                 )
-            return gaussian(self.loc, self.raw, self.covariance)
-        return gaussian(self.loc[idx], self.raw[idx], self.covariance)
+            q = gaussian(self.loc, self.raw, self.covariance)
+        else:
+            q = gaussian(self.loc[idx], self.raw[idx], self.covariance)
+        return q if self.flow is None else self.flow(q)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Local parameters are sized by the data; adopt the stored size before loading.

@@ -119,7 +119,18 @@ class FullCovariance(FixedPosteriors):
 
 def test_errors_name_the_problem():
     full = FullCovariance(torch.zeros(3, 2), torch.ones(3, 2))
-    with pytest.raises(ValueError, match="got MultivariateNormal.*guide.covariance = 'diagonal'"):
+    with pytest.raises(ValueError, match="got MultivariateNormal.*covariance = 'diagonal' and no flow"):
         pv.metrics.elbo_decomposition(full, torch.zeros(3, 2))
     with pytest.raises(ValueError, match="num_samples=0"):
         pv.metrics.elbo_decomposition(pv.build("vae"), torch.zeros(3, 64), num_samples=0)
+
+
+def test_decomposition_in_float64_and_device_option():
+    import ppl_vae as pv
+
+    model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+                     guide={"hidden": [8]}).double()
+    x = (torch.rand(30, 6) > 0.5).float()
+    out = pv.metrics.elbo_decomposition(model, x, seed=0, device="cpu")
+    parts = out["mutual_information"] + out["total_correlation"] + out["dimwise_kl"]
+    assert abs(parts - out["kl"]) < 0.5 and all(map(math.isfinite, out.values()))
