@@ -10,14 +10,15 @@ compare its ELBO with importance-sampled log p(x), and use its latent space::
     est = pv.infer.log_likelihood(result.model, data.x_test, num_samples=1000, seed=0)
 """
 
-from ppl_vae import analysis, data, infer, metrics, plots, spec, study
+from ppl_vae import analysis, data, infer, metrics, plots, spec, study, training
 from ppl_vae._version import __version__
 from ppl_vae.checkpoint import load, save
 from ppl_vae.models import build
 from ppl_vae.registry import register
-from ppl_vae.train import FitResult, TrainingError, fit
+from ppl_vae.train import DivergenceWarning, FitResult, TrainingError, fit
 
 __all__ = [
+    "DivergenceWarning",
     "FitResult",
     "TrainingError",
     "__version__",
@@ -33,4 +34,5 @@ __all__ = [
     "save",
     "spec",
     "study",
+    "training",
 ]

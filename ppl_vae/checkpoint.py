@@ -53,6 +53,26 @@ def write_atomic(obj: dict, path) -> Path:
     return path
 
 
+def clean_stale(path) -> list[Path]:
+    """Remove temporary files that an interrupted :func:`write_atomic` left for ``path``.
+
+    They are named ``<name>.<random>.tmp`` next to ``path``; a write that was killed
+    between creating and renaming one leaves it behind. Call this before writing
+    ``path`` again (``pv.fit`` does at its start); returns the files removed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = sorted(path.parent.glob(f"{glob_escape(path.name)}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def read(path) -> dict:
     """Load and validate a checkpoint dict; ValueError for anything else."""
     path = Path(path)

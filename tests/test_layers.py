@@ -25,8 +25,8 @@ LAYERS = {
     "_version": 0, "registry": 0, "spec": 0,
     "data": 1,
     "parts": 2,
-    "models": 3, "train": 3, "checkpoint": 3,
-    "infer": 4,
+    "models": 3, "checkpoint": 3,
+    "infer": 4, "train": 4, "training": 4,  # fit validates with pv.infer's bounds
     "metrics": 5,
     "plots": 6,
     "analysis": 7,

@@ -1,18 +1,47 @@
-"""``ppl-vae train`` — train a model from a spec on a dataset; ``ppl-vae sample``."""
+"""``ppl-vae train`` — train a model from a spec on a dataset; ``ppl-vae sample``.
+
+Training options come from the spec's ``[training]`` table (the keys of
+``TRAINING_KEYS``), and a flag given on the command line wins over the table.
+"""
 
 from __future__ import annotations
 
 from ppl_vae.cli import _common
+
+# [training] keys and their command-line defaults (None: pv.fit's own default).
+TRAINING_KEYS = {
+    "steps": 2000, "batch_size": 128, "lr": 1e-3, "seed": 0,
+    "objective": "elbo", "num_particles": 1, "alpha": None, "optimizer": "adam",
+    "lr_schedule": None, "clip_norm": None, "kl_warmup": 0, "val_fraction": 0.0,
+    "eval_every": 200, "val_iwae": None, "early_stopping": None, "checkpoint_every": 200,
+}
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model from a spec on a dataset")
     p.add_argument("--spec", default="vae", help="preset name or TOML file (default: vae)")
     p.add_argument("--data", default="digits", help="dataset name or file (default: digits)")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="optimiser steps (default 2000)")
+    p.add_argument("--batch-size", type=int, help="minibatch size (default 128)")
+    p.add_argument("--lr", type=float, help="base learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, help="seed of minibatches and sampling (default 0)")
+    p.add_argument("--objective", choices=("elbo", "iwae", "renyi"), help="bound to maximise (default elbo)")
+    p.add_argument("--num-particles", type=int, help="particles per step (K of iwae/renyi)")
+    p.add_argument("--alpha", type=float, help="order of the renyi objective (default 0.5)")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "clipped_adam"), help="default adam")
+    p.add_argument("--lr-schedule", choices=("none", "iwae_paper"),
+                   help="learning-rate schedule (a torch scheduler: [training] lr_schedule table)")
+    p.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")
+    p.add_argument("--kl-warmup", type=int, help="steps of linear KL warm-up from 0 to beta")
+    p.add_argument("--val-fraction", type=float,
+                   help="hold out this fraction of the training data for validation")
+    p.add_argument("--eval-every", type=int, help="steps between validations (default 200)")
+    p.add_argument("--val-iwae", type=int, metavar="K", help="also log the validation IWAE bound of order K")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE validations without improvement")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
+    p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when training diverged")
     p.add_argument("--out", default="ppl_vae_out/train", help="output folder")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="spec override, e.g. latent_dim=4"
@@ -24,7 +53,10 @@ def register(sub) -> None:
         help="threshold data at 0.5 (auto: when the likelihood is bernoulli)",
     )
     p.add_argument("--classes", help="keep only these classes (relabelled), e.g. 0-4")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt (every option must match the checkpoint)")
+    p.add_argument("--override", action="store_true",
+                   help="with --resume: continue with the options given now where they differ")
     p.add_argument("--no-progress", action="store_true")
     _common.add_threads_option(p)
     p.set_defaults(func=run)
@@ -35,7 +67,9 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
     from ppl_vae import registry
     from ppl_vae import spec as spec_mod
 
-    raw = spec_mod.with_family_defaults(spec_mod.merge(spec_mod.load(spec), overrides))
+    raw = spec_mod.merge(spec_mod.load(spec), overrides)
+    training = raw.pop("training", None) or {}
+    raw = spec_mod.with_family_defaults(raw)
     flag = {"auto": True if _common.needs_binary(raw) else None, "yes": True, "no": None}[binarize]
     data = _common.load_data(data_name, binarize=flag)
     classes = _common.parse_classes(classes)
@@ -49,28 +83,104 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
         if data.y_train is None:
             raise ValueError(f"spec family {raw['family']!r} needs labels; --data={data_name!r} has none")
         raw["num_classes"] = int(data.num_classes)
+    if training:
+        spec_mod.check_keys(training, TRAINING_KEYS, "training.")
+        raw["training"] = training
     return raw, data
+
+
+def training_options(args, table: dict) -> dict:
+    """pv.fit options: command-line flags over the spec's [training] table over defaults."""
+    out = {}
+    for key, default in TRAINING_KEYS.items():
+        flag = getattr(args, key, None)
+        out[key] = flag if flag is not None else table.get(key, default)
+    if out["lr_schedule"] == "none":
+        out["lr_schedule"] = None
+    objective, alpha = out.pop("objective"), out.pop("alpha")
+    if isinstance(objective, str) and objective != "elbo":
+        objective = {"kind": objective}
+        if out["num_particles"] > 1:
+            objective["num_particles"] = out["num_particles"]
+        if alpha is not None:
+            objective["alpha"] = alpha
+    out["objective"] = objective
+    return out
+
+
+def _split(data, fraction: float, seed: int):
+    """(x, y, x_val, y_val): a seeded hold-out of ``fraction`` of the training data."""
+    import torch
+
+    from ppl_vae import _checks, _seed
+
+    x, y = data.x_train, data.y_train
+    if not fraction:
+        return x, y, None, None
+    fraction = _checks.fraction("--val-fraction", fraction)
+    perm = torch.randperm(len(x), generator=_seed.generator(seed)).numpy()
+    cut = len(x) - max(1, round(fraction * len(x)))
+    train, val = perm[:cut], perm[cut:]
+    pick = (lambda a, i: None if a is None else a[i])
+    return pick(x, train), pick(y, train), pick(x, val), pick(y, val)
+
+
+def _cli_training_error(err, args, out):
+    """The same stop, worded for the command line (flags, not Python arguments)."""
+    from ppl_vae.train import TrainingError
+
+    where = (
+        f"the last good checkpoint (step {err.last_saved}) is at {out}/checkpoint.pt: "
+        "continue from it with --resume (and --override for a new --lr)"
+        if err.last_saved
+        else "no checkpoint was written yet (one is written every --checkpoint-every steps)"
+    )
+    return TrainingError(
+        f"loss became {err.value} at step {err.step}: training stopped. Try a lower --lr "
+        f"({args.lr if args.lr is not None else 'default'} now), a larger --batch-size, "
+        f"--clip-norm, or a likelihood with a larger scale; {where}",
+        step=err.step, value=err.value, checkpoint=err.checkpoint, last_saved=err.last_saved,
+    )
 
 
 def run(args) -> int:
     import ppl_vae as pv
     from ppl_vae import plots
+    from ppl_vae.train import TrainingError
 
     _common.apply_threads(args)
     raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize, args.classes)
+    options = training_options(args, raw.pop("training", {}))
     model = pv.build(raw)
     out = _common.output_dir(args.out)
-    y = data.y_train if model.requires_labels else None
-    result = pv.fit(
-        model, data.x_train, y, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, progress=not args.no_progress, checkpoint=out / "checkpoint.pt",
-        resume=args.resume,
-    )
+    labelled = model.requires_labels
+    x, y, x_val, y_val = _split(data, options.pop("val_fraction"), options["seed"])
+    if not labelled:
+        y = y_val = None
+    if args.override and not args.resume:
+        raise ValueError("--override only applies with --resume")
+    try:
+        result = pv.fit(
+            model, x, y, **options, x_val=x_val, y_val=y_val, progress=not args.no_progress,
+            checkpoint=out / "checkpoint.pt", resume="override" if args.override else args.resume,
+            log_dir=out / "logs" if args.tensorboard else None,
+        )
+    except TrainingError as err:
+        raise _cli_training_error(err, args, out) from None
     pv.save(result.model, out / "model.pt")
     _common.write_json(model.spec, out / "spec.json")
     result.history.to_csv(out / "history.csv", index=False)
-    plots.training_curve(result.history, path=out / "training_curve.png", title=f"{raw['family']} on {data.name}")
-    print(f"trained {raw['family']} on {data.name} ({len(data.x_train)} points, {args.steps} steps); "
+    extra = [c for c in ("val_elbo", "val_iwae") if c in result.history]
+    plots.training_curve(result.history, path=out / "training_curve.png", extra=extra,
+                         title=f"{raw['family']} on {data.name}")
+    done = int(result.history["step"].iloc[-1]) if len(result.history) else 0
+    stopped = f", early stop at step {result.stopped_at}" if result.stopped_at else ""
+    print(f"trained {raw['family']} on {data.name} ({len(x)} points, {done} steps{stopped}); "
           f"final loss {result.final_loss:.3f} nats/datapoint")
     print(f"wrote {out}/model.pt, spec.json, history.csv, training_curve.png")
+    if result.diverged:
+        print(f"warning: training diverged (final loss {result.final_loss:.4g} nats/datapoint, "
+              f"first {result.history['loss'].iloc[0]:.4g}); try a lower --lr or --clip-norm")
+        if args.strict:
+            return 1
     return 0

@@ -9,6 +9,8 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from ppl_vae.plots import _common as C
 
+VALIDATION_COLUMNS = {"val_elbo": "validation loss (−ELBO)", "val_iwae": "validation −IWAE bound"}
+
 
 def _auto_ylim(raw: np.ndarray, smooth: np.ndarray) -> tuple[float, float]:
     # The first few percent of training sit far above the rest and would flatten the
@@ -27,6 +29,7 @@ def training_curve(
     smooth: int | None = None,
     extra=(),
     ylim="auto",
+    validation: bool = True,
     title: str | None = None,
     ylabel: str = "loss (nats per datapoint)",
     dpi: int = C.DEFAULT_DPI,
@@ -45,6 +48,9 @@ def training_curve(
         (NaN on most rows) are drawn as connected markers.
     ylim : "auto", "full" or (low, high)
         ``"auto"`` cuts off the steep first 5 % of training, ``"full"`` shows every point.
+    validation : bool
+        Draw the validation bounds of ``pv.fit(..., x_val=...)`` (columns ``val_elbo``,
+        ``val_iwae``) as losses (−bound) next to the training loss.
     title, ylabel : str, optional
     dpi : int
 
@@ -69,8 +75,13 @@ def training_curve(
         linewidth=2.0,
         label=f"loss (moving average, {window} rows)" if window > 1 else "loss",
     )
-    for i, col in enumerate(extra):
-        values = frame[col].to_numpy(dtype=float)
+    # Validation bounds (pv.fit with x_val) are drawn as losses, −bound, on the same axis.
+    curves = [(col, frame[col].to_numpy(dtype=float), col) for col in extra]
+    if validation:
+        for col, name in VALIDATION_COLUMNS.items():
+            if col in frame and col not in extra and frame[col].notna().any():
+                curves.append((col, -frame[col].to_numpy(dtype=float), name))
+    for i, (col, values, label) in enumerate(curves):
         ok = np.isfinite(values)
         style = "o-" if ok.sum() <= 60 else "-"
         ax.plot(
@@ -80,7 +91,7 @@ def training_curve(
             color=f"C{i + 1}",
             markersize=3.5,
             linewidth=1.5,
-            label=col,
+            label=label,
         )
     if isinstance(ylim, str):
         C.one_of("ylim", ylim, ("auto", "full"))

@@ -1,0 +1,158 @@
+"""Callbacks of :func:`ppl_vae.fit` and the built-in loggers (CSV, TensorBoard).
+
+A callback is any object with some of these methods (missing ones are skipped):
+
+* ``on_start(model, history)`` — before the first step; ``history`` holds the rows
+  restored from a checkpoint (empty for a fresh run);
+* ``on_step(row)`` — after every optimiser step; ``row`` is that step's history row;
+* ``on_validation(step, metrics, model)`` — after each validation (``metrics``:
+  ``{"val_elbo": ..., "val_iwae": ...}``);
+* ``on_checkpoint(step, path)`` — after a checkpoint is written;
+* ``on_end(history)`` — after training, with the whole history DataFrame.
+
+Callbacks observe; they never change the random stream or the numbers of a run.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import torch
+
+METHODS = ("on_start", "on_step", "on_validation", "on_checkpoint", "on_end")
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """What :func:`ppl_vae.fit` calls; every method is optional."""
+
+    def on_step(self, row: dict) -> None: ...
+
+
+def check(callbacks) -> list:
+    if any(callable(getattr(callbacks, m, None)) for m in METHODS):
+        callbacks = [callbacks]  # one callback passed on its own
+    try:
+        callbacks = list(callbacks or ())
+    except TypeError:
+        raise ValueError(
+            f"callbacks={callbacks!r} is invalid: pass a list of callback objects"
+        ) from None
+    for cb in callbacks:
+        if not any(callable(getattr(cb, m, None)) for m in METHODS):
+            raise ValueError(
+                f"callbacks contains {cb!r}, which has none of the methods {', '.join(METHODS)}: "
+                "pass objects such as pv.training.CSVLogger(path)"
+            )
+    return callbacks
+
+
+def dispatch(callbacks, method: str, *args) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None:
+            fn(*args)
+
+
+class CSVLogger:
+    """Stream the history to ``path`` as CSV, one row per step (flushed every ``flush_every``)."""
+
+    def __init__(self, path, *, flush_every: int = 50):
+        self.path = Path(path)
+        self.flush_every = flush_every
+        self._file = None
+        self._writer = None
+        self._columns = None
+        self._pending = 0
+
+    def on_start(self, model, history) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Held open across steps; rewritten from the start, so a resumed run repeats its rows.
+        self._file = open(self.path, "w", newline="")  # noqa: SIM115
+        self._writer = None
+        for row in history:
+            self._write(row)
+        self._file.flush()
+
+    def _write(self, row: dict) -> None:
+        if self._writer is None:
+            self._columns = list(row)
+            self._writer = csv.DictWriter(self._file, fieldnames=self._columns, extrasaction="ignore")
+            self._writer.writeheader()
+        self._writer.writerow(row)
+
+    def on_step(self, row: dict) -> None:
+        self._write(row)
+        self._pending += 1
+        if self._pending >= self.flush_every:
+            self._file.flush()
+            self._pending = 0
+
+    def on_end(self, history) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TensorBoardLogger:
+    """Scalars (loss, lr, grad_norm, β, validation bounds) and a grid of model samples.
+
+    Needs the optional extra ``ppl_vae[tensorboard]``. Samples (``num_samples``,
+    decoder means from the prior, drawn with ``seed`` under a forked RNG) are
+    logged at each validation and at the end when the model has an image shape.
+    """
+
+    def __init__(self, log_dir, *, image_shape=None, num_samples: int = 16, seed: int = 0):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ValueError(
+                "TensorBoard logging needs the tensorboard package: pip install 'ppl_vae[tensorboard]'"
+            ) from None
+        self._writer_cls = SummaryWriter
+        self.log_dir = Path(log_dir)
+        self.image_shape = image_shape
+        self.num_samples = num_samples
+        self.seed = seed
+        self.writer = None
+        self._model = None
+        self._last = 0
+
+    def on_start(self, model, history) -> None:
+        self.writer = self._writer_cls(log_dir=str(self.log_dir))
+        self._model = model
+
+    def on_step(self, row: dict) -> None:
+        step = int(row["step"])
+        self._last = step
+        for key in ("loss", "lr", "grad_norm", "beta"):
+            value = row.get(key)
+            if value is not None and math.isfinite(value):
+                self.writer.add_scalar(f"train/{key}", value, step)
+
+    def on_validation(self, step: int, metrics: dict, model) -> None:
+        for key, value in metrics.items():
+            self.writer.add_scalar(f"validation/{key}", value, step)
+        self._samples(step)
+
+    def _samples(self, step: int) -> None:
+        shape = self.image_shape
+        if shape is None or not hasattr(self._model, "sample"):
+            return
+        was_training = self._model.training
+        self._model.eval()
+        with torch.no_grad():
+            x = self._model.sample(self.num_samples, seed=self.seed)  # [S, D]
+        self._model.train(was_training)
+        images = x.detach().float().clamp(0, 1).reshape(-1, 1, *shape)  # [S, 1, H, W]
+        self.writer.add_images("samples", images, step)
+
+    def on_end(self, history) -> None:
+        if self.writer is not None:
+            self._samples(self._last)
+            self.writer.flush()
+            self.writer.close()
+            self.writer = None

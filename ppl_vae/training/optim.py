@@ -1,0 +1,192 @@
+"""Optimisers, learning-rate schedules and early stopping for :func:`ppl_vae.fit`.
+
+Each option is parsed once into a plain, comparable description (stored in
+checkpoints so that a resumed run can check it is continuing the same run) and
+turned into torch objects by a small builder.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import pyro.optim.clipped_adam
+import torch
+
+from ppl_vae import _checks
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    # Pyro's ClippedAdam clamps every gradient element to ±clip_norm before the
+    # Adam update and decays the rate by ``lrd`` per step.
+    "clipped_adam": pyro.optim.clipped_adam.ClippedAdam,
+}
+NAMED_SCHEDULES = ("iwae_paper",)
+
+
+def _class_name(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def parse_optimizer(optimizer) -> dict:
+    """``"adam"``, ``"adamw"``, ``"clipped_adam"``, ``{"kind": ..., **options}`` or a
+    ``torch.optim.Optimizer`` subclass -> ``{"kind": ..., "options": {...}}``."""
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return {"kind": _class_name(optimizer), "options": {}, "cls": optimizer}
+    table = {"kind": optimizer} if isinstance(optimizer, str) else optimizer
+    if not isinstance(table, dict) or "kind" not in table:
+        raise ValueError(
+            f"optimizer={optimizer!r} is invalid: pass one of {', '.join(OPTIMIZERS)}, "
+            "a dict such as {'kind': 'adamw', 'weight_decay': 0.01}, or a torch.optim.Optimizer class"
+        )
+    kind = _checks.one_of("optimizer", table["kind"], tuple(OPTIMIZERS))
+    options = {k: v for k, v in table.items() if k != "kind"}
+    for key, value in options.items():
+        if key == "lr":
+            raise ValueError("optimizer={'lr': ...} is invalid: pass the rate as fit(lr=...)")
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, list, tuple)):
+            raise ValueError(
+                f"optimizer option {key}={value!r} is invalid: pass a number (or a tuple of numbers)"
+            )
+    return {"kind": kind, "options": options, "cls": OPTIMIZERS[kind]}
+
+
+def describe_optimizer(parsed: dict) -> dict:
+    """The comparable part of a parsed optimizer (no class objects)."""
+    return {"kind": parsed["kind"], "options": dict(parsed["options"])}
+
+
+def build_optimizer(parsed: dict, params, lr: float) -> torch.optim.Optimizer:
+    try:
+        return parsed["cls"](params, lr=lr, **parsed["options"])
+    except TypeError as err:
+        raise ValueError(
+            f"optimizer={describe_optimizer(parsed)!r} is invalid: {err}; "
+            f"pass only options that {parsed['cls'].__name__} accepts"
+        ) from None
+
+
+class StagedRate:
+    """Multiplier of the base rate that drops by ``factor`` at each of ``boundaries`` (in steps).
+
+    A callable object (not a lambda) so that ``LambdaLR`` can store it in its state.
+    """
+
+    def __init__(self, boundaries: list[int], factor: float):
+        self.boundaries = [int(b) for b in boundaries]
+        self.factor = float(factor)
+
+    def __call__(self, step: int) -> float:
+        stage = sum(step >= b for b in self.boundaries)
+        return self.factor**stage
+
+
+def iwae_paper_boundaries(num_data: int, batch_size: int) -> list[int]:
+    """Steps at which the IWAE paper's protocol lowers the rate.
+
+    Burda, Grosse & Salakhutdinov (2016), sec. 5: 3^i passes over the data at
+    rate lr·10^(-i/7) for i = 0..7 (3,280 passes in all). A pass is
+    ``num_data // batch_size`` steps here (the minibatch order drops the last
+    partial batch), at least one.
+    """
+    per_pass = max(1, num_data // batch_size) if batch_size < num_data else 1
+    passes = 0
+    bounds = []
+    for i in range(7):  # the rate drops after stages 0..6; stage 7 runs to the end
+        passes += 3**i
+        bounds.append(passes * per_pass)
+    return bounds
+
+
+def _scheduler_factory(table: dict):
+    """``{"kind": "StepLR", "step_size": 1000, "gamma": 0.5}`` -> a factory (spec/TOML form)."""
+    options = {k: v for k, v in table.items() if k != "kind"}
+    cls = getattr(torch.optim.lr_scheduler, str(table["kind"]), None)
+    if not (isinstance(cls, type) and hasattr(cls, "state_dict")):
+        raise ValueError(
+            f"lr_schedule kind={table['kind']!r} is not a torch.optim.lr_scheduler class: pass "
+            "e.g. {'kind': 'StepLR', 'step_size': 1000, 'gamma': 0.5} or 'iwae_paper'"
+        )
+
+    def factory(optimizer):
+        try:
+            return cls(optimizer, **options)
+        except TypeError as err:
+            raise ValueError(f"lr_schedule={table!r} is invalid: {err}") from None
+
+    return factory
+
+
+def parse_schedule(lr_schedule) -> object:
+    """``None``, a named schedule, a ``{"kind": <torch scheduler class>, ...}`` table, or
+    a callable ``optimizer -> scheduler``."""
+    if lr_schedule is None or callable(lr_schedule):
+        return lr_schedule
+    if isinstance(lr_schedule, str):
+        return _checks.one_of("lr_schedule", lr_schedule, NAMED_SCHEDULES)
+    if isinstance(lr_schedule, dict) and "kind" in lr_schedule:
+        if lr_schedule["kind"] in NAMED_SCHEDULES and len(lr_schedule) == 1:
+            return lr_schedule["kind"]
+        return _scheduler_factory(lr_schedule)
+    raise ValueError(
+        f"lr_schedule={lr_schedule!r} is invalid: pass None, 'iwae_paper', or a factory "
+        "such as lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1000, gamma=0.5)"
+    )
+
+
+def build_schedule(lr_schedule, optimizer, *, num_data: int, batch_size: int):
+    if lr_schedule is None:
+        return None
+    if lr_schedule == "iwae_paper":
+        rate = StagedRate(iwae_paper_boundaries(num_data, batch_size), 10 ** (-1 / 7))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    scheduler = lr_schedule(optimizer)
+    if not hasattr(scheduler, "step") or not hasattr(scheduler, "state_dict"):
+        raise ValueError(
+            f"lr_schedule returned {type(scheduler).__name__}, not a scheduler: the factory "
+            "must return a torch.optim.lr_scheduler object built on the optimizer it is given"
+        )
+    return scheduler
+
+
+def describe_schedule(lr_schedule, scheduler) -> object:
+    """A comparable description: the name, or the scheduler class and its scalar settings."""
+    if lr_schedule is None or isinstance(lr_schedule, str):
+        return lr_schedule
+    state = scheduler.state_dict()
+    settings = {
+        k: v
+        for k, v in sorted(state.items())
+        if not k.startswith("_") and k not in ("last_epoch", "verbose", "best", "num_bad_epochs",
+                                               "cooldown_counter", "last_epoch")
+        and isinstance(v, (bool, int, float, str))
+    }
+    return {"class": _class_name(type(scheduler)), **settings}
+
+
+def is_plateau(scheduler) -> bool:
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def parse_early_stopping(early_stopping, *, monitor: str) -> dict | None:
+    """``None``, a patience (int, in validations) or ``{"patience", "min_delta"}``."""
+    if early_stopping is None:
+        return None
+    table = (
+        {"patience": early_stopping}
+        if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool)
+        else early_stopping
+    )
+    if not isinstance(table, dict) or set(table) - {"patience", "min_delta"}:
+        raise ValueError(
+            f"early_stopping={early_stopping!r} is invalid: pass None, a patience such as 5 "
+            "(validations without improvement), or {'patience': 5, 'min_delta': 0.1}"
+        )
+    patience = _checks.positive_int("early_stopping patience", table.get("patience", 5))
+    min_delta = table.get("min_delta", 0.0)
+    if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not (
+        math.isfinite(min_delta) and min_delta >= 0
+    ):
+        raise ValueError(f"early_stopping min_delta={min_delta!r} is invalid: pass a number >= 0")
+    return {"patience": patience, "min_delta": float(min_delta), "monitor": monitor}
