@@ -13,6 +13,7 @@ the plain Adam + ELBO loop, number for number.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 import warnings
@@ -24,7 +25,7 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
-from ppl_vae import _checks, _seed
+from ppl_vae import _checks, _device, _seed
 from ppl_vae import checkpoint as ckpt
 from ppl_vae.training import callbacks as cbs
 from ppl_vae.training import objectives, optim
@@ -96,14 +97,22 @@ def _is_diverged(value: float, first: float, data_dim: int) -> bool:
     return value - first > GROWTH * max(abs(first), 1.0) or abs(value) > ABSURD * data_dim
 
 
-def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
+def _batch_indices(n: int, batch_size: int, step: int, seed: int, device=None) -> torch.Tensor:
     """Rows of step ``step``: epochs are seeded permutations, so resuming needs only ``step``."""
     if batch_size >= n:
-        return torch.arange(n)
+        return _epoch_order(n, None, device)
     per_epoch = n // batch_size
     epoch, pos = divmod(step, per_epoch)
-    perm = torch.randperm(n, generator=_seed.generator(seed * 7919 + epoch))
+    perm = _epoch_order(n, seed * 7919 + epoch, device)
     return perm[pos * batch_size : (pos + 1) * batch_size]
+
+
+@functools.lru_cache(maxsize=2)
+def _epoch_order(n: int, seed: int | None, device) -> torch.Tensor:
+    """One epoch's permutation (``arange`` for ``seed=None``), drawn once per epoch and
+    moved to the data's device once (not per step)."""
+    perm = torch.arange(n) if seed is None else torch.randperm(n, generator=_seed.generator(seed))
+    return perm.to(device) if device is not None else perm
 
 
 _loss_fn = objectives.elbo_loss  # the default objective's Pyro loss (tests use it directly)
@@ -150,6 +159,8 @@ def fit(
     early_stopping=None,
     callbacks=(),
     log_dir=None,
+    device=None,
+    binarize: bool | str = False,
 ) -> FitResult:
     """Train ``model`` on ``x`` (and labels ``y``) by SVI.
 
@@ -228,6 +239,14 @@ def fit(
     log_dir : path, optional
         Stream ``history.csv`` there, and TensorBoard events when the
         ``tensorboard`` package is installed (``ppl_vae[tensorboard]``).
+    device : str or torch.device, optional
+        Where to train: ``None`` (where the model is), ``"auto"`` (CUDA when
+        available), ``"cpu"``, ``"cuda[:N]"``. The model and the data are moved
+        there once, before the first step.
+    binarize : False or "dynamic"
+        ``"dynamic"``: ``x`` holds grey levels in [0, 1] and every minibatch is a
+        fresh Bernoulli draw of them (dynamic binarization, as in Burda et al.,
+        2016), from the run's seeded stream (so resuming stays bit-identical).
     """
     steps = _checks.positive_int("steps", steps)
     batch_size = _checks.positive_int("batch_size", batch_size)
@@ -254,7 +273,12 @@ def fit(
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
     if model.requires_labels and y is None:
         raise ValueError("y=None, but this model needs class labels: pass y=<labels [N]>")
-    x, y = model.check_data(x, y)
+    if binarize not in (False, "dynamic"):
+        raise ValueError(f"binarize={binarize!r} is invalid: pass False or 'dynamic'")
+    dev = _device.resolve(device)
+    if dev is not None:
+        model.to(dev)
+    x, y = _grey_levels(model, x, y) if binarize == "dynamic" else model.check_data(x, y)
     n = x.shape[0]
     if x_val is not None:
         if not getattr(getattr(model, "q", None), "amortized", True):
@@ -281,7 +305,7 @@ def fit(
         "clip_norm": clip_norm, "kl_warmup": kl_warmup,
         "data": resume_mod.fingerprint(x, y), "validation": resume_mod.fingerprint(x_val, y_val),
         "eval_every": eval_every if x_val is not None else None, "val_iwae": val_iwae,
-        "early_stopping": stopping,
+        "early_stopping": stopping, "binarize": binarize,
     }
 
     rows: list[dict] = []
@@ -370,10 +394,11 @@ def fit(
         for step in range(start, steps):
             if best["stopped"] is not None:
                 break
-            idx = _batch_indices(n, batch_size, step, seed)
+            idx = _batch_indices(n, batch_size, step, seed, x.device)
             yb = None if y is None else y[idx]
+            xb = torch.bernoulli(x[idx]) if binarize == "dynamic" else x[idx]
             current_lr = opt.param_groups[0]["lr"]
-            loss = objective_fn(model, x[idx], yb, idx, n, step)
+            loss = objective_fn(model, xb, yb, idx, n, step)
             value = loss.item() / n
             if not math.isfinite(value):
                 bar.close()
@@ -431,6 +456,18 @@ def fit(
         )
     cbs.dispatch(callbacks, "on_end", history)
     return result
+
+
+def _grey_levels(model, x, y):
+    """Grey levels in [0, 1] for dynamic binarization, on the model's device and dtype."""
+    x = _checks.data_tensor("x", x, dim=model.data_dim)
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(
+            f"binarize='dynamic' needs x in [0, 1] (got values in [{float(x.min()):.3g}, "
+            f"{float(x.max()):.3g}]): scale the data to probabilities first"
+        )
+    _, y = model.check_data(x.round(), y)  # labels checked by the model; x's support is [0, 1]
+    return _device.move(x, *_device.of(model)), y
 
 
 def _grad_norm(params) -> float:
