@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._checks import one_of, positive_int
+from .._checks import MAX_SEED, one_of, positive_int
 from . import executors
 from .analysis import RESERVED_NAMES, paired_comparison, summarize
 from .report import plot_summary, write_report
@@ -83,12 +83,13 @@ def _check_seeds(argument: str, seeds) -> list[int]:
     ok = isinstance(seeds, Sequence | range) and not isinstance(seeds, str) and len(seeds) > 0
     if ok:
         ok = all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in seeds
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
+            for s in seeds
         )
     if not ok or len(set(seeds)) != len(seeds):
         raise ValueError(
             f"{argument}={seeds!r} is invalid: pass a number of seeds >= 1, or a non-empty "
-            "list of distinct integers >= 0"
+            "list of distinct integers in [0, 2**63)"
         )
     return [int(s) for s in seeds]
 
