@@ -48,7 +48,8 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
     """Scale 8-bit pixel data to [0, 1]; other dtypes are only cast to float32."""
     if x.dtype == np.uint8:
         return (x / 255.0).astype(np.float32)
-    return x.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused
+        return x.astype(np.float32)
 
 
 #: Deflate cannot shrink data more than ~1032:1; a gzip whose header claims more is lying.
