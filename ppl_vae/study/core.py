@@ -217,7 +217,7 @@ def run(
         Ray tasks.
     address : str, optional
         Ray cluster address (``executor="ray"`` only); default ``$RAY_ADDRESS``, else
-        a local Ray instance that is shut down afterwards.
+        a local Ray instance on 127.0.0.1 only (no dashboard), shut down afterwards.
     seeds : int or list of int, optional
         ``n`` means seeds ``0..n-1``; default the study's ``default_seeds``.
     out : path-like, default "results"
@@ -249,6 +249,14 @@ def run(
     if workers is not None:
         workers = positive_int("workers", workers, fix="pass a number of workers >= 1 or None")
     out_dir = Path(out) / study.name
+    for folder in (out_dir / "trials", *(out_dir / "trials").parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(
+                    f"out={str(out)!r} is invalid: {str(folder)!r} is a file, not a folder; "
+                    "pass a folder for the results"
+                )
+            break
     store = TrialStore(out_dir / "trials")
 
     jobs = [
