@@ -284,6 +284,14 @@ case("npz-test_fraction", ["test_fraction=1.5"],
 case("load-unknown-option", ["'bogus'", "valid options"],
      lambda t: pv.data.load("digits", bogus=1))
 case("load-not-a-path", ["name_or_path=3"], lambda t: pv.data.load(3))
+case("sprites-n-huge", ["1000000000000 images", "memory budget"], lambda t: pv.data.load("sprites", n=10**12))
+case("sprites-size-huge", ["size=1000000", "memory budget"],
+     lambda t: pv.data.load("sprites", size=10**6, n=2))
+case("gmm-n-huge", ["n=1000000000000", "memory budget"],
+     lambda t: pv.data.load("gmm_synthetic", n=10**12))
+case("linear-data_dim-huge", ["data_dim=1000000000", "memory budget"],
+     lambda t: pv.data.load("linear_gaussian", data_dim=10**9))
+case("digits-test_fraction", ["test_fraction=0"], lambda t: pv.data.load("digits", test_fraction=0))
 case("idx-lying-ndim", ["train-images", "truncated"], load, _idx(b"\0\0\x08\x03\0\0\0\x02"))
 case("idx-truncated", ["train-images", "truncated"], load,
      _idx(b"\0\0\x08\x03" + struct.pack(">3I", 9, 2, 2) + bytes(8)))
