@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import torch
 
-
 #: Environment variable that sets the default memory budget (bytes; suffixes K, M, G, T).
 MEMORY_BUDGET_ENV = "PPL_VAE_MEMORY_BUDGET"
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}

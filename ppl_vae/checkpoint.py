@@ -198,7 +198,7 @@ def load(path):
     tensors are checked against the shapes that spec implies — on a model built
     on the ``meta`` device, which allocates nothing — before the real model is built.
     """
-    from ppl_vae.models import build, skeleton
+    from ppl_vae.models.build import build, skeleton
 
     obj = read(path)
     spec, state = obj.get("spec"), obj.get("state_dict")

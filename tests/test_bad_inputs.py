@@ -11,7 +11,6 @@ import copy
 import gzip
 import hashlib
 import io
-import json
 import os
 import pickle
 import struct
@@ -263,7 +262,7 @@ def _tampered(edit):
 
 
 IMAGES_2x2x2 = b"\0\0\x08\x03" + struct.pack(">3I", 2, 2, 2) + bytes(8)
-load = lambda t, path: pv.data.load(path)  # noqa: E731
+load = lambda t, path: pv.data.load(path)
 case("npz-missing", ["nothing.npz", "does not exist"], lambda t: pv.data.load(t / "nothing.npz"))
 case("npz-text", ["bad.npz", ".npz"], load, _write("bad.npz", b"hello"))
 case("npz-truncated", ["x.npz"], load, _truncated_npz)
@@ -308,8 +307,8 @@ case("idx-budget", ["train-images", "memory budget"],
      lambda t, p: pv.data.load(p, memory_budget=4), _idx(IMAGES_2x2x2))
 case("idx-n_train", ["n_train=0"], lambda t, p: pv.data.load(p, n_train=0), _idx(IMAGES_2x2x2))
 # checkpoints (pv.load / pv.save)
-ckpt = lambda t, path: pv.load(path)  # noqa: E731
-save = lambda t, path: pv.save(MODEL, path)  # noqa: E731
+ckpt = lambda t, path: pv.load(path)
+save = lambda t, path: pv.save(MODEL, path)
 case("load-text", ["t.txt", "not a ppl_vae checkpoint"], ckpt, _write("t.txt", b"hello\n" * 9))
 case("load-empty", ["e.pt", "not a ppl_vae checkpoint"], ckpt, _write("e.pt", b""))
 case("load-truncated", ["m.pt", "not a ppl_vae checkpoint"], ckpt, _truncated_checkpoint)
