@@ -360,3 +360,26 @@ def test_bad_input_is_a_value_error_that_names_it(tmp_path, call, setup, words, 
 
 def test_matrix_size():
     assert len(C) >= 60
+
+
+def test_tampered_checkpoint_is_refused_before_any_module_is_built(tmp_path, monkeypatch):
+    """hidden = [12000, 12000] in a small file: the shapes are compared on the meta
+    device, so the real (553 MiB) model is never built."""
+    import sys
+
+    build_module = sys.modules["ppl_vae.models.build"]  # the attribute 'build' is the function
+    path = _checkpoint(tmp_path, edit=lambda o: o["spec"]["decoder"].update(hidden=[12000, 12000]))
+    real_builds = []
+    original = build_module.build
+    monkeypatch.setattr(build_module, "build",
+                        lambda *a, **k: real_builds.append(a) or original(*a, **k))
+    with pytest.raises(ValueError, match="do not match its spec"):
+        pv.load(path)
+    assert real_builds == [] and path.stat().st_size < 200_000
+
+
+def test_a_good_checkpoint_still_loads(tmp_path):
+    path = _checkpoint(tmp_path)
+    again = pv.load(path)
+    for key, value in MODEL.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
