@@ -7,9 +7,72 @@ offending value and the fix, so users never have to read a traceback.
 from __future__ import annotations
 
 import numbers
+import os
+import warnings
 
 import numpy as np
 import torch
+
+#: Environment variable that sets the default memory budget (bytes; suffixes K, M, G, T).
+MEMORY_BUDGET_ENV = "PPL_VAE_MEMORY_BUDGET"
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return 8 * 2**30
+
+
+def _parse_bytes(name: str, value) -> int:
+    if isinstance(value, str):
+        text = value.strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in _UNITS else ""
+        try:
+            number = float(text[: len(text) - len(unit)])
+        except ValueError:
+            number = float("nan")
+        value = number * _UNITS[unit] if np.isfinite(number) else value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+    return positive_int(name, value, fix="pass a number of bytes >= 1, e.g. 2000000000 or '2G'")
+
+
+def memory_budget(value=None) -> int:
+    """The most bytes one read array or one model may take.
+
+    ``value`` (an int, or a string such as ``"2G"``) when given; else the
+    environment variable ``PPL_VAE_MEMORY_BUDGET``; else half the physical memory.
+    Loaders compare sizes claimed by file headers with it *before* allocating.
+    """
+    if value is not None:
+        return _parse_bytes("memory_budget", value)
+    env = os.environ.get(MEMORY_BUDGET_ENV)
+    if env:
+        return _parse_bytes(f"${MEMORY_BUDGET_ENV}", env)
+    return _physical_memory() // 2
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def within_budget(what: str, nbytes: int, budget: int, fix: str, *, option: bool = True) -> None:
+    """Raise a ValueError when ``nbytes`` (the size of ``what``) exceeds ``budget``.
+
+    ``option``: the caller takes a ``memory_budget=`` argument (named in the fix).
+    """
+    if nbytes > budget:
+        how = f"memory_budget= or ${MEMORY_BUDGET_ENV}" if option else f"${MEMORY_BUDGET_ENV}"
+        raise ValueError(
+            f"{what} would take {human_bytes(nbytes)}, more than the memory budget of "
+            f"{human_bytes(budget)}: {fix} (or raise the budget with {how})"
+        )
 
 
 def _short(value) -> str:
@@ -17,10 +80,22 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def positive_int(name: str, value, *, minimum: int = 1, fix: str | None = None) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        hint = fix or f"pass an integer >= {minimum}"
+#: Largest seed accepted: torch, numpy and Python all take a signed 64-bit value.
+MAX_SEED = 2**63 - 1
+
+
+def positive_int(
+    name: str, value, *, minimum: int = 1, maximum: int | None = None, fix: str | None = None
+) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer in ``[minimum, maximum]``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        bound = f" and <= {maximum}" if maximum is not None else ""
+        hint = fix or f"pass an integer >= {minimum}{bound}"
         raise ValueError(f"{name}={_short(value)} is invalid: {hint}")
     return int(value)
 
@@ -54,7 +129,53 @@ def fraction(name: str, value) -> float:
 
 def seed(name: str, value) -> int:
     """Return ``value`` as a non-negative int seed, or raise."""
-    return positive_int(name, value, minimum=0, fix="pass a non-negative integer seed")
+    return positive_int(
+        name, value, minimum=0, maximum=MAX_SEED,
+        fix=f"pass an integer seed between 0 and 2**63 - 1 = {MAX_SEED}",
+    )
+
+
+def finite_number(name: str, value, *, minimum: float | None = None, fix: str | None = None) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite real (``>= minimum``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(float(value))
+        or (minimum is not None and value < minimum)
+    ):
+        bound = f" >= {minimum:g}" if minimum is not None else ""
+        hint = fix or f"pass a finite number{bound}"
+        raise ValueError(f"{name}={_short(value)} is invalid: {hint}")
+    return float(value)
+
+
+def as_numpy(name: str, x, *, what: str = "values") -> np.ndarray:
+    """``x`` (array, tensor or nested list) as a numpy array of real numbers.
+
+    Ragged nested lists, strings, objects and complex numbers are a ValueError
+    naming ``name`` (numpy's own errors name neither the argument nor the fix).
+    """
+    if torch.is_tensor(x):
+        if x.is_complex():
+            raise ValueError(f"{name} has dtype {x.dtype}: pass real numbers")
+        x = x.detach().cpu().numpy()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = np.asarray(x)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{name} cannot be read as an array ({str(err).splitlines()[0][:120]}): pass a "
+            f"rectangular array of {what} (every row the same length)"
+        ) from None
+    if arr.dtype == np.bool_:
+        return arr
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(
+            f"{name} has dtype {arr.dtype}: pass real numbers (not text, objects, ragged "
+            "lists or complex values)"
+        )
+    return arr
 
 
 def flag(name: str, value) -> bool:
@@ -94,9 +215,7 @@ def real_array(
     """
     if x is None:
         raise ValueError(f"{name}=None is invalid: pass an array of {what}")
-    if torch.is_tensor(x):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
+    arr = as_numpy(name, x, what=what)
     if columns:
         arr = arr[:, None] if arr.ndim == 1 else arr
         ndim = 2
@@ -131,7 +250,10 @@ def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
     """
     if x is None:
         raise ValueError(f"{name}=None is invalid: pass an array of shape [N, D]")
-    t = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+    if torch.is_tensor(x) and not x.is_complex():
+        t = x
+    else:
+        t = torch.as_tensor(as_numpy(name, x, what="data values"))
     if t.ndim == 1 and dim is not None and t.numel() == dim:
         t = t.unsqueeze(0)
     if t.ndim != 2:
@@ -157,11 +279,16 @@ def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
 
 def label_tensor(name: str, y, *, n: int, num_classes: int | None = None) -> torch.Tensor:
     """Convert labels to an int64 ``[n]`` tensor with values in ``[0, num_classes)``."""
-    t = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
+    if torch.is_tensor(y) and not y.is_complex():
+        t = y
+    else:
+        t = torch.as_tensor(as_numpy(name, y, what="integer labels"))
     if t.ndim != 1 or t.shape[0] != n:
         raise ValueError(
             f"{name} has shape {tuple(t.shape)}: pass one integer label per datapoint, shape [{n}]"
         )
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or inf: pass integer class labels")
     if t.is_floating_point() and not torch.equal(t, t.round()):
         raise ValueError(f"{name} holds non-integer values: pass integer class labels")
     t = t.to(torch.int64)

@@ -2,7 +2,9 @@
 
 ``seeded(seed)`` runs a block with torch's global generator (which Pyro's
 samplers use) set to ``seed`` and restores the caller's generator state
-afterwards, so library calls never disturb a user's own random stream.
+afterwards, so library calls never disturb a user's own random stream. A seed
+that is not an integer in ``[0, 2**63)`` (``1.5``, ``-3``, ``"abc"``) is a
+ValueError here, so every public function that takes ``seed`` refuses it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import random
 import numpy as np
 import torch
 
+from ppl_vae import _checks
+
 
 @contextlib.contextmanager
 def seeded(seed: int | None):
@@ -20,6 +24,7 @@ def seeded(seed: int | None):
     if seed is None:
         yield
         return
+    seed = _checks.seed("seed", seed)
     np_state = np.random.get_state()
     py_state = random.getstate()
     with torch.random.fork_rng(devices=[]):
@@ -39,5 +44,6 @@ def generator(seed: int | None) -> torch.Generator:
     if seed is None:
         g.seed()
     else:
-        g.manual_seed(int(seed))
+        # derived seeds (seed * k + step) may pass 2**63; torch takes any 64-bit value
+        g.manual_seed(_checks.positive_int("seed", seed, minimum=0) % 2**64)
     return g

@@ -7,8 +7,8 @@ that would run code) is refused with a ValueError before anything runs.
 
 from __future__ import annotations
 
+import errno
 import os
-import pickle
 import tempfile
 import warnings
 from pathlib import Path
@@ -16,6 +16,7 @@ from pathlib import Path
 import pyro
 import torch
 
+from ppl_vae import _checks
 from ppl_vae._version import __version__
 
 FORMAT = "ppl_vae.checkpoint/1"
@@ -38,15 +39,62 @@ def payload(model, training: dict | None = None) -> dict:
     return out
 
 
-def write_atomic(obj: dict, path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+def check_target(path) -> Path:
+    """Raise a ValueError unless ``path`` can be (re)placed by a checkpoint file.
+
+    Refused: a folder, a path under a file, and anything but a regular file
+    (a symlink, a device such as ``/dev/full``, a FIFO) — an atomic rename would
+    replace the link or node itself, not write through it.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    if path.is_symlink():
+        raise ValueError(
+            f"path={str(path)!r} is a symbolic link: saving would replace the link, not its "
+            f"target; pass the real path ({os.path.realpath(path)!r}) or a new file name"
+        )
+    if path.is_dir():
+        raise ValueError(f"path={str(path)!r} is a folder: pass a file path such as "
+                         f"{str(path / 'model.pt')!r}")
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"path={str(path)!r} is not a regular file (a device, FIFO or socket): pass a "
+            "path to a new or existing regular file"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"path={str(path)!r} is inside {str(parent)!r}, which is a file, not a "
+                    "folder: choose another path"
+                )
+            break
+    return path
+
+
+def write_atomic(obj: dict, path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+
+    A write that fails (a full disk, no permission) leaves the previous file at
+    ``path`` untouched and raises an OSError that names ``path`` and the cause.
+    """
+    path = check_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OSError(
+            err.errno, f"cannot write checkpoint {str(path)!r}: {err.strerror or err}; "
+            "check the folder exists and is writable"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, err) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -73,19 +121,59 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
+def _write_error(path: Path, err: BaseException) -> OSError:
+    """An OSError for a failed checkpoint write; torch reports a full disk as a RuntimeError."""
+    code = getattr(err, "errno", None)
+    text = str(err)
+    full = code == errno.ENOSPC or any(
+        s in text for s in ("unexpected pos", "No space left", "file write failed")
+    )
+    if full:
+        return OSError(
+            errno.ENOSPC, f"disk full while writing checkpoint {str(path)!r}: free space on "
+            f"that disk or save elsewhere; the previous {path.name} (if any) is unchanged"
+        )
+    reason = getattr(err, "strerror", None) or (text.splitlines() or [type(err).__name__])[0][:200]
+    return OSError(
+        code or errno.EIO, f"cannot write checkpoint {str(path)!r} ({reason}); the previous "
+        f"{path.name} (if any) is unchanged"
+    )
+
+
 def read(path) -> dict:
-    """Load and validate a checkpoint dict; ValueError for anything else."""
+    """Load and validate a checkpoint dict; ValueError for anything else.
+
+    The file's size is checked against the memory budget (``$PPL_VAE_MEMORY_BUDGET``)
+    before it is read; only tensors and plain containers are unpickled.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path={path!r} is invalid: pass the path of a checkpoint file")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"path={str(path)!r}: no such checkpoint file; check the path")
+    _checks.within_budget(
+        f"checkpoint {str(path)!r}", path.stat().st_size, _checks.memory_budget(),
+        "pass a ppl_vae checkpoint", option=False,
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+    except PermissionError as err:
+        raise ValueError(
+            f"checkpoint {str(path)!r} cannot be read ({err.strerror}): check its permissions"
+        ) from None
+    except MemoryError:
+        raise ValueError(
+            f"{str(path)!r} is not a ppl_vae checkpoint and was not loaded (it claims more "
+            "memory than it holds)"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - any failure to unpickle means the same answer
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         useful = [ln for ln in lines if "Unsupported global" in ln or "WeightsUnpickler" in ln]
         first = (useful or lines or [type(err).__name__])[0]
+        if isinstance(err, (KeyError, IndexError, TypeError, AttributeError)):
+            first = f"unreadable data ({type(err).__name__}: {first})"
         raise ValueError(
             f"{str(path)!r} is not a ppl_vae checkpoint and was not loaded "
             f"(only tensors and plain data are accepted): {first[:200]}"
@@ -99,23 +187,67 @@ def read(path) -> dict:
 
 
 def save(model, path) -> Path:
-    """Save ``model`` (spec, weights, versions) to ``path`` atomically."""
+    """Save ``model`` (spec, weights, versions) to ``path`` atomically.
+
+    ``path`` must be a new or existing regular file (not a folder, symlink or
+    device); a failed write leaves an existing file unchanged.
+    """
     if not hasattr(model, "spec") or not hasattr(model, "state_dict"):
         raise ValueError(f"model of type {type(model).__name__} is not a ppl_vae model")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path={path!r} is invalid: pass a file path such as 'model.pt'")
     return write_atomic(payload(model), path)
+
+
+def _bad(path, what: str) -> ValueError:
+    return ValueError(
+        f"{str(path)!r} is not a usable ppl_vae checkpoint: {what}; save models with "
+        "pv.save(model, path) and do not edit the file"
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0])[:200] if lines else type(err).__name__
 
 
 def load(path, *, device=None):
     """Rebuild a model saved by :func:`save` (or a training checkpoint).
 
+    The stored spec must be a dict (data, never a path to read); the stored
+    tensors are checked against the shapes that spec implies — on a model built
+    on the ``meta`` device, which allocates nothing — before the real model is built.
     Tensors are read onto the CPU (a checkpoint written on a GPU loads on a
     CPU-only machine); ``device`` ("auto", "cpu", "cuda[:N]") moves the model.
     """
     from ppl_vae import _device
-    from ppl_vae.models import build
+    from ppl_vae.models.build import build, skeleton
 
     dev = _device.resolve(device)
     obj = read(path)
-    model = build(obj["spec"])
-    model.load_state_dict(obj["state_dict"])
+    spec, state = obj.get("spec"), obj.get("state_dict")
+    if not isinstance(spec, dict):
+        raise _bad(path, f"its spec is {type(spec).__name__}, not a dict")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
+    ):
+        raise _bad(path, "its state_dict is missing or holds something other than tensors")
+    try:
+        _, shell = skeleton(spec)
+    except ValueError as err:
+        raise _bad(path, f"its spec is invalid ({err})") from None
+    if shell is not None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # copying into meta tensors is a no-op
+                shell.load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError) as err:
+            if not isinstance(err, RuntimeError) or "loading state_dict" in str(err):
+                raise _bad(path, f"its weights do not match its spec ({_first_line(err)})") from None
+            # another error: a part that needs real values; the real load below checks
+    model = build(spec)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise _bad(path, f"its weights do not match its spec ({_first_line(err)})") from None
     return model.to(dev) if dev is not None else model

@@ -32,6 +32,29 @@ def _read_toml(text: str, source: str) -> dict:
         raise ValueError(f"spec file {source} is not valid TOML: {err}") from None
 
 
+#: Larger spec files are refused unread: a spec is a few hundred bytes of TOML.
+MAX_SPEC_BYTES = 1_000_000
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise ValueError(
+                f"spec file {str(path)!r} has {size} bytes, more than a spec's limit of "
+                f"{MAX_SPEC_BYTES}: pass the TOML spec file, not a data file"
+            )
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"spec file {str(path)!r} is not UTF-8 text (byte {err.start}): save it as UTF-8 TOML"
+        ) from None
+    except OSError as err:
+        raise ValueError(
+            f"spec file {str(path)!r} cannot be read ({err.strerror or err}): check its permissions"
+        ) from None
+
+
 def load(spec) -> dict:
     """Return the raw spec dict for a preset name, a TOML path or a dict."""
     if isinstance(spec, dict):
@@ -45,7 +68,7 @@ def load(spec) -> dict:
         if path.suffix == ".toml" or path.exists():
             if not path.is_file():
                 raise ValueError(f"spec={text!r}: no such file; pass a preset name or a TOML path")
-            return _read_toml(path.read_text(), str(path))
+            return _read_toml(_read_text(path), str(path))
         raise ValueError(
             f"spec={text!r} is neither a preset nor a TOML file; presets: {', '.join(presets())}"
         )

@@ -31,16 +31,57 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Numeric options shared by several subcommands: attribute -> (flag, smallest value).
+#: Checked once here, so no subcommand runs with e.g. ``--seed -3``.
+_AT_LEAST = {
+    "seed": ("--seed", 0), "n": ("--n", 1), "steps": ("--steps", 1),
+    "batch_size": ("--batch-size", 1), "threads": ("--threads", 1),
+    "max_points": ("--max-points", 1), "chunk_size": ("--chunk-size", 1),
+    "num_samples": ("--num-samples", 1), "num_clusters": ("--num-clusters", 1),
+    "max_rows": ("--max-rows", 1), "size": ("--size", 1), "latent_dim": ("--latent-dim", 1),
+    "seeds": ("--seeds", 1), "workers": ("--workers", 1),
+}
+
+
+def _check_numbers(args) -> None:
+    from ppl_vae import _checks
+
+    for attr, (flag, minimum) in _AT_LEAST.items():
+        value = getattr(args, attr, None)
+        if value is None or not isinstance(value, int):
+            continue
+        if attr == "seed":
+            _checks.seed(flag, value)
+        else:
+            _checks.positive_int(flag, value, minimum=minimum)
+    for attr, flag in (("lr", "--lr"), ("k", "--k")):
+        value = getattr(args, attr, None)
+        if isinstance(value, float):
+            _checks.positive_float(flag, value)
+
+
+def _error(args, err) -> int:
+    text = " ".join(str(err).split()) or type(err).__name__
+    print(f"ppl-vae {args.command}: error: {text}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()
         return 2
     try:
+        _check_numbers(args)
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, NotImplementedError) as err:
-        print(f"ppl-vae {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, NotImplementedError) as err:
+        return _error(args, err)
+    except OSError as err:  # permissions, a bad --out, a full disk: name the path, no traceback
+        return _error(args, f"{err}; check the path, its permissions and free space")
+    except ImportError as err:  # an optional dependency (Ray) that is not installed
+        return _error(args, err)
+    except MemoryError:
+        return _error(args, "out of memory: use a smaller model or fewer datapoints")
     except KeyboardInterrupt:
         print(f"ppl-vae {args.command}: interrupted", file=sys.stderr)
         return 130

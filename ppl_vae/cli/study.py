@@ -28,7 +28,7 @@ def register(sub) -> None:
                    help="local process pool (default) or Ray tasks")
     p.add_argument("--address", default=None,
                    help="Ray cluster address, e.g. HEAD:6379 (default: $RAY_ADDRESS, else a "
-                        "local Ray instance); only with --executor ray")
+                        "local Ray instance listening on 127.0.0.1 only); only with --executor ray")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds 0..N-1 (default: the study's own)")
     p.add_argument("--out", default="results", help="output folder (default: results)")

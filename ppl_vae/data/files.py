@@ -19,8 +19,11 @@ IDX folder (MNIST, Fashion-MNIST, ...)
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,32 +48,82 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
     """Scale 8-bit pixel data to [0, 1]; other dtypes are only cast to float32."""
     if x.dtype == np.uint8:
         return (x / 255.0).astype(np.float32)
-    return x.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused
+        return x.astype(np.float32)
 
 
-def read_idx(path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) into a numpy array of its native shape."""
+#: Deflate cannot shrink data more than ~1032:1; a gzip whose header claims more is lying.
+MAX_DEFLATE_RATIO = 1032
+
+
+def _idx_error(path: Path, what: str) -> ValueError:
+    return ValueError(f"IDX file {str(path)!r} {what}: use the original (optionally gzipped) file")
+
+
+def _read_exactly(fh, n: int, path: Path) -> bytes:
+    data = fh.read(n)
+    if len(data) != n:
+        raise _idx_error(path, f"is truncated ({len(data)} of {n} bytes)")
+    return data
+
+
+def read_idx(path, *, memory_budget=None) -> np.ndarray:
+    """Read one IDX file (optionally gzipped) into a numpy array of its native shape.
+
+    Reading is bounded: the header's claimed size is checked against the file's
+    real size (for ``.gz``, against what deflate can hold) and against the memory
+    budget before any data is read, and a gzip is never inflated past the size its
+    header declares. Float data must be finite.
+
+    Parameters
+    ----------
+    path : str or Path
+        The IDX file.
+    memory_budget : int or str, optional
+        Most bytes the array may take (e.g. ``"2G"``); default ``$PPL_VAE_MEMORY_BUDGET``,
+        else half the physical memory.
+    """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4]!r})")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(
-            f"{path} is truncated or corrupt: header says shape {shape} ({expected} bytes) "
-            f"but {len(raw) - header} data bytes follow"
-        )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header)
-        .reshape(shape)
-        .astype(dtype.newbyteorder("="))
-    )
+    budget = _checks.memory_budget(memory_budget)
+    try:
+        on_disk = path.stat().st_size
+        compressed = path.suffix == ".gz"
+        with (gzip.open if compressed else open)(path, "rb") as fh:
+            magic = fh.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+                raise _idx_error(path, f"is not an IDX file (bad magic number {magic!r})")
+            ndim = magic[3]
+            if ndim == 0:
+                raise _idx_error(path, "declares 0 axes")
+            shape = struct.unpack(f">{ndim}I", _read_exactly(fh, 4 * ndim, path))
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            expected = math.prod(shape) * dtype.itemsize
+            header = 4 + 4 * ndim
+            if not compressed and header + expected != on_disk:
+                raise _idx_error(
+                    path, f"is truncated or corrupt: its header says shape {shape} "
+                    f"({expected} bytes) but {on_disk - header} data bytes follow",
+                )
+            if compressed and expected > MAX_DEFLATE_RATIO * on_disk + 1024:
+                raise _idx_error(
+                    path, f"claims shape {shape} ({expected} bytes), more than a "
+                    f"{on_disk}-byte gzip file can hold",
+                )
+            _checks.within_budget(
+                f"IDX file {str(path)!r} (shape {shape})", expected, budget,
+                "pass a smaller file",
+            )
+            raw = _read_exactly(fh, expected, path)
+            if compressed and fh.read(1):
+                raise _idx_error(
+                    path, f"holds more data than its header's shape {shape} ({expected} bytes)"
+                )
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise _idx_error(path, f"cannot be read ({type(err).__name__}: {err})") from None
+    arr = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    if dtype.kind == "f" and not np.isfinite(arr).all():
+        raise _idx_error(path, "contains NaN or inf")
+    return arr
 
 
 def _find_idx(root: Path, stem: str) -> Path:
@@ -86,7 +139,12 @@ def _find_idx(root: Path, stem: str) -> Path:
 
 
 def load_mnist(
-    root=None, *, binarize: bool = False, n_train: int | None = None, n_test: int | None = None
+    root=None,
+    *,
+    binarize: bool = False,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    memory_budget=None,
 ) -> Dataset:
     """Load MNIST-format IDX files from a local folder (nothing is downloaded).
 
@@ -99,6 +157,8 @@ def load_mnist(
         Threshold intensities at 0.5 to get 0/1 pixels.
     n_train, n_test : int, optional
         Keep only the first ``n`` images of each split (quick experiments).
+    memory_budget : int or str, optional
+        Most bytes one file's array may take (see :func:`read_idx`).
 
     Returns
     -------
@@ -112,7 +172,14 @@ def load_mnist(
             f"MNIST folder {str(root)!r} does not exist: create it and put the IDX files "
             f"({', '.join(IDX_FILES.values())}, optionally .gz) in it, or pass root=<folder>"
         )
-    arrays = {key: read_idx(_find_idx(root, stem)) for key, stem in IDX_FILES.items()}
+    for split, limit in (("train", n_train), ("test", n_test)):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"n_{split}={limit!r} is invalid: pass an integer >= 1 or None")
+    budget = _checks.memory_budget(memory_budget)
+    arrays = {
+        key: read_idx(_find_idx(root, stem), memory_budget=budget)
+        for key, stem in IDX_FILES.items()
+    }
     parts = {}
     for split, limit in (("train", n_train), ("test", n_test)):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -122,8 +189,6 @@ def load_mnist(
                 "expected [N, rows, cols] images and [N] labels"
             )
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise ValueError(f"n_{split}={limit!r} is invalid: pass an integer >= 1 or None")
             images, labels = images[:limit], labels[:limit]
         x = _to_unit(images.reshape(len(images), -1))
         parts[f"x_{split}"] = _binarize(x) if binarize else x
@@ -140,7 +205,74 @@ def load_mnist(
     )
 
 
-def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0, binarize: bool = False) -> Dataset:
+def _npz_sizes(path: Path, budget: int) -> None:
+    """Check every array's header of the archive against its real size and ``budget``.
+
+    Runs before ``np.load`` reads any data, so a header claiming 10**13 values is
+    refused without allocating.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                    header = member.tell()
+                nbytes = math.prod(shape) * dtype.itemsize
+                name = info.filename.removesuffix(".npy")
+                if dtype.hasobject:
+                    raise ValueError(
+                        f"array {name!r} in {str(path)!r} holds Python objects, which are "
+                        "never loaded: save numeric arrays"
+                    )
+                if header + nbytes != info.file_size:
+                    raise ValueError(
+                        f"array {name!r} in {str(path)!r} claims shape {shape} "
+                        f"({nbytes} bytes) but holds {info.file_size - header}: the file is "
+                        "corrupt; save it again with np.savez"
+                    )
+                _checks.within_budget(
+                    f"array {name!r} in {str(path)!r} (shape {shape})", nbytes, budget,
+                    "pass a smaller file",
+                )
+                if info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1) + 1024:
+                    raise ValueError(
+                        f"array {name!r} in {str(path)!r} claims {info.file_size} bytes from "
+                        f"{info.compress_size} compressed: the file is corrupt"
+                    )
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, SyntaxError, TypeError) as err:
+        raise ValueError(
+            f"{str(path)!r} is not a readable .npz archive ({type(err).__name__}: "
+            f"{str(err)[:150]}): save it with np.savez"
+        ) from None
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(
+            f"{str(path)!r} is not a readable .npz archive ({str(err)[:150]}): save it with np.savez"
+        ) from None
+
+
+def _numeric(path: Path, key: str, value: np.ndarray, *, integer: bool = False) -> np.ndarray:
+    if value.dtype.kind not in "biuf":
+        want = "integer labels" if integer else "real numbers"
+        raise ValueError(
+            f"array {key!r} in {str(path)!r} has dtype {value.dtype}: save {want}"
+        )
+    return value
+
+
+def load_npz(
+    path,
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    binarize: bool = False,
+    memory_budget=None,
+) -> Dataset:
     """Load a user ``.npz`` archive (see the module docstring for its arrays).
 
     Parameters
@@ -153,6 +285,10 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0, binarize: bool 
         Seed of that split (stratified by ``y`` when labels are present).
     binarize : bool
         Threshold values at 0.5 to get 0/1 data.
+    memory_budget : int or str, optional
+        Most bytes one array may take (e.g. ``"2G"``), checked against the array
+        headers before anything is read; default ``$PPL_VAE_MEMORY_BUDGET``, else
+        half the physical memory.
     """
     path = Path(path).expanduser()
     test_fraction = _checks.fraction("test_fraction", test_fraction)
@@ -160,10 +296,11 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0, binarize: bool 
     _checks.flag("binarize", binarize)
     if not path.is_file():
         raise ValueError(f"data file {str(path)!r} does not exist: check the path")
+    _npz_sizes(path, _checks.memory_budget(memory_budget))
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(
             f"{str(path)!r} is not a readable .npz archive ({err}): save it with np.savez"
         ) from err
@@ -172,14 +309,30 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0, binarize: bool 
             f"{str(path)!r} has no array 'x' (it holds: {', '.join(sorted(arrays)) or 'nothing'}): "
             "save your data with np.savez(path, x=data, y=labels)"
         )
+    for key in ("x", "x_test", "factors", "factors_test"):
+        if key in arrays:
+            _numeric(path, key, arrays[key])
+    for key in ("y", "y_test"):
+        if key in arrays:
+            _numeric(path, key, arrays[key], integer=True)
     x = arrays["x"]
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(
             f"array 'x' in {str(path)!r} has shape {x.shape}: pass [N, D] or [N, H, W] data"
         )
+    if int(np.prod(x.shape[1:])) == 0:
+        raise ValueError(
+            f"array 'x' in {str(path)!r} has shape {x.shape}: each row needs at least one value"
+        )
     image_shape = tuple(x.shape[1:]) if x.ndim > 2 else None
     flat = lambda a: _to_unit(np.asarray(a).reshape(len(a), -1))
     y, factors = arrays.get("y"), arrays.get("factors")
+    for key in ("y", "y_test"):
+        if key in arrays and arrays[key].ndim != 1:
+            raise ValueError(
+                f"array {key!r} in {str(path)!r} has shape {arrays[key].shape}: save one integer "
+                "label per row of x, shape [N]"
+            )
     for key, value in (("y", y), ("factors", factors)):
         if value is not None and (value.ndim == 0 or len(value) != len(x)):
             raise ValueError(

@@ -168,6 +168,12 @@ def load_sprites(
     test_fraction = _checks.fraction("test_fraction", test_fraction)
     _checks.flag("binarize", binarize)
 
+    count = n if n is not None else 3 * scales * orientations * positions**2
+    _checks.within_budget(
+        f"sprites with {count} images of size={size}", 3 * 4 * count * size * size,
+        _checks.memory_budget(), "lower n or size (or the grid's scales, orientations, positions)",
+        option=False,
+    )
     grid = factor_grid(size=size, scales=scales, orientations=orientations, positions=positions)
     values = [grid[name] for name in FACTOR_NAMES]
     rng = np.random.default_rng(seed)

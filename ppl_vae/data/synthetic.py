@@ -76,6 +76,11 @@ def load_gmm_synthetic(
     separation = positive_float("separation", separation)
     seed = _checks.seed("seed", seed)
     test_fraction = _checks.fraction("test_fraction", test_fraction)
+    _checks.within_budget(
+        f"gmm_synthetic with n={n}, data_dim={d}, num_components={k}",
+        8 * (3 * n * d + 2 * k * d + n), _checks.memory_budget(),
+        "lower n, data_dim or num_components", option=False,
+    )
     rng = np.random.default_rng(seed)
     # Dirichlet(5) keeps every component well populated, so all are identifiable.
     weights = rng.dirichlet(np.full(k, 5.0))
@@ -134,6 +139,11 @@ def load_linear_gaussian(
     )
     seed = _checks.seed("seed", seed)
     test_fraction = _checks.fraction("test_fraction", test_fraction)
+    _checks.within_budget(
+        f"linear_gaussian with n={n}, data_dim={d}, latent_dim={latent}",
+        8 * (3 * n * d + n * latent + d * latent), _checks.memory_budget(),
+        "lower n, data_dim or latent_dim", option=False,
+    )
     rng = np.random.default_rng(seed)
     w = rng.normal(0.0, 1.0, size=(d, latent))
     b = rng.normal(0.0, 1.0, size=d)

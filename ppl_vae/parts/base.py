@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ppl_vae import _checks
+
 
 @dataclass(frozen=True)
 class Context:
@@ -129,7 +131,9 @@ class Penalty(nn.Module):
 
     def __init__(self, ctx: Context, *, weight: float = 1.0):
         super().__init__()
-        self.weight = float(weight)
+        self.weight = _checks.finite_number(
+            "penalty.weight", weight, minimum=0, fix="pass a finite number >= 0"
+        )
 
     def forward(self, inputs: PenaltyInputs) -> torch.Tensor:
         raise NotImplementedError

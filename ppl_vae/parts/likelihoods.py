@@ -76,9 +76,9 @@ class NormalLikelihood(Likelihood):
         if scale == "learned":
             self.log_scale = nn.Parameter(torch.full((ctx.data_dim,), math.log(0.1)))
         else:
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
                 raise ValueError(
-                    f"likelihood.scale={scale!r} is invalid: pass a number > 0 or 'learned'"
+                    f"likelihood.scale={scale!r} is invalid: pass a finite number > 0 or 'learned'"
                 )
             self.register_buffer("log_scale", torch.full((ctx.data_dim,), math.log(scale)))
         self.learned = scale == "learned"

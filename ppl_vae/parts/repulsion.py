@@ -53,8 +53,6 @@ class Repulsion(Penalty):
     """
 
     def __init__(self, ctx, *, weight=1.0, rho=16.0):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f"penalty.weight={weight!r} is invalid: pass a number >= 0")
         super().__init__(ctx, weight=weight)
         self.rho = _checks.positive_float(
             "penalty.rho", rho, fix="pass the minimum squared distance between class means, > 0"

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._checks import one_of, positive_int
+from .._checks import MAX_SEED, one_of, positive_int
 from . import executors
 from .analysis import RESERVED_NAMES, paired_comparison, summarize
 from .report import plot_summary, write_report
@@ -83,12 +83,13 @@ def _check_seeds(argument: str, seeds) -> list[int]:
     ok = isinstance(seeds, Sequence | range) and not isinstance(seeds, str) and len(seeds) > 0
     if ok:
         ok = all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in seeds
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
+            for s in seeds
         )
     if not ok or len(set(seeds)) != len(seeds):
         raise ValueError(
             f"{argument}={seeds!r} is invalid: pass a number of seeds >= 1, or a non-empty "
-            "list of distinct integers >= 0"
+            "list of distinct integers in [0, 2**63)"
         )
     return [int(s) for s in seeds]
 
@@ -216,7 +217,7 @@ def run(
         Ray tasks.
     address : str, optional
         Ray cluster address (``executor="ray"`` only); default ``$RAY_ADDRESS``, else
-        a local Ray instance that is shut down afterwards.
+        a local Ray instance on 127.0.0.1 only (no dashboard), shut down afterwards.
     seeds : int or list of int, optional
         ``n`` means seeds ``0..n-1``; default the study's ``default_seeds``.
     out : path-like, default "results"
@@ -248,6 +249,14 @@ def run(
     if workers is not None:
         workers = positive_int("workers", workers, fix="pass a number of workers >= 1 or None")
     out_dir = Path(out) / study.name
+    for folder in (out_dir / "trials", *(out_dir / "trials").parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(
+                    f"out={str(out)!r} is invalid: {str(folder)!r} is a file, not a folder; "
+                    "pass a folder for the results"
+                )
+            break
     store = TrialStore(out_dir / "trials")
 
     jobs = [
@@ -262,6 +271,7 @@ def run(
         if job["key"] not in records or (retry_failed and records[job["key"]]["status"] != "ok")
     ]
 
+    claims = _Claims(store, pending, records)
     bar = tqdm(
         total=len(pending),
         desc=f"study {study.name}",
@@ -275,24 +285,31 @@ def run(
         record["study"] = study.name
         record["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         store.save(record)
+        claims.release(record["key"])
         records[record["key"]] = record
         failed += record["status"] != "ok"
         bar.set_postfix(failed=failed, refresh=False)
         bar.update()
 
+    def on_elsewhere(record: dict) -> None:  # finished by another run on this folder
+        records[record["key"]] = record
+        bar.update()
+
+    claims.on_elsewhere = on_elsewhere
     start = time.perf_counter()
     used_workers = 0
     try:
         if pending and executor == "ray":
             used_workers = workers
-            executors.run_ray(study.trial, pending, on_done, address=address, workers=workers)
+            executors.run_ray(study.trial, claims, on_done, address=address, workers=workers)
         elif pending:
             used_workers = workers or min(executors.cpu_count(), len(pending))
             if used_workers == 1:
-                executors.run_in_process(study.trial, pending, on_done)
+                executors.run_in_process(study.trial, claims, on_done)
             else:
-                executors.run_process_pool(study.trial, pending, on_done, workers=used_workers)
+                executors.run_process_pool(study.trial, claims, on_done, workers=used_workers)
     finally:
+        claims.release_all()
         bar.close()
     wall = time.perf_counter() - start
 
@@ -308,6 +325,60 @@ def run(
     }
     _write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info)
     return df
+
+
+class _Claims:
+    """This run's pending trials, handed to the executor only once claimed.
+
+    A trial claimed by another live process on this machine is skipped and
+    waited for (its record is adopted when it appears); a claim whose process is
+    gone is taken over; a claim from another host is left to it. See
+    :class:`~ppl_vae.study.store.TrialStore` for the claim files.
+    """
+
+    def __init__(self, store: TrialStore, jobs: list[dict], records: dict[str, dict]):
+        self.store = store
+        self.jobs = list(jobs)
+        self.seen = {key: record.get("finished") for key, record in records.items()}
+        self.held: set[str] = set()
+        self.on_elsewhere = lambda record: None
+
+    def _finished_elsewhere(self, key: str) -> dict | None:
+        if not self.store.path(key).exists():
+            return None
+        record = self.store.read(key)
+        if record is None or record.get("finished") == self.seen.get(key, object()):
+            return None
+        return record
+
+    def take(self) -> dict | None:
+        for job in list(self.jobs):
+            key = job["key"]
+            record = self._finished_elsewhere(key)
+            if record is None and self.store.claim(key):
+                record = self._finished_elsewhere(key)  # finished just before our claim
+                if record is None:
+                    self.jobs.remove(job)
+                    self.held.add(key)
+                    return job
+                self.store.release(key)
+            if record is not None:
+                self.jobs.remove(job)
+                self.on_elsewhere(record)
+            elif self.store.claimed_by_other_host(key):
+                self.jobs.remove(job)  # cannot tell if it lives: leave the trial to it
+        return None
+
+    def exhausted(self) -> bool:
+        return not self.jobs
+
+    def release(self, key: str) -> None:
+        self.store.release(key)
+        self.held.discard(key)
+
+    def release_all(self) -> None:
+        for key in list(self.held):
+            self.release(key)
 
 
 def _compute_seconds(jobs: list[dict], records: dict[str, dict]) -> float:

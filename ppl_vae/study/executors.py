@@ -7,25 +7,90 @@ completion order, through the ``on_done`` callback, and stores each at once.
 
 Worker processes (pool or Ray) use one torch thread each: with N workers on N
 cores, more threads per worker only oversubscribe the machine.
+
+Jobs come from a *source* (:class:`JobSource`): the runner hands out a trial
+only once this process has claimed it, so two runs on one study folder share
+the work. Executors keep at most ``workers`` trials in flight and ask the
+source for more as slots free up.
+
+No leftovers: on Linux the pool's fork server and its workers ask the kernel
+(``prctl(PR_SET_PDEATHSIG)``) to be killed when their parent dies, so a driver
+killed with SIGKILL takes them with it (and the resource tracker, whose pipe
+they held, then exits too). A local Ray instance is started on the loopback
+interface only (see :func:`run_ray`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
 import multiprocessing
 import numbers
 import os
 import pickle
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import torch
 
 from .._seed import seeded
 
 EXECUTORS = ("local", "ray")
+#: Seconds between looks at trials another run has claimed.
+POLL_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1
+
+
+class JobSource(Protocol):
+    """Where executors get jobs: ``take()`` a job this run owns, or None when none
+    is free right now; ``exhausted()`` when none is left to take or wait for."""
+
+    def take(self) -> dict | None: ...
+
+    def exhausted(self) -> bool: ...
+
+
+class ListSource:
+    """Every job of a list, in order (no other run to share with)."""
+
+    def __init__(self, jobs):
+        self._jobs = list(jobs)
+
+    def take(self) -> dict | None:
+        return self._jobs.pop(0) if self._jobs else None
+
+    def exhausted(self) -> bool:
+        return not self._jobs
+
+
+def _source(jobs) -> JobSource:
+    return jobs if hasattr(jobs, "take") else ListSource(jobs)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request: follow it now
+        os._exit(1)
+
+
+def _in_fork_server() -> bool:
+    return any("multiprocessing.forkserver" in arg for arg in getattr(sys, "orig_argv", ()))
+
+
+if _in_fork_server():  # preloaded by the fork server (see _mp_context): tie it to the driver
+    die_with_parent()
 
 
 def cpu_count() -> int:
@@ -85,9 +150,19 @@ def _single_thread_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_in_process(trial: Callable, jobs: list[dict], on_done: Callable[[dict], None]) -> None:
-    """Run ``jobs`` one after the other in this process."""
-    for job in jobs:
+def _pool_worker() -> None:
+    die_with_parent()
+    _single_thread_worker()
+
+
+def run_in_process(trial: Callable, jobs, on_done: Callable[[dict], None]) -> None:
+    """Run ``jobs`` (a list or a :class:`JobSource`) one after the other in this process."""
+    source = _source(jobs)
+    while not source.exhausted():
+        job = source.take()
+        if job is None:  # every remaining trial is claimed by another live run
+            time.sleep(POLL_SECONDS)
+            continue
         on_done(execute_trial(trial, job["key"], job["config"], job["seed"]))
 
 
@@ -101,7 +176,7 @@ def _mp_context():
 
 
 def run_process_pool(
-    trial: Callable, jobs: list[dict], on_done: Callable[[dict], None], *, workers: int
+    trial: Callable, jobs, on_done: Callable[[dict], None], *, workers: int
 ) -> None:
     """Run ``jobs`` on a pool of ``workers`` processes.
 
@@ -122,24 +197,31 @@ def run_process_pool(
             "module-level function, or run in process with workers=1"
         ) from None
     context = _mp_context()
-    pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_single_thread_worker
-    )
+    source = _source(jobs)
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pool_worker)
+    running: dict = {}
     try:
-        futures = [
-            pool.submit(execute_trial, trial, job["key"], job["config"], job["seed"])
-            for job in jobs
-        ]
-        for future in cf.as_completed(futures):
-            try:
-                record = future.result()
-            except Exception as err:  # trial errors are caught inside execute_trial
-                raise RuntimeError(
-                    f"a worker process could not run a trial ({type(err).__name__}: {err}); "
-                    "finished trials are saved. Define the trial in an importable module, or "
-                    "use workers=1 to run in process, then run again to resume"
-                ) from err
-            on_done(record)
+        while True:
+            while len(running) < workers and (job := source.take()) is not None:
+                args = (trial, job["key"], job["config"], job["seed"])
+                running[pool.submit(execute_trial, *args)] = job
+            if not running:
+                if source.exhausted():
+                    break
+                time.sleep(POLL_SECONDS)  # the rest is claimed by another live run
+                continue
+            done, _ = cf.wait(running, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                running.pop(future)
+                try:
+                    record = future.result()
+                except Exception as err:  # trial errors are caught inside execute_trial
+                    raise RuntimeError(
+                        f"a worker process could not run a trial ({type(err).__name__}: {err}); "
+                        "finished trials are saved. Define the trial in an importable module, "
+                        "or use workers=1 to run in process, then run again to resume"
+                    ) from err
+                on_done(record)
     finally:
         # On Ctrl-C or an error, drop the queued trials instead of waiting for them.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -156,6 +238,37 @@ def _import_ray():
     return ray
 
 
+#: Ray (2.x) reads this to decide whether a node is reachable from other machines;
+#: "0" makes a local instance advertise and bind 127.0.0.1 only.
+_RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _loopback_only(ray):
+    """Start Ray's processes on 127.0.0.1: no listener on any other interface.
+
+    Ray binds its servers to the node's address; with clusters disabled (its own
+    switch for single-machine use) that address is the loopback one. The switch
+    is an environment variable, read by the processes Ray starts, and a constant
+    of the already imported driver module; both are restored afterwards.
+    """
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    old_env = os.environ.get(_RAY_CLUSTER_ENV)
+    old_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_RAY_CLUSTER_ENV] = "0"
+    if old_flag is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if old_env is None:
+            os.environ.pop(_RAY_CLUSTER_ENV, None)
+        else:
+            os.environ[_RAY_CLUSTER_ENV] = old_env
+        if old_flag is not None:
+            constants.ENABLE_RAY_CLUSTER = old_flag
+
+
 def _execute_on_ray(trial_blob: bytes, driver_path: list[str], key: str, config: dict, seed):
     # A local Ray worker does not inherit the driver's sys.path; add the driver's
     # entries that exist here so the trial's module (a script folder, a test
@@ -170,7 +283,7 @@ def _execute_on_ray(trial_blob: bytes, driver_path: list[str], key: str, config:
 
 def run_ray(
     trial: Callable,
-    jobs: list[dict],
+    jobs,
     on_done: Callable[[dict], None],
     *,
     address: str | None,
@@ -180,8 +293,9 @@ def run_ray(
 
     Uses the Ray instance this process is already connected to if there is one;
     otherwise connects to ``address`` (or ``$RAY_ADDRESS``), or else starts a local
-    instance with ``workers`` CPUs (default: one per job, at most the CPU count)
-    that is shut down again at the end. The trial is shipped with Ray's
+    instance with ``workers`` CPUs (default: the CPU count) that is shut down again
+    at the end. The local instance listens on 127.0.0.1 only, without a dashboard;
+    to use other machines start a cluster (``ray start --head``) and pass its address. The trial is shipped with Ray's
     cloudpickle; on a remote cluster the modules it imports (ppl_vae, the study)
     must be installed on the workers.
 
@@ -200,31 +314,39 @@ def run_ray(
         if address:
             ray.init(address=address, logging_level="WARNING")
         else:
-            ray.init(
-                num_cpus=workers or max(1, min(cpu_count(), len(jobs))),
-                include_dashboard=False,
-                logging_level="WARNING",
-            )
+            with _loopback_only(ray):
+                ray.init(
+                    num_cpus=workers or cpu_count(),
+                    include_dashboard=False,
+                    logging_level="WARNING",
+                    _node_ip_address="127.0.0.1",
+                )
         started = True
     running: dict = {}
     try:
         remote = ray.remote(num_cpus=1, max_retries=1)(_execute_on_ray)
         trial_ref = ray.put(cloudpickle.dumps(trial))
         driver_path = [entry or os.getcwd() for entry in sys.path]  # '' means the cwd
-        # Keep at most `workers` tasks in flight when a limit is given (remote
-        # clusters); otherwise let Ray's scheduler queue them all.
-        limit = workers or len(jobs)
-        queue = list(jobs)
+        # Keep at most `workers` tasks in flight (default: the cluster's CPUs), so
+        # trials are claimed only as they can start.
+        limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        source = _source(jobs)
 
         def submit():
-            while queue and len(running) < limit:
-                job = queue.pop(0)
+            while len(running) < limit and (job := source.take()) is not None:
                 args = (trial_ref, driver_path, job["key"], job["config"], job["seed"])
                 running[remote.remote(*args)] = job
 
-        submit()
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1)
+        while True:
+            submit()
+            if not running:
+                if source.exhausted():
+                    break
+                time.sleep(POLL_SECONDS)
+                continue
+            done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+            if not done:
+                continue
             job = running.pop(done[0])
             try:
                 record = ray.get(done[0])
@@ -236,7 +358,6 @@ def run_ray(
                     "again to resume"
                 ) from err
             on_done(record)
-            submit()
     finally:
         for ref in running:  # interrupted: do not leave orphan tasks on a shared cluster
             ray.cancel(ref)

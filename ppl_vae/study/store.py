@@ -6,6 +6,16 @@ atomic :func:`os.replace`, so a crash never leaves a half-written record behind.
 Records of failed trials are kept too (with the error message), so a resumed run
 does not silently retry them unless asked to.
 
+Two runs on one folder share the work through claim files: before a trial
+starts, its run creates ``<key>.claim`` (exclusively, holding its host, pid and
+process start time). Another run skips a trial claimed by a live process and
+waits for its record; a claim whose process is gone is taken over. Claims by
+another host (a shared file system) are skipped but never taken over: delete
+their ``*.claim`` files if that run is known to be dead.
+
+A record that is not valid JSON or does not have the layout below is ignored
+with a warning naming the file, so its trial runs again.
+
 Record layout (plain JSON)::
 
     {"key": "...", "study": "...", "config": {...}, "seed": 0,
@@ -18,7 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
+import socket
+import time
 import warnings
 from pathlib import Path
 
@@ -61,7 +74,7 @@ class TrialStore:
             return records
         for file in sorted(self.root.glob("*.json")):
             try:
-                record = json.loads(file.read_text(encoding="utf-8"))
+                record = check_record(json.loads(file.read_text(encoding="utf-8")))
                 records[record["key"]] = record
             except (OSError, ValueError, KeyError, TypeError) as err:
                 warnings.warn(
@@ -70,6 +83,61 @@ class TrialStore:
                     stacklevel=2,
                 )
         return records
+
+    def read(self, key: str) -> dict | None:
+        """The valid record of ``key``, or None (missing or unreadable)."""
+        try:
+            return check_record(json.loads(self.path(key).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    # -- claims: two runs on one folder share the trials ------------------------------
+
+    def claim_path(self, key: str) -> Path:
+        return self.root / f"{key}.claim"
+
+    def claim(self, key: str) -> bool:
+        """Claim ``key`` for this process; False if a live process holds it.
+
+        A claim left by a process that is gone (killed, crashed) is taken over.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.claim_path(key)
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if claim_is_live(path):
+                    return False
+                # stale: move it aside atomically (only one taker succeeds), then retry
+                stale = path.with_name(f".{path.name}.{os.getpid()}.stale")
+                try:
+                    os.replace(path, stale)
+                    stale.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(_owner(os.getpid()), fh)
+            return True
+        return False
+
+    def claimed_by_other_host(self, key: str) -> bool:
+        try:
+            owner = json.loads(self.claim_path(key).read_text(encoding="utf-8"))
+            return owner["host"] != socket.gethostname()
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def release(self, key: str) -> None:
+        """Remove this process's claim on ``key`` (a claim by another process is left)."""
+        path = self.claim_path(key)
+        try:
+            owner = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if owner == _owner(os.getpid()):
+            path.unlink(missing_ok=True)
 
     def save(self, record: dict) -> Path:
         """Write ``record`` atomically (temporary file, fsync, rename) and return its path."""
@@ -82,6 +150,70 @@ class TrialStore:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         return target
+
+
+def check_record(record) -> dict:
+    """``record`` if it has the stored layout; otherwise a ValueError saying what is wrong."""
+    if not isinstance(record, dict):
+        raise ValueError(f"it holds a {type(record).__name__}, not a record object")
+    if not isinstance(record.get("key"), str):
+        raise ValueError("its 'key' is missing or not a string")
+    if record.get("status") not in ("ok", "error"):
+        raise ValueError(f"its status {record.get('status')!r} is not 'ok' or 'error'")
+    if not isinstance(record.get("config"), dict):
+        raise ValueError("its 'config' is not an object")
+    seed = record.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"its seed {seed!r} is not an integer >= 0")
+    results = record.get("results")
+    if not isinstance(results, dict):
+        raise ValueError(f"its 'results' is {type(results).__name__}, not an object of metrics")
+    for name, value in results.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"metric {name!r} has the non-numeric value {value!r}")
+    if record["status"] == "ok" and not results:
+        raise ValueError("it is 'ok' but holds no metrics")
+    return record
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), to tell a reused pid from its claimant."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner(pid: int) -> dict:
+    return {"host": socket.gethostname(), "pid": pid, "start": _start_time(pid)}
+
+
+def claim_is_live(path: Path) -> bool:
+    """True when the claim at ``path`` belongs to a process that still runs.
+
+    A claim from another host cannot be checked and counts as live; an
+    unreadable claim (being written right now) counts as live too.
+    """
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))
+        host, pid = owner["host"], int(owner["pid"])
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, KeyError, TypeError):
+        try:  # a claim still being written is fresh; an old unreadable one is stale
+            return os.path.getmtime(path) > time.time() - 10
+        except OSError:
+            return False
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return owner.get("start") is None or owner.get("start") == _start_time(pid)
 
 
 def tidy_frame(study: str, jobs: list[dict], records: dict[str, dict]) -> pd.DataFrame:
@@ -111,6 +243,8 @@ def tidy_frame(study: str, jobs: list[dict], records: dict[str, dict]) -> pd.Dat
         if record is None or record.get("status") != "ok":
             continue
         for metric, value in record["results"].items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                continue  # refused by check_record when read from disk
             row = {"study": study, "config_id": job["config_id"]}
             row.update({name: job["config"].get(name) for name in config_keys})
             row.update(seed=job["seed"], metric=metric, value=float(value))

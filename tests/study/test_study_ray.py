@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+
 import pandas as pd
 import pytest
 
@@ -56,3 +60,44 @@ def test_ray_infrastructure_error_is_raised_not_recorded(tmp_path, local_ray):
     with pytest.raises(RuntimeError, match="failed outside the trial.*module missing"):
         ps.run(_study(UnloadableTrial()), seeds=1, out=tmp_path, executor="ray", progress=False)
     assert not list((tmp_path / "toy" / "trials").glob("*.json"))  # resume will retry them
+
+
+def listener_trial(config, seed):
+    """Listening TCP sockets of the driver's process tree (the local Ray instance)."""
+    import subprocess
+    from pathlib import Path
+
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, todo = set(), [config["driver"]]
+    while todo:
+        current = todo.pop()
+        kids = {c for c, p in parents.items() if p == current} - tree
+        tree |= kids
+        todo += list(kids)
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    ours = [line.split() for line in out.splitlines()
+            if any(f"pid={pid}," in line for pid in tree)]
+    loopback = ("127.0.0.1:", "[::1]:", "[::ffff:127.0.0.1]:")
+    return {"listeners": float(len(ours)),
+            "non_loopback": float(sum(not f[3].startswith(loopback) for f in ours))}
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("ss") is None,
+                    reason="reads /proc and ss")
+def test_local_ray_listens_on_loopback_only(tmp_path):
+    if ray.is_initialized():
+        ray.shutdown()
+    study = ps.Study(name="ports", question="Q", trial=listener_trial,
+                     grid=[{"driver": os.getpid()}])
+    df = ps.run(study, seeds=1, out=tmp_path, executor="ray", progress=False)
+    values = dict(zip(df.metric, df.value))
+    assert values["listeners"] > 0 and values["non_loopback"] == 0
+    assert not ray.is_initialized()
