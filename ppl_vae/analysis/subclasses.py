@@ -96,13 +96,13 @@ def find_subclasses(model, x, y, *, label: int, num_clusters: int = 3, seed: int
             f"label={label!r} has {len(rows)} datapoints, too few for num_clusters={num_clusters}: "
             f"pick a label with more points (labels present: {present}) or fewer clusters"
         )
-    codes = model.encode(x[rows]).mean.numpy()  # [M, L]
+    codes = model.encode(x[rows]).mean.cpu().numpy()  # [M, L]
     km = KMeans(n_clusters=num_clusters, n_init=10, random_state=seed).fit(codes)
     order = np.argsort(-np.bincount(km.labels_, minlength=num_clusters), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(num_clusters)
     centres = km.cluster_centers_[order]
-    decoded = model.decode(torch.as_tensor(centres, dtype=torch.float32)).mean.numpy()
+    decoded = model.decode(torch.as_tensor(centres, dtype=torch.float32)).mean.cpu().numpy()
     return Subclasses(
         label=int(label),
         rows=rows,

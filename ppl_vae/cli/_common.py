@@ -106,6 +106,25 @@ def add_threads_option(p, default=None) -> None:
     )
 
 
+def add_device_option(p) -> None:
+    p.add_argument(
+        "--device", default=None,
+        help="where to compute: auto (CUDA when available), cpu, cuda or cuda:N "
+        "(default: cpu, or where a checkpoint's model is loaded)",
+    )
+
+
+def device_of(args):
+    """The resolved ``--device`` (a ValueError naming the flag for a bad value), or None."""
+    from ppl_vae import _device
+
+    value = getattr(args, "device", None)
+    try:
+        return _device.resolve(value)
+    except ValueError as err:
+        raise ValueError(f"--{err!s}") from None
+
+
 def apply_threads(args) -> None:
     import torch
 

@@ -28,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="ppl_vae_out/evaluate", help="output folder")
     _common.add_threads_option(p)
+    _common.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -117,7 +118,7 @@ def run(args) -> int:
     ks = parse_ks(args.ks)
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size={args.chunk_size} is invalid: pass an integer >= 1")
-    model = pv.load(args.checkpoint)
+    model = pv.load(args.checkpoint, device=_common.device_of(args))
     x, _, data = model_data(model, args.data, args.split, args.max_points)
     out = _common.output_dir(args.out)
     table = evaluate(model, x, ks=ks, seed=args.seed, chunk_size=args.chunk_size, split=args.split)

@@ -40,6 +40,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="ppl_vae_out/ood", help="output folder")
     _common.add_threads_option(p)
+    _common.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -68,7 +69,7 @@ def run(args) -> int:
     from ppl_vae.models.rdvae import DEFAULT_OOD_METHOD, OOD_METHODS
 
     _common.apply_threads(args)
-    model = pv.load(args.checkpoint)
+    model = pv.load(args.checkpoint, device=_common.device_of(args))
     if not hasattr(model, "ood_score"):
         raise ValueError(
             f"checkpoint {args.checkpoint!r} holds a {model.spec['family']!r} model without "
@@ -112,7 +113,7 @@ def run(args) -> int:
     table.to_csv(out / "ood.csv", index=False)
 
     with torch.no_grad():
-        codes = model.encode(np.concatenate([inside.x_test, x_out])).mean.numpy()
+        codes = model.encode(np.concatenate([inside.x_test, x_out])).mean.cpu().numpy()
     z2 = PCA(n_components=2, random_state=args.seed).fit_transform(codes)
     ood_mask = np.arange(len(codes)) >= len(inside.x_test)
     labels = np.concatenate([inside.y_test, np.zeros(len(x_out), dtype=np.int64)])

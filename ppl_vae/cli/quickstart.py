@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     _common.add_threads_option(p, default=1)  # small networks: one thread is fastest
+    _common.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -40,7 +41,7 @@ def run(args) -> int:
     print(f"training a VAE (latent_dim={args.latent_dim}) on {len(data.x_train)} binarized "
           f"8x8 digits for {args.steps} steps ...")
     result = pv.fit(model, data.x_train, steps=args.steps, batch_size=128, lr=1e-3,
-                    seed=args.seed, progress=not args.no_progress)
+                    seed=args.seed, progress=not args.no_progress, device=_common.device_of(args))
     model = result.model
     pv.save(model, out / "model.pt")
     result.history.to_csv(out / "history.csv", index=False)

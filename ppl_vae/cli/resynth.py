@@ -29,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--method", choices=("mean", "map"), default="mean", help="projection")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="resynth.png", help="PNG path")
+    _common.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +54,7 @@ def run(args) -> int:
     if args.n < 1:
         raise ValueError(f"--n={args.n} is invalid: pass an integer >= 1")
     scales = parse_list("--scales", args.scales, float, example="-2,-1,0,1,2")
-    model = pv.load(args.checkpoint)
+    model = pv.load(args.checkpoint, device=_common.device_of(args))
     x_train, y_train, data = model_data(model, args.data, "train")
     x_test, y_test = data.x_test, data.y_test  # same dataset: load it once
     model.check_data(x_test)

@@ -19,6 +19,7 @@ def register(sub) -> None:
     )
     p.add_argument("--data", help="dataset for --source aggregate (default: digits)")
     p.add_argument("--out", default="samples.png", help="PNG path")
+    _common.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -26,7 +27,7 @@ def run(args) -> int:
     import ppl_vae as pv
     from ppl_vae import plots
 
-    model = pv.load(args.checkpoint)
+    model = pv.load(args.checkpoint, device=_common.device_of(args))
     if args.source == "prior":
         x = model.sample(args.n, noise=args.noise, seed=args.seed)
     else:
@@ -38,7 +39,7 @@ def run(args) -> int:
         path = path.with_suffix(".csv")
         import pandas as pd
 
-        pd.DataFrame(x.numpy()).to_csv(path, index=False)
+        pd.DataFrame(x.cpu().numpy()).to_csv(path, index=False)
     else:
         plots.image_grid(x, image_shape=shape, path=path, title=f"{args.n} samples ({args.source})")
     print(f"wrote {path}")

@@ -59,6 +59,7 @@ def register(sub) -> None:
                    help="with --resume: continue with the options given now where they differ")
     p.add_argument("--no-progress", action="store_true")
     _common.add_threads_option(p)
+    _common.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -163,7 +164,7 @@ def run(args) -> int:
         result = pv.fit(
             model, x, y, **options, x_val=x_val, y_val=y_val, progress=not args.no_progress,
             checkpoint=out / "checkpoint.pt", resume="override" if args.override else args.resume,
-            log_dir=out / "logs" if args.tensorboard else None,
+            log_dir=out / "logs" if args.tensorboard else None, device=_common.device_of(args),
         )
     except TrainingError as err:
         raise _cli_training_error(err, args, out) from None

@@ -29,6 +29,7 @@ def register(sub) -> None:
                    help="image side for rendered data (sprites); default: from the model's data_dim")
     p.add_argument("--binarize", action="store_true", help="threshold the data at 0.5")
     _common.add_threads_option(p)
+    _common.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -59,7 +60,7 @@ def run(args) -> int:
     _common.apply_threads(args)
     if args.max_points < 2:
         raise ValueError(f"--max-points={args.max_points} is invalid: pass an integer >= 2")
-    model = pv.load(args.checkpoint)
+    model = pv.load(args.checkpoint, device=_common.device_of(args))
     data, x = _load(args, model.data_dim)
     x = torch.as_tensor(x)
     if len(x) > args.max_points:

@@ -104,9 +104,9 @@ class GaussianMixture(nn.Module):
             raise ValueError(
                 f"x has {x.shape[0]} rows but num_components={c}: pass more data or fewer components"
             )
-        xn = x.double().numpy()
+        xn = x.detach().double().cpu().numpy()
         centres, _ = kmeans_plusplus(xn, c, random_state=np.random.RandomState(seed or 0))
-        centres = torch.as_tensor(centres)
+        centres = torch.as_tensor(centres, device=x.device)
         for _ in range(10):  # a few Lloyd steps tidy up the seeding
             assign = torch.cdist(x.double(), centres).argmin(1)
             centres = torch.stack(
@@ -118,7 +118,7 @@ class GaussianMixture(nn.Module):
             [
                 x[assign == k].std(0, unbiased=False).clamp_min(floor)
                 if (assign == k).sum() > 1
-                else torch.full((self.data_dim,), floor + float(x.std()))
+                else torch.full((self.data_dim,), floor + float(x.std()), device=x.device)
                 for k in range(c)
             ]
         )

@@ -62,3 +62,26 @@ def test_python_dash_m_runs_the_cli():
     run = subprocess.run([sys.executable, "-m", "ppl_vae", "train", "--steps", "-3"],
                          capture_output=True, text=True, check=False)
     assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+def test_device_flag_is_checked_on_computing_commands(tmp_path):
+    import subprocess
+    import sys
+
+    for cmd in (["quickstart", "--steps", "2"], ["sample", str(tmp_path / "none.pt")]):
+        done = subprocess.run([sys.executable, "-m", "ppl_vae", *cmd, "--device", "tpu:7"],
+                              capture_output=True, text=True, cwd=tmp_path, check=False)
+        assert done.returncode == 2 and "--device=" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_sample_on_the_cpu_device(tiny_vae_checkpoint, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "s.png"
+    done = subprocess.run([sys.executable, "-m", "ppl_vae", "sample", str(tiny_vae_checkpoint),
+                           "--n", "4", "--out", str(out), "--device", "cpu"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert out.exists()
