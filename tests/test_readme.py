@@ -17,6 +17,16 @@ def _examples():
 @pytest.mark.parametrize("code", _examples(), ids=lambda c: c.strip().splitlines()[0][:40])
 def test_readme_example_runs(code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    if '"mnist"' in code:
+        # download=True from a file:// mirror of the project's shared copy, into tmp_path
+        shared = README.parents[1] / "shared" / "data" / "mnist"
+        if not (shared / "train-images-idx3-ubyte.gz").is_file():
+            pytest.skip(f"real MNIST files not found in {shared}")
+        from ppl_vae.data import download, files
+
+        monkeypatch.setenv("PPL_VAE_MNIST_MIRRORS", shared.resolve().as_uri() + "/")
+        monkeypatch.setattr(files, "DEFAULT_MNIST_ROOT", tmp_path / "mnist")
+        monkeypatch.setattr(download, "DEFAULT_MNIST_ROOT", tmp_path / "mnist")
     code = re.sub(r"steps=\d+", "steps=5", code)
     code = re.sub(r"num_samples=\d+", "num_samples=8", code)
     namespace = {}
