@@ -25,6 +25,8 @@ program's plates) when the program broadcasts; otherwise one particle per pass.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections import OrderedDict
 
 import pyro
@@ -87,7 +89,7 @@ def run(prog: Program, x, y, st: Structure, *, particles: int | None, proposal: 
         guide_fn = guide_fn and _Subsample(st.data_plate, block)(guide_fn)
     with _runtime.no_penalties():
         plate = pyro.plate(PARTICLES, particles, dim=-(st.nesting + 1)) if particles else None
-        with plate if plate is not None else _null():
+        with plate if plate is not None else contextlib.nullcontext():
             g = None
             if guide_fn is not None and proposal == "guide":
                 g = poutine.trace(EnumMessenger(first_available_dim=first_dim)(guide_fn)).get_trace(x, y)
@@ -102,16 +104,32 @@ def run(prog: Program, x, y, st: Structure, *, particles: int | None, proposal: 
     return m, g
 
 
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+def _enumerated(site) -> bool:
+    return site["infer"].get("_enumerate_dim") is not None
 
 
-def _enum_symbol_sites(trace):
-    return [(n, s) for n, s in sample_sites(trace) if s["infer"].get("_enumerate_dim") is not None]
+def _terms(m, g, st: Structure):
+    """``(model_terms, guide_terms, guide_enumerated)``: the sites whose log-densities weigh.
+
+    Model: observed, enumerated and guided sites (a latent drawn from its prior is
+    part of the proposal: its term cancels). Guide: its sampled (not enumerated)
+    latents. Point estimates are parameters and weigh nothing.
+    """
+    guided = {}
+    if g is not None:
+        guided = {n: s for n, s in sample_sites(g) if not s["is_observed"]}
+    guide_enum = {n for n, s in guided.items() if _enumerated(s)}
+    model_terms = [
+        (n, s) for n, s in sample_sites(m)
+        if n not in st.point_masses and (s["is_observed"] or _enumerated(s) or n in guided)
+    ]
+    guide_terms = [(n, s) for n, s in guided.items()
+                   if n not in guide_enum and n not in st.point_masses]
+    names = {n for n, _ in model_terms}
+    m.compute_log_prob(lambda name, _: name in names)
+    if g is not None:
+        g.compute_log_prob(lambda name, _: name in guided)
+    return model_terms, guide_terms, guide_enum
 
 
 def weigh(m, g, st: Structure, *, particles: int | None, n: int, keep_guide_enum: bool = False):
@@ -121,90 +139,84 @@ def weigh(m, g, st: Structure, *, particles: int | None, n: int, keep_guide_enum
     particle plate), or with ``keep_guide_enum`` ``[E..., K, n]`` over the
     guide-enumerated values, then ``log_q_enum`` holds their guide log-probs.
     """
-    guided = {}
-    if g is not None:
-        guided = {name: s for name, s in sample_sites(g) if not s["is_observed"]}
-    guide_enum = {name for name, s in guided.items() if s["infer"].get("_enumerate_dim") is not None}
-    model_terms = []
-    for name, site in sample_sites(m):
-        if name in st.point_masses:
-            continue
-        enumerated = site["infer"].get("_enumerate_dim") is not None
-        if site["is_observed"] or enumerated or name in guided:
-            model_terms.append((name, site))
-    guide_terms = [(name, s) for name, s in guided.items()
-                   if name not in guide_enum and name not in st.point_masses]
-    m.compute_log_prob(lambda name, _: any(name == t for t, _ in model_terms))
-    if g is not None:
-        g.compute_log_prob(lambda name, _: name in guided)
+    model_terms, guide_terms, guide_enum = _terms(m, g, st)
     layout = _Layout(st, particles, n)
+    signed = [(1.0, s) for _, s in model_terms] + [(-1.0, s) for _, s in guide_terms]
     for name, site in model_terms + guide_terms:
         layout.check(name, site)
+    if not (guide_enum or any(_enumerated(s) for _, s in sample_sites(m))):
+        return layout.finish(_add(layout, signed)), None
+    return _contract(m, g, st, layout, signed, guide_enum, keep_guide_enum)
 
-    if not st.has_enumeration or not (guide_enum or _enum_symbol_sites(m)):
-        total = None
-        for sign, terms in ((1.0, model_terms), (-1.0, guide_terms)):
-            for _, site in terms:
-                term = layout.reduce(site["log_prob"])
-                total = term * sign if total is None else total + sign * term
-        return layout.finish(total), None
 
-    g.pack_tensors() if g is not None else None
+def _add(layout, signed, total=None):
+    """Σ ± term, each reduced to the particle and datapoint dims, in a fixed order."""
+    for sign, site in signed:
+        term = layout.reduce(site["log_prob"])
+        total = sign * term if total is None else total + sign * term
+    return total
+
+
+def _contract(m, g, st, layout, signed, guide_enum, keep_guide_enum):
+    """Sum out enumerated sites with ``contract_to_tensor``, as ``TraceEnum_ELBO`` does.
+
+    Factors that touch an enumerated dim are masked inside and scaled outside the
+    log-sum-exp, with one scale common to all of them; the others are added as usual.
+    """
+    if g is not None:
+        g.pack_tensors()
     m.pack_tensors(g.plate_to_symbol if g is not None else None)
     symbol_to_dim = {**(g.symbol_to_dim if g is not None else {}), **m.symbol_to_dim}
     plate_symbols = (g if g is not None else m).plate_to_symbol
-    sum_dims = set()
-    for trace in (m, g) if g is not None else (m,):
-        for _, site in _enum_symbol_sites(trace):
-            sum_dims.add(site["infer"]["_enumerate_symbol"])
-    keep = {g.nodes[n]["infer"]["_enumerate_symbol"] for n in guide_enum} if keep_guide_enum else set()
-    target = frozenset(plate_symbols[p] for p in ((PARTICLES,) if particles else ()) + (st.data_plate,))
-    factors, scales, total = OrderedDict(), [], None
-    for sign, terms in ((1.0, model_terms), (-1.0, guide_terms)):
-        for _, site in terms:
-            lp = site["packed"]["log_prob"]
-            if sum_dims.isdisjoint(lp._pyro_dims):
-                term = layout.reduce(site["log_prob"])
-                total = sign * term if total is None else total + sign * term
-                continue
-            unscaled = packed.scale_and_mask(site["packed"]["unscaled_log_prob"],
-                                             mask=site["packed"]["mask"])
-            ordinal = frozenset(plate_symbols[f.name] for f in site["cond_indep_stack"] if f.vectorized)
-            factors.setdefault(ordinal, []).append(unscaled if sign > 0 else packed.neg(unscaled))
-            scales.append(site["scale"])
-    for ordinal in factors:
-        if not ordinal >= target:
-            raise Refusal(
-                f"an enumerated site or a term depending on one lies outside plate "
-                f"{st.data_plate!r}: per-datapoint log p(x) needs enumerated discrete latents "
-                "inside the datapoint plate"
-            )
-    scale = _common_scale(scales)
-    sizes = {plate_symbols[st.data_plate]: n}
-    if particles:
-        sizes[plate_symbols[PARTICLES]] = particles
+    traces = (m, g) if g is not None else (m,)
+    sum_dims = {s["infer"]["_enumerate_symbol"]
+                for t in traces for _, s in sample_sites(t) if _enumerated(s)}
+    keep = {g.nodes[name]["infer"]["_enumerate_symbol"] for name in guide_enum} \
+        if keep_guide_enum else set()
+    plates = ((PARTICLES,) if layout.particles else ()) + (st.data_plate,)
+    target = frozenset(plate_symbols[p] for p in plates)
+
+    def ordinal(site):
+        return frozenset(plate_symbols[f.name] for f in site["cond_indep_stack"] if f.vectorized)
+
+    factors, scales, plain = OrderedDict(), [], []
+    for sign, site in signed:
+        if sum_dims.isdisjoint(site["packed"]["log_prob"]._pyro_dims):
+            plain.append((sign, site))
+            continue
+        unscaled = packed.scale_and_mask(site["packed"]["unscaled_log_prob"],
+                                         mask=site["packed"]["mask"])
+        factors.setdefault(ordinal(site), []).append(unscaled if sign > 0 else packed.neg(unscaled))
+        scales.append(site["scale"])
+    if any(not o >= target for o in factors):
+        raise Refusal(
+            f"an enumerated site or a term depending on one lies outside plate "
+            f"{st.data_plate!r}: per-datapoint log p(x) needs enumerated discrete latents "
+            "inside the datapoint plate"
+        )
+    sizes = {plate_symbols[st.data_plate]: layout.n}
+    if layout.particles:
+        sizes[plate_symbols[PARTICLES]] = layout.particles
     for terms in factors.values():
         for term in terms:
             sizes.update(zip(term._pyro_dims, term.shape))
     contracted = contract_to_tensor(factors, sum_dims, target_ordinal=target, target_dims=keep,
                                     ring=LogRing(dim_to_size=sizes))
-    contracted = packed.unpack(contracted, symbol_to_dim) * scale
-    contracted = layout.reduce(contracted, keep_left=True)
-    total = contracted if total is None else total + contracted
-    log_q = None
-    if keep:
-        log_q = 0.0
-        for name in guide_enum:
-            site = g.nodes[name]
-            if frozenset(plate_symbols[f.name] for f in site["cond_indep_stack"] if f.vectorized) != target:
-                raise Refusal(
-                    f"guide site {name!r} is enumerated inside a plate nested in "
-                    f"{st.data_plate!r}: the per-datapoint ELBO supports guide enumeration at the "
-                    "datapoint level only (log_likelihood handles it at any level)"
-                )
-            log_q = log_q + layout.reduce(site["unscaled_log_prob"], keep_left=True)
-        return layout.finish(total, keep_left=True), layout.finish(log_q, keep_left=True)
-    return layout.finish(total), None
+    contracted = packed.unpack(contracted, symbol_to_dim) * _common_scale(scales)
+    total = _add(layout, plain, layout.reduce(contracted, keep_left=True))
+    if not keep:
+        return layout.finish(total), None
+    log_q = 0.0
+    for name in guide_enum:
+        site = g.nodes[name]
+        if ordinal(site) != target:
+            raise Refusal(
+                f"guide site {name!r} is enumerated inside a plate nested in "
+                f"{st.data_plate!r}: the per-datapoint ELBO supports guide enumeration at the "
+                "datapoint level only (log_likelihood handles it at any level)"
+            )
+        log_q = log_q + layout.reduce(site["unscaled_log_prob"], keep_left=True)
+    return layout.finish(total, keep_left=True), layout.finish(log_q, keep_left=True)
 
 
 def _common_scale(scales):
@@ -253,24 +265,16 @@ class _Layout:
             t = torch.as_tensor(t).reshape((1,) * self.width)
         while t.dim() < self.width:
             t = t.unsqueeze(0)
-        lead = t.shape[: t.dim() - self.width]
-        if lead.numel() > 1 and not keep_left:
+        lead = t.dim() - self.width  # enumeration dims left of the plates
+        if not keep_left and t.shape[:lead].numel() > 1:
             raise ValueError("internal: an enumerated dim survived the contraction")
-        keep = {self.width + self.st.data_dim}
-        if self.particles:
-            keep.add(0)
-        body = t.reshape(lead + t.shape[t.dim() - self.width:]) if lead else t
-        off = len(lead)
-        drop = [off + d for d in range(self.width) if d not in keep]
+        keep = {self.width + self.st.data_dim} | ({0} if self.particles else set())
+        drop = [lead + d for d in range(self.width) if d not in keep]
         if drop:
-            body = body.sum(dim=drop, keepdim=True)
-        shape = body.shape[:off] + tuple(
-            body.shape[off + d] for d in range(self.width) if d in keep
-        )
-        body = body.reshape(shape)
-        if not keep_left and off:
-            body = body.reshape(body.shape[off:])
-        return body
+            t = t.sum(dim=drop, keepdim=True)
+        shape = t.shape[:lead] + tuple(t.shape[lead + d] for d in sorted(keep))
+        t = t.reshape(shape)
+        return t if keep_left else t.reshape(t.shape[lead:])
 
     def finish(self, t: torch.Tensor, keep_left: bool = False) -> torch.Tensor:
         shape = ((self.particles,) if self.particles else ()) + (self.n,)
@@ -315,8 +319,6 @@ def log_weights(prog: Program, x, y, st: Structure, *, num_particles: int, propo
                     "for inputs of any batch shape (e.g. use x @ W instead of torch.mm, "
                     "torch.cat(..., dim=-1)), or pass vectorize=None to evaluate one particle per pass"
                 ) from err
-            import warnings
-
             warnings.warn(
                 f"evaluating one particle per pass (slower): the program does not broadcast over "
                 f"a leading particle dimension ({type(err).__name__}: "
