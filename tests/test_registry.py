@@ -37,5 +37,5 @@ def test_spec_keys_come_from_keyword_only_arguments():
     from ppl_vae.parts.guides import AmortizedGuide
 
     assert registry.spec_keys(AmortizedGuide) == {
-        "hidden": (256,), "activation": "relu", "covariance": "diagonal",
+        "hidden": (256,), "activation": "relu", "covariance": "diagonal", "flow": None,
     }
