@@ -79,8 +79,11 @@ def rank_histograms(
         ax.set_title(f"{name} ({int(outside.sum())}/{nbins} bins outside)", fontsize="medium")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("count")
+        ax.set_ylim(0, 1.3 * max(c.max(), high.max()))  # headroom for the legend
+        if nbins <= 20:
+            ax.set_xticks(x)
     for ax in axes[len(arrays):]:
         ax.set_visible(False)
-    axes[0].legend(frameon=False, loc="lower center", fontsize="small")
+    axes[0].legend(frameon=False, loc="upper center", fontsize="small")
     C.set_title(fig, None, title)
     return C.save_figure(fig, path, dpi=dpi)
