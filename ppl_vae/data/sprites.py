@@ -244,12 +244,11 @@ def load_sprites(
     else:
         factors = np.stack([values[k][rng.integers(len(values[k]), size=n)]
                             for k in FACTOR_NAMES], axis=1)
-    x = render(factors, size=size)
     shape = factors[:, 0].astype(np.int64)
-    train, test = split_indices(len(x), test_fraction=test_fraction, seed=seed)
-    return Dataset(
-        x_train=x[train],
-        x_test=x[test],
+    train, test = split_indices(len(factors), test_fraction=test_fraction, seed=seed)
+    return Dataset(  # each split rendered in place: the images are held once
+        x_train=render(factors[train], size=size),
+        x_test=render(factors[test], size=size),
         y_train=shape[train],
         y_test=shape[test],
         factors_train=factors[train],
