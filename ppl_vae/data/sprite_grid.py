@@ -127,6 +127,13 @@ class SpriteGrid:
         """Images ``float32 [n, size*size]`` of grid positions ``indices``."""
         return render(self.factors(indices), size=self.size)
 
+    def __getitem__(self, indices) -> np.ndarray:
+        """``grid[indices]`` is :meth:`render`: rows of a lazily indexed ``[N, D]`` array,
+        so code that only needs ``len(x)`` and ``x[idx]`` takes the grid for an array."""
+        if np.ndim(indices) == 0:
+            return self.render([indices])[0]
+        return self.render(indices)
+
     def iter_batches(self, batch_size: int, *, seed: int = 0, shuffle: bool = True,
                      drop_last: bool = False) -> Iterator[SpriteBatch]:
         """One pass over the grid in batches, each rendered when it is needed.

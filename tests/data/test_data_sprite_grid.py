@@ -65,6 +65,16 @@ def test_render_equals_testing_every_pixel_at_dsprites_size():
     np.testing.assert_array_equal(render(odd, size=32), _render_every_pixel(odd, 32))
 
 
+def test_indexing_is_rendering():
+    import torch
+
+    grid = data.SpriteGrid(**SMALL)
+    idx = np.array([3, 1, 200])
+    np.testing.assert_array_equal(grid[idx], grid.render(idx))
+    np.testing.assert_array_equal(grid[torch.as_tensor(idx)], grid.render(idx))
+    np.testing.assert_array_equal(grid[7], grid.render([7])[0])
+
+
 def test_codes_and_index_of_are_inverse():
     grid = data.SpriteGrid(size=64)
     idx = np.array([0, 1, 1024, 123_456, 737_279])
