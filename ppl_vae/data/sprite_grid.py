@@ -5,7 +5,7 @@ images of 64 x 64 pixels: 11.3 GiB as float32, 2.8 GiB as bytes, 360 MiB bit-pac
 :class:`SpriteGrid` holds none of them. An image is a function of its index in
 the grid (row-major over :data:`~ppl_vae.data.sprites.FACTOR_NAMES`, the order of
 ``load_sprites(..., n=None)``), so the factors of any index are computed by
-``np.unravel_index`` and its pixels by :func:`~ppl_vae.data.sprites.render` (about
+``np.unravel_index`` and its pixels by :func:`~ppl_vae.data.sprites.render` (15,000 to
 30,000 64 x 64 images a second on one CPU core). Memory is one batch of images.
 
 Example
