@@ -60,7 +60,7 @@ def test_toml_file_spec(tmp_path):
         ({"family": "nope"}, "family='nope' is not a known family; valid: "),
         ({"latent_dim": 0}, "latent_dim=0 is invalid"),
         ({"latnet_dim": 2}, "unknown key 'latnet_dim'; valid keys:"),
-        ({"guide": {"kind": "magic"}}, "guide.kind='magic' is not a known guide; valid: amortized, local"),
+        ({"guide": {"kind": "magic"}}, "guide.kind='magic' is not a known guide; valid: amortized, conv, local"),
         ({"guide": {"hiden": [3]}}, "unknown key guide.'hiden'"),
         ({"decoder": {"activation": "sigmoidal"}}, "decoder.activation='sigmoidal' is not recognised"),
         ({"likelihood": {"kind": "normal", "scale": -1.0}}, "likelihood.scale=-1.0 is invalid"),

@@ -8,8 +8,10 @@ Built-in names (nothing is downloaded):
 ``"sprites"``
     procedurally rendered dSprites-style binary images with ground-truth factors
     (shape, scale, orientation, pos_x, pos_y); options ``size``, ``scales``,
-    ``orientations``, ``positions``, ``n``, ``seed``, ``test_fraction``,
-    ``binarize``. See :mod:`ppl_vae.data.sprites`.
+    ``orientations``, ``positions``, ``grid`` (``"small"``, or ``"dsprites"``:
+    dSprites' 737,280 combinations), ``n``, ``replace``, ``seed``, ``test_fraction``,
+    ``binarize``. See :mod:`ppl_vae.data.sprites`; a grid too large for memory is
+    streamed in rendered batches by :class:`SpriteGrid` (:mod:`ppl_vae.data.sprite_grid`).
 ``"gmm_synthetic"``
     a diagonal Gaussian mixture with known ``weights``, ``means``, ``scales`` in
     ``Dataset.params``; options ``num_components``, ``data_dim``, ``n``,
@@ -46,6 +48,7 @@ from ppl_vae.data.dataset import Dataset, binarize, split_indices
 from ppl_vae.data.digits import load_digits
 from ppl_vae.data.download import fetch_mnist, load_mnist_dataset
 from ppl_vae.data.files import load_mnist, load_npz, read_idx
+from ppl_vae.data.sprite_grid import SpriteBatch, SpriteGrid
 from ppl_vae.data.sprites import load_sprites
 from ppl_vae.data.sprites import render as render_sprites
 from ppl_vae.data.synthetic import load_gmm_synthetic, load_linear_gaussian
@@ -53,6 +56,8 @@ from ppl_vae.data.synthetic import load_gmm_synthetic, load_linear_gaussian
 __all__ = [
     "LOADERS",
     "Dataset",
+    "SpriteBatch",
+    "SpriteGrid",
     "binarize",
     "fetch_mnist",
     "load",

@@ -31,8 +31,6 @@ rotational symmetry.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from ppl_vae import _checks
@@ -95,35 +93,90 @@ def render(factors: np.ndarray, *, size: int = 32, chunk: int = 1024) -> np.ndar
     -------
     float32 array [N, size * size]
         Binary images, flattened row-major (row = y from the top, column = x).
+
+    Notes
+    -----
+    Only the pixels of a square window around each sprite's bounding disc are
+    tested (side ``2*ceil(r)+2`` for the largest radius ``r`` in pixels, about a
+    quarter of a 64x64 image); every pixel outside it is 0 because the shape lies
+    inside its disc, so the images are those of testing every pixel.
     """
     factors = np.asarray(factors, dtype=np.float64)
     centres = (np.arange(size) + 0.5) / size
-    py, px = np.meshgrid(centres, centres, indexing="ij")
-    px, py = px.ravel()[None, :], py.ravel()[None, :]  # [1, P]
     out = np.zeros((len(factors), size * size), dtype=np.float32)
     for start in range(0, len(factors), chunk):
         f = factors[start : start + chunk]
-        radius = (f[:, 1] * MAX_RADIUS)[:, None]  # [B, 1]
-        cos, sin = np.cos(f[:, 2])[:, None], np.sin(f[:, 2])[:, None]
-        dx = (px - f[:, 3:4]) / radius  # [B, P]
-        dy = (f[:, 4:5] - py) / radius  # flip so v points up and rotation is counter-clockwise
-        u = cos * dx + sin * dy  # rotate by -orientation into the shape's frame
+        reach = MAX_RADIUS * size * max(1.0, float(np.abs(f[:, 1]).max(initial=0.0)))
+        width = min(size, 2 * int(np.ceil(reach)) + 2)  # pixels per side of the window
+        # first pixel of each sprite's window, kept inside the image
+        first = np.clip(np.floor(f[:, 3:5] * size - reach - 0.5), 0, size - width).astype(np.int64)
+        cols = first[:, 0:1] + np.arange(width)  # [B, W]
+        rows = first[:, 1:2] + np.arange(width)  # [B, W]
+        radius = (f[:, 1] * MAX_RADIUS)[:, None, None]  # [B, 1, 1]
+        cos, sin = np.cos(f[:, 2])[:, None, None], np.sin(f[:, 2])[:, None, None]
+        dx = (centres[cols][:, None, :] - f[:, 3, None, None]) / radius  # [B, 1, W]
+        dy = (f[:, 4, None, None] - centres[rows][:, :, None]) / radius  # [B, W, 1]; v points up
+        u = cos * dx + sin * dy  # [B, W, W]: rotate by -orientation into the shape's frame
         v = -sin * dx + cos * dy
+        pixels = rows[:, :, None] * size + cols[:, None, :]  # [B, W, W] flat pixel indices
         block = out[start : start + chunk]
         for s in range(len(SHAPES)):
-            rows = np.flatnonzero(f[:, 0] == s)
-            if len(rows):
-                block[rows] = _inside(s, u[rows], v[rows])
+            sel = np.flatnonzero(f[:, 0] == s)
+            if len(sel):
+                block[sel[:, None, None], pixels[sel]] = _inside(s, u[sel], v[sel])
     return out
+
+
+#: dSprites' factor counts (Matthey et al., 2017): 3 shapes x 6 scales x 40
+#: orientations x 32 x 32 positions = 737,280 images of 64 x 64 pixels.
+DSPRITES = {"scales": 6, "orientations": 40, "positions": 32}
+_SMALL = {"scales": 4, "orientations": 8, "positions": 8}
+GRIDS = ("small", "dsprites")
+#: The largest full grid ``load_sprites`` renders into memory (float32 bytes).
+MAX_BYTES = 2 * 2**30
+
+
+def check_size(size) -> int:
+    """``size`` as an int, with a ValueError when the smallest sprite would not show."""
+    size = positive_int("size", size)
+    min_size = int(np.ceil(2**-0.5 / (MIN_SCALE * MAX_RADIUS * min(_INRADIUS.values()))))
+    if size < min_size:
+        raise ValueError(
+            f"size={size!r} is too small to draw the smallest sprite: pass size >= {min_size}"
+        )
+    return size
+
+
+def grid_counts(grid: str = "small", **counts) -> dict[str, int]:
+    """Validated ``scales``, ``orientations``, ``positions``: ``counts`` over the ``grid``'s.
+
+    ``grid="small"`` is this package's default (4, 8, 8); ``"dsprites"`` dSprites'
+    (6, 40, 32). A count given as None takes the grid's value.
+    """
+    base = {"small": _SMALL, "dsprites": DSPRITES}[_checks.one_of("grid", grid, GRIDS)]
+    return {k: positive_int(k, base[k] if counts.get(k) is None else counts[k]) for k in base}
+
+
+def grid_factors(values: dict[str, np.ndarray], indices) -> np.ndarray:
+    """Factor rows ``[n, 5]`` of grid positions ``indices`` (row-major over :data:`FACTOR_NAMES`).
+
+    The order is that of ``itertools.product`` over the factor values: shape varies
+    slowest, pos_y fastest.
+    """
+    counts = tuple(len(values[name]) for name in FACTOR_NAMES)
+    codes = np.unravel_index(np.asarray(indices, dtype=np.int64), counts)
+    return np.stack([values[name][c] for name, c in zip(FACTOR_NAMES, codes)], axis=1)
 
 
 def load_sprites(
     *,
     size: int = 32,
-    scales: int = 4,
-    orientations: int = 8,
-    positions: int = 8,
+    scales: int | None = None,
+    orientations: int | None = None,
+    positions: int | None = None,
+    grid: str = "small",
     n: int | None = None,
+    replace: bool | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
     binarize: bool = False,
@@ -134,12 +187,23 @@ def load_sprites(
     ----------
     size : int
         Image side in pixels (>= 13 so the smallest sprite covers a pixel).
-    scales, orientations, positions : int
-        Number of values of the scale, orientation and each position factor.
+    scales, orientations, positions : int, optional
+        Number of values of the scale, orientation and each position factor;
+        default the ``grid``'s.
+    grid : {"small", "dsprites"}
+        The default factor counts: ``"small"`` 4 scales, 8 orientations, 8 positions
+        (6,144 images); ``"dsprites"`` dSprites' 6, 40 and 32 (737,280 images; with
+        ``size=64`` the images are dSprites' size). To stream a whole grid that does
+        not fit in memory, see :class:`ppl_vae.data.SpriteGrid`.
     n : int, optional
-        Number of random factor combinations (drawn uniformly with replacement,
-        deterministic given ``seed``). ``None`` renders the full grid of
-        ``3 * scales * orientations * positions**2`` images (6,144 by default).
+        Number of random factor combinations, deterministic given ``seed``. ``None``
+        renders the full grid of ``3 * scales * orientations * positions**2`` images,
+        if it takes at most 2 GiB as float32.
+    replace : bool, optional
+        Draw the ``n`` combinations with replacement (uniform over each factor) or
+        without (``n`` distinct images of the grid: a random subset of the dataset,
+        as papers train on). Default: with for ``grid="small"`` (as before the
+        option existed), without for ``grid="dsprites"``.
     seed : int
         Seeds the random combinations and the train/test split.
     test_fraction : float
@@ -153,40 +217,44 @@ def load_sprites(
         ``x`` float32 ``[N, size*size]``, ``y`` the shape index,
         ``factors [N, 5]`` with ``factor_names`` as in :data:`FACTOR_NAMES`.
     """
-    size = positive_int("size", size)
-    min_size = int(np.ceil(2**-0.5 / (MIN_SCALE * MAX_RADIUS * min(_INRADIUS.values()))))
-    if size < min_size:
-        raise ValueError(
-            f"size={size!r} is too small to draw the smallest sprite: pass size >= {min_size}"
-        )
-    scales = positive_int("scales", scales)
-    orientations = positive_int("orientations", orientations)
-    positions = positive_int("positions", positions)
+    size = check_size(size)
+    counts = grid_counts(grid, scales=scales, orientations=orientations, positions=positions)
     if n is not None:
         n = positive_int("n", n, minimum=2, fix="pass an integer >= 2, or None for the full grid")
     seed = _checks.seed("seed", seed)
     test_fraction = _checks.fraction("test_fraction", test_fraction)
     _checks.flag("binarize", binarize)
+    replace = grid == "small" if replace is None else _checks.flag("replace", replace)
 
-    count = n if n is not None else 3 * scales * orientations * positions**2
+    values = factor_grid(size=size, **counts)
+    total = len(SHAPES) * counts["scales"] * counts["orientations"] * counts["positions"] ** 2
+    count = n if n is not None else total
     _checks.within_budget(
-        f"sprites with {count} images of size={size}", 3 * 4 * count * size * size,
+        f"sprites with {count} images of size={size}", 4 * count * size * size,
         _checks.memory_budget(), "lower n or size (or the grid's scales, orientations, positions)",
         option=False,
     )
-    grid = factor_grid(size=size, scales=scales, orientations=orientations, positions=positions)
-    values = [grid[name] for name in FACTOR_NAMES]
     rng = np.random.default_rng(seed)
     if n is None:
-        factors = np.array(list(itertools.product(*values)), dtype=np.float64)  # [N, 5]
+        if total * size * size * 4 > MAX_BYTES:
+            raise ValueError(
+                f"the full grid of {total:,} images of {size}x{size} takes "
+                f"{total * size * size * 4 / 2**30:.1f} GiB as float32: pass n= for a random "
+                "subset, or stream it with pv.data.SpriteGrid(...).iter_batches(...)"
+            )
+        factors = grid_factors(values, np.arange(total))  # [N, 5]
+    elif not replace:
+        if n > total:
+            raise ValueError(f"n={n} exceeds the {total:,} images of the grid: pass n <= {total}")
+        factors = grid_factors(values, np.sort(rng.choice(total, size=n, replace=False)))
     else:
-        factors = np.stack([v[rng.integers(len(v), size=n)] for v in values], axis=1)
-    x = render(factors, size=size)
+        factors = np.stack([values[k][rng.integers(len(values[k]), size=n)]
+                            for k in FACTOR_NAMES], axis=1)
     shape = factors[:, 0].astype(np.int64)
-    train, test = split_indices(len(x), test_fraction=test_fraction, seed=seed)
-    return Dataset(
-        x_train=x[train],
-        x_test=x[test],
+    train, test = split_indices(len(factors), test_fraction=test_fraction, seed=seed)
+    return Dataset(  # each split rendered in place: the images are held once
+        x_train=render(factors[train], size=size),
+        x_test=render(factors[test], size=size),
         y_train=shape[train],
         y_test=shape[test],
         factors_train=factors[train],
@@ -196,9 +264,11 @@ def load_sprites(
         name="sprites",
         params={
             "shape_names": SHAPES,
-            "factor_values": grid,
+            "factor_values": values,
             "size": size,
             "max_radius": MAX_RADIUS,
             "seed": seed,
+            "grid": grid,
+            "counts": counts,
         },
     )

@@ -8,6 +8,7 @@ from ppl_vae.metrics.dci import dci
 from ppl_vae.metrics.decomposition import elbo_decomposition
 from ppl_vae.metrics.mig import mig, mig_details
 from ppl_vae.metrics.ood import ood_auroc
+from ppl_vae.metrics.sbc import rank_counts, rank_uniformity, sbc_ranks
 
 __all__ = [
     "dci",
@@ -15,4 +16,7 @@ __all__ = [
     "mig",
     "mig_details",
     "ood_auroc",
+    "rank_counts",
+    "rank_uniformity",
+    "sbc_ranks",
 ]

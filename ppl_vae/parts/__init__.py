@@ -3,7 +3,15 @@
 Importing this package registers the built-in parts.
 """
 
-from ppl_vae.parts import guides, likelihoods, networks, objective, priors, repulsion  # noqa: F401
+from ppl_vae.parts import (  # noqa: F401
+    conv,
+    guides,
+    likelihoods,
+    networks,
+    objective,
+    priors,
+    repulsion,
+)
 from ppl_vae.parts.base import Context, Guide, Likelihood, Penalty, PenaltyInputs, Prior
 from ppl_vae.parts.objective import Objective
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from ppl_vae import _checks
 from ppl_vae.math import inverse_softplus, softplus_scale
+from ppl_vae.parts import conv
 from ppl_vae.parts.base import Guide
 from ppl_vae.parts.flows import Flow
 from ppl_vae.parts.networks import mlp
@@ -51,15 +52,37 @@ class AmortizedGuide(Guide):
     def __init__(self, ctx, *, hidden=(256,), activation="relu", covariance="diagonal",
                  flow=None):
         super().__init__(ctx)
+        out_dim = self._init_output(ctx, covariance, flow)
+        self.net = mlp(ctx.data_dim, hidden, out_dim, activation, where="guide")
+
+    def _init_output(self, ctx, covariance, flow) -> int:
+        """Set up the covariance and flow; returns the encoder's output width."""
         self.covariance = _checks.one_of("guide.covariance", covariance, COVARIANCES)
-        n_raw = _num_raw(ctx.latent_dim, covariance)
-        self.net = mlp(ctx.data_dim, hidden, ctx.latent_dim + n_raw, activation, where="guide")
         self.flow = None if flow is None else Flow(ctx.latent_dim, flow, context_dim=ctx.data_dim)
+        return ctx.latent_dim + _num_raw(ctx.latent_dim, covariance)
 
     def distribution(self, x, idx=None):
         out = self.net(x)
         q = gaussian(out[..., : self.latent_dim], out[..., self.latent_dim :], self.covariance)
         return q if self.flow is None else self.flow(q, context=x)
+
+
+@register("guide", "conv")
+class ConvGuide(AmortizedGuide):
+    """An amortized guide whose encoder g[x, θ] is convolutional (:mod:`ppl_vae.parts.conv`).
+
+    Everything but the network is :class:`AmortizedGuide`'s: the Gaussian (diagonal
+    or full covariance) and the optional x-conditioned ``flow``. ``hidden`` are the
+    fully connected widths after the convolutions (Higgins et al., 2017: ``[256]``).
+    """
+
+    def __init__(self, ctx, *, image_shape=None, channels=conv.CHANNELS, hidden=(256,),
+                 activation="relu", covariance="diagonal", flow=None):
+        Guide.__init__(self, ctx)
+        channels = conv.check_channels(channels, where="guide")
+        shape = conv.image_shape_of(ctx.data_dim, image_shape, channels, where="guide")
+        out_dim = self._init_output(ctx, covariance, flow)
+        self.net = conv.ConvEncoder(shape, channels, hidden, out_dim, activation, where="guide")
 
 
 @register("guide", "local")

@@ -6,6 +6,7 @@ on an Agg canvas without pyplot, so importing this package never switches the
 backend of an interactive session and no figure needs closing.
 """
 
+from ppl_vae.plots.calibration import rank_histograms
 from ppl_vae.plots.curves import bound_vs_k, training_curve
 from ppl_vae.plots.grids import image_grid, reconstruction_grid, sample_comparison, tile_images
 from ppl_vae.plots.latent import latent_scatter
@@ -19,6 +20,7 @@ __all__ = [
     "image_grid",
     "latent_scatter",
     "metric_bars",
+    "rank_histograms",
     "reconstruction_grid",
     "resynthesis_grid",
     "sample_comparison",

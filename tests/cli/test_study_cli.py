@@ -10,7 +10,7 @@ from ppl_vae.cli import main
 from ppl_vae.study import available_studies
 
 SHIPPED = {"elbo_vs_is", "gmm_vs_em", "inference_gaps", "disentanglement", "rdvae_ood",
-           "prior_vs_aggregate"}
+           "prior_vs_aggregate", "sbc"}
 
 
 def test_list_names_every_study_with_its_question(capsys):

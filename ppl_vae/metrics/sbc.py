@@ -1,0 +1,130 @@
+"""Simulation-based calibration: ranks of the true latent among posterior draws.
+
+Talts, Betancourt, Simpson, Vehtari & Gelman (2018, "Validating Bayesian
+Inference Algorithms with Simulation-Based Calibration", Algorithm 1): draw
+z̃ ~ p(z), x̃ ~ p(x | z̃), then S draws z₁…z_S from the approximate posterior
+q(z | x̃). For each coordinate, the rank r = #{s : z_s < z̃} lies in {0, …, S};
+if q is the exact posterior, r is uniform on those S + 1 values (Theorem 1),
+because z̃ is then one more draw from p(z | x̃). Departures have shapes: a ∪
+(too many extreme ranks) means q is too narrow, a ∩ too wide, a slope a biased
+mean. Uniformity of each coordinate is tested here with Pearson's χ² on binned
+ranks (Talts et al., Section 4.1 bin the ranks the same way for their histograms).
+
+The simulation itself (prior, decoder, guide) is the caller's: these functions
+take arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ppl_vae._checks import real_array
+from ppl_vae.metrics import _arrays
+
+
+def sbc_ranks(truth, draws) -> np.ndarray:
+    """Rank of each true coordinate among its posterior draws.
+
+    Parameters
+    ----------
+    truth : array [N, L]
+        The simulated latents z̃, one row per simulation.
+    draws : array [S, N, L]
+        S approximate-posterior draws per simulation.
+
+    Returns
+    -------
+    int64 array [N, L]
+        ``#{s : draws[s, n, l] < truth[n, l]}``, in ``0 … S``.
+    """
+    truth = _arrays.latent_array("truth", truth)
+    draws = real_array("draws", draws, ndim=3, what="posterior draws [S, N, L]")
+    if draws.shape[1:] != truth.shape:
+        raise ValueError(
+            f"draws has shape {draws.shape} but truth has {truth.shape}: pass draws of shape "
+            f"[S, {truth.shape[0]}, {truth.shape[1]}], S posterior draws per simulation"
+        )
+    return (draws < truth[None]).sum(axis=0).astype(np.int64)
+
+
+def _bins(num_draws: int, n: int, bins) -> int:
+    if bins is None:  # about ten expected counts per bin, at most 20 bins
+        return int(max(2, min(num_draws + 1, 20, n // 10)))
+    bins = int(bins)
+    if not 2 <= bins <= num_draws + 1:
+        raise ValueError(
+            f"bins={bins} is invalid: pass 2 <= bins <= num_draws + 1 = {num_draws + 1}"
+        )
+    return bins
+
+
+def rank_counts(ranks, *, num_draws: int, bins: int | None = None) -> dict[str, np.ndarray]:
+    """Histogram of ranks per coordinate, and the counts uniformity predicts.
+
+    Rank ``r`` goes to bin ``floor(r * bins / (num_draws + 1))``; when ``bins`` does
+    not divide ``num_draws + 1`` the bins hold unequal numbers of rank values and the
+    expected counts say so.
+
+    Returns
+    -------
+    dict
+        ``counts`` int ``[bins, L]``, ``expected`` float ``[bins]`` (per coordinate),
+        ``edges`` float ``[bins + 1]`` (in rank units).
+    """
+    ranks = np.asarray(ranks)
+    if ranks.ndim != 2 or ranks.size == 0:
+        raise ValueError(f"ranks has shape {ranks.shape}: pass an array [N, L] from sbc_ranks")
+    if isinstance(num_draws, bool) or int(num_draws) != num_draws or num_draws < 1:
+        raise ValueError(f"num_draws={num_draws!r} is invalid: pass S, the draws per simulation")
+    num_draws = int(num_draws)
+    if ranks.min() < 0 or ranks.max() > num_draws:
+        raise ValueError(
+            f"ranks range over [{ranks.min()}, {ranks.max()}]: with num_draws={num_draws} "
+            f"they lie in [0, {num_draws}]; pass the S the ranks were computed with"
+        )
+    bins = _bins(num_draws, len(ranks), bins)
+    which = ranks.astype(np.int64) * bins // (num_draws + 1)  # [N, L]
+    counts = np.stack([(which == b).sum(axis=0) for b in range(bins)])  # [bins, L]
+    width = np.bincount(np.arange(num_draws + 1) * bins // (num_draws + 1), minlength=bins)
+    expected = len(ranks) * width / (num_draws + 1)
+    edges = np.concatenate([[0.0], np.cumsum(width)]) - 0.5
+    return {"counts": counts, "expected": expected, "edges": edges}
+
+
+def rank_uniformity(ranks, *, num_draws: int, bins: int | None = None) -> pd.DataFrame:
+    """Pearson's χ² test that each coordinate's ranks are uniform on ``0 … num_draws``.
+
+    Parameters
+    ----------
+    ranks : int array [N, L]
+        From :func:`sbc_ranks`.
+    num_draws : int
+        S, the posterior draws per simulation.
+    bins : int, optional
+        Bins of the χ² test; default about ten expected counts per bin (at most 20).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per coordinate: ``dim``, ``chi2``, ``dof`` (bins − 1), ``p_value``,
+        ``rank_mean`` (mean of r / S; 0.5 if unbiased), ``sd_ratio`` (sd of r / S over
+        the uniform's; > 1: q too narrow, < 1: too wide), ``n``, ``bins``.
+    """
+    hist = rank_counts(ranks, num_draws=num_draws, bins=bins)
+    counts, expected = hist["counts"], hist["expected"]
+    chi2, p = stats.chisquare(counts, f_exp=np.broadcast_to(expected[:, None], counts.shape),
+                              axis=0)
+    u = np.asarray(ranks, dtype=np.float64) / num_draws  # [N, L] in [0, 1]
+    uniform_sd = np.sqrt(((num_draws + 1) ** 2 - 1) / 12) / num_draws  # sd of r/S, r uniform
+    return pd.DataFrame({
+        "dim": np.arange(counts.shape[1]),
+        "chi2": chi2,
+        "dof": len(expected) - 1,
+        "p_value": p,
+        "rank_mean": u.mean(axis=0),
+        "sd_ratio": u.std(axis=0, ddof=1) / uniform_sd,
+        "n": len(u),
+        "bins": len(expected),
+    })
