@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyro
 import torch
@@ -168,8 +169,12 @@ def fit(
     ----------
     model
         A ppl_vae model (``pv.build``).
-    x : array [N, D]
+    x : array [N, D], or a lazily indexed dataset
         Training data; checked against the model (dimension, support, finiteness).
+        An object with ``len(x)`` and ``x[indices] -> array [B, D]`` (e.g.
+        ``pv.data.SpriteGrid``: dSprites' 737,280 images rendered on demand) is
+        streamed: each minibatch is fetched, checked and moved when it is needed
+        (amortized guides only).
     y : array [N] of int, optional
         Labels, for class-structured models.
     steps, batch_size, lr
@@ -278,8 +283,13 @@ def fit(
     dev = _device.resolve(device)
     if dev is not None:
         model.to(dev)
-    x, y = _grey_levels(model, x, y) if binarize == "dynamic" else model.check_data(x, y)
-    n = x.shape[0]
+    source = _is_source(x)
+    if source:
+        x, y = _streamed(model, x, y, binarize)
+    else:
+        x, y = _grey_levels(model, x, y) if binarize == "dynamic" else model.check_data(x, y)
+    n = len(x)
+    data_device = x.device if torch.is_tensor(x) else _device.of(model)[0]
     if x_val is not None:
         if not getattr(getattr(model, "q", None), "amortized", True):
             raise ValueError(
@@ -303,7 +313,7 @@ def fit(
         "seed": seed, "lr": lr, "batch_size": batch_size,
         "objective": parsed_objective, "optimizer": optim.describe_optimizer(parsed_optimizer),
         "clip_norm": clip_norm, "kl_warmup": kl_warmup,
-        "data": resume_mod.fingerprint(x, y), "validation": resume_mod.fingerprint(x_val, y_val),
+        "data": f"stream:{x!r}" if source else resume_mod.fingerprint(x, y), "validation": resume_mod.fingerprint(x_val, y_val),
         "eval_every": eval_every if x_val is not None else None, "val_iwae": val_iwae,
         "early_stopping": stopping, "binarize": binarize,
     }
@@ -328,7 +338,8 @@ def fit(
         rows = [dict(zip(saved_training["columns"], r)) for r in saved_training.get("rows", [])]
         rng_state = saved_training.get("rng")
     else:
-        model.initialize(x, y, seed=seed)
+        model.initialize(_batch(x, torch.arange(min(n, batch_size)), source, binarize, model)
+                         if source else x, y, seed=seed)
 
     opt = optim.build_optimizer(parsed_optimizer, model.parameters(), lr)
     scheduler = optim.build_schedule(lr_schedule, opt, num_data=n, batch_size=batch_size)
@@ -382,7 +393,7 @@ def fit(
         columns += ["val_elbo"] + (["val_iwae"] if val_iwae else [])
     t0 = time.perf_counter() - (rows[-1]["time"] if rows else 0.0)
     first = rows[0]["loss"] if rows else None
-    data_dim = x.shape[1]
+    data_dim = model.data_dim
     params = [p for p in model.parameters()]
     model.train()
     cbs.dispatch(callbacks, "on_start", model, rows)
@@ -394,9 +405,9 @@ def fit(
         for step in range(start, steps):
             if best["stopped"] is not None:
                 break
-            idx = _batch_indices(n, batch_size, step, seed, x.device)
+            idx = _batch_indices(n, batch_size, step, seed, data_device)
             yb = None if y is None else y[idx]
-            xb = torch.bernoulli(x[idx]) if binarize == "dynamic" else x[idx]
+            xb = _batch(x, idx, source, binarize, model)
             current_lr = opt.param_groups[0]["lr"]
             loss = objective_fn(model, xb, yb, idx, n, step)
             value = loss.item() / n
@@ -456,6 +467,38 @@ def fit(
         )
     cbs.dispatch(callbacks, "on_end", history)
     return result
+
+
+def _is_source(x) -> bool:
+    """A lazily indexed dataset (``len(x)`` and ``x[indices]``, e.g. ``pv.data.SpriteGrid``)."""
+    return (not torch.is_tensor(x) and not isinstance(x, (np.ndarray, list, tuple))
+            and hasattr(x, "__len__") and hasattr(x, "__getitem__"))
+
+
+def _streamed(model, x, y, binarize):
+    """Check a streamed source: an amortized guide, rows that pass the model's checks, labels."""
+    if not getattr(getattr(model, "q", None), "amortized", False):
+        raise ValueError(
+            f"x={type(x).__name__} is streamed (rendered batch by batch), which needs an "
+            "amortized guide: a local guide or a GMM needs all the data up front (pass an array)"
+        )
+    n = len(x)
+    first = _batch(x, torch.arange(min(n, 8)), True, binarize, model)  # fails early on bad rows
+    if y is not None:
+        y = _device.move(_checks.label_tensor("y", y, n=n, num_classes=model.num_classes),
+                         first.device)
+    return x, y
+
+
+def _batch(x, idx, source: bool, binarize, model) -> torch.Tensor:
+    """The rows ``idx`` of ``x`` as the model's batch (rendered, checked and moved when streamed)."""
+    if source:
+        rows = torch.as_tensor(np.asarray(x[idx.cpu().numpy()]))
+        rows = _grey_levels(model, rows, None)[0] if binarize == "dynamic" else \
+            model.check_data(rows)[0]
+    else:
+        rows = x[idx]
+    return torch.bernoulli(rows) if binarize == "dynamic" else rows
 
 
 def _grey_levels(model, x, y):
