@@ -38,6 +38,7 @@ from typing import Protocol
 
 import torch
 
+from .._checks import positive_int
 from .._seed import seeded
 
 EXECUTORS = ("local", "ray")
@@ -269,6 +270,24 @@ def _loopback_only(ray):
             constants.ENABLE_RAY_CLUSTER = old_flag
 
 
+def start_local_ray(*, num_cpus: int) -> None:
+    """Start (and connect this process to) a local Ray instance on 127.0.0.1 only.
+
+    What :func:`run_ray` does when there is no instance to join; call it first to
+    keep one instance (and its warm workers) for several runs, and ``ray.shutdown()``
+    when done.
+    """
+    ray = _import_ray()
+    num_cpus = positive_int("num_cpus", num_cpus, fix="pass a number of CPUs >= 1")
+    with _loopback_only(ray):
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level="WARNING",
+            _node_ip_address="127.0.0.1",
+        )
+
+
 def _execute_on_ray(trial_blob: bytes, driver_path: list[str], key: str, config: dict, seed):
     # A local Ray worker does not inherit the driver's sys.path; add the driver's
     # entries that exist here so the trial's module (a script folder, a test
@@ -314,13 +333,7 @@ def run_ray(
         if address:
             ray.init(address=address, logging_level="WARNING")
         else:
-            with _loopback_only(ray):
-                ray.init(
-                    num_cpus=workers or cpu_count(),
-                    include_dashboard=False,
-                    logging_level="WARNING",
-                    _node_ip_address="127.0.0.1",
-                )
+            start_local_ray(num_cpus=workers or cpu_count())
         started = True
     running: dict = {}
     try:
