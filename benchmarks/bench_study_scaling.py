@@ -26,6 +26,7 @@ wall ÷ run wall), so slow spells hit both sides of a ratio.
 Usage::
 
     python benchmarks/bench_study_scaling.py [--size 384] [--reps 500] [--trials 8] [--repeats 3]
+    python benchmarks/bench_study_scaling.py --profile    # where local Ray's fixed time goes
 """
 
 from __future__ import annotations
@@ -106,6 +107,69 @@ def one_round(args) -> dict[str, dict[str, float]]:
     return rows
 
 
+def _tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, todo = {os.getpid()}, [os.getpid()]
+    while todo:
+        current = todo.pop()
+        kids = {pid for pid, parent in parents.items() if parent == current} - tree
+        tree |= kids
+        todo += list(kids)
+    return sum(cpu.get(pid, 0.0) for pid in tree)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _import_in_worker() -> float:
+    start = time.perf_counter()
+    import ppl_vae.study.executors  # noqa: F401 - what a worker's first trial task imports
+
+    return time.perf_counter() - start
+
+
+def profile_ray() -> None:
+    """Where a local Ray run's fixed time goes, step by step (seconds)."""
+    import ray
+
+    start = time.perf_counter()
+    ps.start_local_ray(num_cpus=2)
+    steps = {"ray.init (local, 2 CPUs)": time.perf_counter() - start}
+    try:
+        noop = ray.remote(num_cpus=1)(_pid)
+        start = time.perf_counter()
+        ray.get([noop.remote() for _ in range(2)])
+        steps["first task on each worker (no imports)"] = time.perf_counter() - start
+        imports = ray.remote(num_cpus=1)(_import_in_worker)
+        start = time.perf_counter()
+        inside = ray.get([imports.remote() for _ in range(2)])
+        steps["import ppl_vae in 2 fresh workers (wall)"] = time.perf_counter() - start
+        steps["  the same, inside each worker (max)"] = max(inside)
+        start = time.perf_counter()
+        ray.get([noop.remote() for _ in range(200)])
+        steps["one task round trip, warm worker [ms]"] = (time.perf_counter() - start) * 5
+        before = _tree_cpu_seconds()
+        time.sleep(5)
+        steps["CPU s per wall s of an idle instance"] = (_tree_cpu_seconds() - before) / 5
+    finally:
+        start = time.perf_counter()
+        ray.shutdown()
+        steps["ray.shutdown"] = time.perf_counter() - start
+    for label, seconds in steps.items():
+        print(f"{label:<44}{seconds:>9.3f}")
+
+
 def _stats(values: list[float]) -> str:
     return f"{min(values):6.2f} {statistics.median(values):6.2f} {max(values):6.2f}"
 
@@ -117,10 +181,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="number of equal trials")
     parser.add_argument("--repeats", type=int, default=3, help="rounds, each in a fresh process")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
+    parser.add_argument("--profile", action="store_true",
+                        help="only time the steps of a local Ray instance's fixed cost")
     parser.add_argument("--round", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.round:
         print(json.dumps(one_round(args)))
+        return
+    if args.profile:
+        profile_ray()
         return
 
     torch.set_num_threads(1)
@@ -141,12 +210,18 @@ def main() -> None:
     print("load average after:  {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
 
     print(f"\n{args.repeats} rounds; min / median / max")
-    print(f"{'run':<36}{'wall [s]':>21}{'speed-up vs serial':>22}{'mean trial [s]':>21}")
+    print(f"{'run':<36}{'wall [s]':>21}{'speed-up vs serial':>22}{'mean trial [s]':>21}"
+          f"{'overhead [s]':>21}")
     for label in rounds[0]:
         walls = [r[label]["wall"] for r in rounds]
         ups = [r[SERIAL]["wall"] / r[label]["wall"] for r in rounds]
         trials = [r[label]["trial"] for r in rounds]
-        print(f"{label:<36}{_stats(walls):>21}{_stats(ups):>22}{_stats(trials):>21}")
+        # wall minus the trials' own time spread over the workers: the runner's fixed
+        # cost, which stays readable when other load slows the trials themselves
+        workers = 1 if label == SERIAL else 2
+        extra = [w - args.trials * t / workers for w, t in zip(walls, trials, strict=True)]
+        print(f"{label:<36}{_stats(walls):>21}{_stats(ups):>22}{_stats(trials):>21}"
+              f"{_stats(extra):>21}")
     if not args.no_ray:
         print("\nRay speed-up / warm pool speed-up (per round):")
         pool = "process pool, 2 workers (warm)"
