@@ -4,6 +4,8 @@
     ppl-vae study elbo_vs_is --small
     ppl-vae study gmm_vs_em --seeds 5 --workers 2 --out results/
     ppl-vae study disentanglement --executor ray --address HEAD:6379
+    ppl-vae study elbo_vs_is --device auto          # CUDA when there is one
+    ppl-vae study inference_gaps --executor ray --device cuda --gpus-per-trial 0.5
 
 Results go to ``<out>/<study>/``: ``trials.csv`` (tidy, one row per trial and
 metric), ``summary.csv`` (mean, s.e., bootstrap interval per configuration),
@@ -35,6 +37,12 @@ def register(sub) -> None:
     p.add_argument("--small", action="store_true", help="the study's small grid: a quick check")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel trials (default: CPU count, capped by the trials to run)")
+    p.add_argument("--device", default=None,
+                   help="where trials compute: auto (CUDA when available), cpu, cuda or cuda:N "
+                        "(default: the CPU); with --executor ray, Ray assigns the GPUs")
+    p.add_argument("--gpus-per-trial", type=float, default=None,
+                   help="GPUs a Ray trial on CUDA asks for (default 1; a fraction such as 0.5 "
+                        "lets trials share a GPU); only with --executor ray")
     p.add_argument("--retry-failed", action="store_true", help="rerun trials recorded as failed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -71,7 +79,7 @@ def run(args) -> int:
     df = study.run(
         args.name, executor=args.executor, address=args.address, seeds=args.seeds,
         out=args.out, small=args.small, workers=args.workers, progress=not args.no_progress,
-        retry_failed=args.retry_failed,
+        retry_failed=args.retry_failed, device=args.device, gpus_per_trial=args.gpus_per_trial,
     )
     out_dir = os.path.join(args.out, study.get_study(args.name).name)
     failed = _count_failures(out_dir)

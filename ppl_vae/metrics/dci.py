@@ -23,7 +23,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 
 from ppl_vae import _checks
 from ppl_vae._checks import positive_int
@@ -61,6 +60,9 @@ def _fit_importances(
     x_train, y_train, x_test, y_test, *, seed: int, num_trees: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Importance matrix ``[L, F]`` and train/test accuracies ``[F]``."""
+    # sklearn is imported on use, not with ppl_vae: a fresh study worker starts sooner.
+    from sklearn.ensemble import RandomForestClassifier
+
     num_factors = y_train.shape[1]
     importance = np.zeros((x_train.shape[1], num_factors))
     acc_train, acc_test = np.zeros(num_factors), np.zeros(num_factors)

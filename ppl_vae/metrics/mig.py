@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import mutual_info_score
 
 from ppl_vae._checks import positive_int
 from ppl_vae.metrics._arrays import factor_codes, latent_array
@@ -53,6 +52,9 @@ def _discretize(latents: np.ndarray, bins: int) -> np.ndarray:
 
 def _mig_table(latent_codes: np.ndarray, factor_codes: np.ndarray) -> dict[str, np.ndarray]:
     """Per-factor entropy, best and second-best latent MI, and normalised gap."""
+    # sklearn is imported on use, not with ppl_vae: a fresh study worker starts sooner.
+    from sklearn.metrics import mutual_info_score
+
     num_latents, num_factors = latent_codes.shape[1], factor_codes.shape[1]
     mi = np.array(
         [

@@ -9,7 +9,6 @@ higher than a random in-domain point, ties counting one half (Hanley & McNeil 19
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from ppl_vae.metrics._arrays import scores
 
@@ -29,6 +28,9 @@ def ood_auroc(scores_in, scores_out) -> float:
     float
         Area under the ROC curve, in [0, 1].
     """
+    # sklearn is imported on use, not with ppl_vae: a fresh study worker starts sooner.
+    from sklearn.metrics import roc_auc_score
+
     s_in = scores("scores_in", scores_in)
     s_out = scores("scores_out", scores_out)
     labels = np.concatenate([np.zeros(s_in.size), np.ones(s_out.size)])

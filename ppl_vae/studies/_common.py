@@ -34,8 +34,15 @@ def subsample(x, n: int, *, seed: int) -> torch.Tensor:
     return torch.as_tensor(x[rows(x.shape[0], n, seed=seed)])
 
 
+def device() -> str | None:
+    """The running trial's device (``pv.study.run(..., device=)``); None: the CPU."""
+    from ppl_vae.study import trial_device
+
+    return trial_device()
+
+
 def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
-          batch_size: int = 128, **overrides):
+          batch_size: int = 128, device=None, **overrides):
     """Build ``spec`` with ``overrides`` (initial weights from ``seed``) and fit it by SVI.
 
     Parameters
@@ -49,6 +56,8 @@ def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
         Seeds the initial weights, the minibatch order and the SVI draws.
     steps, lr, batch_size
         Passed to :func:`ppl_vae.fit`.
+    device : str, optional
+        Where to train (:func:`ppl_vae.fit`'s ``device=``); the model stays there.
 
     Returns
     -------
@@ -60,7 +69,7 @@ def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
     x = np.asarray(x, dtype=np.float32)
     model = pv.build(spec, data_dim=x.shape[1], seed=seed, **overrides)
     result = pv.fit(model, x, y, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                    progress=False)
+                    progress=False, device=device)
     return result.model.eval()
 
 

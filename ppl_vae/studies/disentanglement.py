@@ -36,19 +36,20 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """Train one model on sprites; MIG, DCI and the ELBO decomposition."""
     import ppl_vae as pv
 
+    device = _common.device()
     data = _common.dataset("sprites", size=config["size"])
     width = _common.mlp(config["hidden"])
     model = _common.train(
         config["family"], data.x_train, seed=seed, steps=config["steps"], lr=config["lr"],
         batch_size=config["batch_size"], latent_dim=config["latent_dim"], beta=config["beta"],
-        decoder=width, guide=width,
+        decoder=width, guide=width, device=device,
     )
     keep = _common.rows(len(data.x_train), config["n_eval"], seed=seed)
     x, factors = torch.as_tensor(data.x_train[keep]), data.factors_train[keep]
     with torch.no_grad():
-        means = model.encode(x).mean.numpy()  # [n_eval, latent]
+        means = model.encode(x).mean.cpu().numpy()  # [n_eval, latent]
     dci = pv.metrics.dci(means, factors, seed=seed)
-    decomposition = pv.metrics.elbo_decomposition(model, x, seed=seed)
+    decomposition = pv.metrics.elbo_decomposition(model, x, seed=seed, device=device)
     return {
         "mig": pv.metrics.mig(means, factors),
         "dci_disentanglement": dci["disentanglement"],

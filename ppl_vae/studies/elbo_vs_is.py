@@ -36,7 +36,7 @@ FULL_KS = [1, 10, 100, 1000, 5000]
 SMALL_KS = [1, 10, 100]
 
 
-def _model_and_data(config: dict, seed: int):
+def _model_and_data(config: dict, seed: int, device=None):
     """Train the configured family; return (model, held-out x [n_eval, D])."""
     family = config["model"]
     width = _common.mlp(config["hidden"])
@@ -44,13 +44,13 @@ def _model_and_data(config: dict, seed: int):
         data = _common.dataset("digits", binarize=True)
         model = _common.train(
             "vae", data.x_train, seed=seed, steps=config["steps"], latent_dim=config["latent_dim"],
-            decoder=width, guide=width,
+            decoder=width, guide=width, device=device,
         )
     elif family == "linear_lvm":
         data = _common.dataset("digits")
         model = _common.train(
             "lvm", data.x_train, seed=seed, steps=config["steps"], latent_dim=config["latent_dim"],
-            decoder={"hidden": []}, guide={"kind": "amortized", **width},
+            decoder={"hidden": []}, guide={"kind": "amortized", **width}, device=device,
         )
     else:
         raise ValueError(f"model={family!r} is not one of 'vae', 'linear_lvm'")
@@ -61,11 +61,13 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """ELBO, IWAE_K (with ESS and k̂) and, where it exists, the exact log p(x)."""
     import ppl_vae as pv
 
-    model, x = _model_and_data(config, seed)
+    device = _common.device()
+    model, x = _model_and_data(config, seed, device)
     out = {"elbo": float(pv.infer.elbo(model, x, num_particles=config["elbo_particles"],
-                                       seed=seed).mean())}
+                                       seed=seed, device=device).mean())}
     for k in config["ks"]:
-        est = pv.infer.log_likelihood(model, x, num_samples=k, seed=seed + 7919 * k)
+        est = pv.infer.log_likelihood(model, x, num_samples=k, seed=seed + 7919 * k,
+                                      device=device)
         summary = est.summary()
         out[f"iwae_K{k}"] = summary["log_px"]
         out[f"ess_fraction_K{k}"] = summary["ess_mean"] / k
@@ -73,7 +75,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
             out[f"khat_mean_K{k}"] = float(est.khat.mean())
             out[f"share_unreliable_K{k}"] = summary["share_unreliable"]
     try:
-        reference = float(pv.infer.exact_log_likelihood(model, x).mean())
+        reference = float(pv.infer.exact_log_likelihood(model, x, device=device).mean())
         out["exact_log_px"] = reference
     except NotImplementedError:
         reference = out[f"iwae_K{max(config['ks'])}"]

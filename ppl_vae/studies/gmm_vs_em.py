@@ -44,8 +44,9 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         n=config["n"], seed=seed,
     )
     c = config["num_components"]
+    device = _common.device()
     model = _common.train("gmm", data.x_train, seed=seed, steps=config["steps"], lr=config["lr"],
-                          batch_size=config["batch_size"], num_components=c)
+                          batch_size=config["batch_size"], num_components=c, device=device)
     em = GaussianMixture(c, covariance_type="diag", n_init=config["em_inits"], random_state=seed)
     em.fit(data.x_train)
     truth = GaussianMixture(config["true_components"], covariance_type="diag")
@@ -55,7 +56,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     truth.precisions_cholesky_ = 1.0 / params["scales"]
     out = {}
     for split, x in (("train", data.x_train), ("test", data.x_test)):
-        svi = float(pv.infer.exact_log_likelihood(model, x).mean())
+        svi = float(pv.infer.exact_log_likelihood(model, x, device=device).mean())
         ref = float(em.score(x))
         out[f"svi_{split}"] = svi
         out[f"em_{split}"] = ref

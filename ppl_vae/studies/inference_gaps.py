@@ -39,19 +39,23 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """Amortized ELBO, locally optimised ELBO, IS log p(x), and the two gaps (nats)."""
     import ppl_vae as pv
 
+    device = _common.device()
     data = _common.dataset("digits", binarize=True)
     model = _common.train(
         "vae", data.x_train, seed=seed, steps=config["steps"], latent_dim=config["latent_dim"],
         decoder=_common.mlp(config["decoder_hidden"]), guide=_common.mlp(config["encoder_hidden"]),
+        device=device,
     )
     x = _common.subsample(data.x_test, config["n_eval"], seed=seed)
     particles, k = config["elbo_particles"], config["num_samples"]
     local = pv.infer.fit_local_guide(model, x, steps=config["local_steps"], lr=config["local_lr"],
-                                     seed=seed, init="encoder")
-    elbo_amortized = pv.infer.elbo(model, x, num_particles=particles, seed=seed)  # [N]
-    elbo_local = pv.infer.elbo(model, x, guide=local, num_particles=particles, seed=seed + 1)
-    is_encoder = pv.infer.log_likelihood(model, x, num_samples=k, seed=seed + 2)
-    is_local = pv.infer.log_likelihood(model, x, guide=local, num_samples=k, seed=seed + 3)
+                                     seed=seed, init="encoder", device=device)
+    on = {"device": device}
+    elbo_amortized = pv.infer.elbo(model, x, num_particles=particles, seed=seed, **on)  # [N]
+    elbo_local = pv.infer.elbo(model, x, guide=local, num_particles=particles, seed=seed + 1,
+                               **on)
+    is_encoder = pv.infer.log_likelihood(model, x, num_samples=k, seed=seed + 2, **on)
+    is_local = pv.infer.log_likelihood(model, x, guide=local, num_samples=k, seed=seed + 3, **on)
     log_px = torch.maximum(is_encoder.log_px, is_local.log_px)  # [N]
     # ELBO[q*] ≥ ELBO[q_φ] by construction of q*; keep the better of the two per point
     # so a local optimisation that wandered off cannot report a negative amortization gap.

@@ -47,6 +47,7 @@ from ppl_vae.study import Study
 
 def _c2st(generated, real, *, seed: int, folds: int, trees: int) -> float:
     """Cross-validated accuracy of a random forest telling ``generated`` from ``real``."""
+    generated = generated.cpu() if torch.is_tensor(generated) else generated
     x = np.concatenate([np.asarray(generated), np.asarray(real)])
     y = np.concatenate([np.zeros(len(generated)), np.ones(len(real))])
     forest = RandomForestClassifier(n_estimators=trees, random_state=seed, n_jobs=1)
@@ -58,16 +59,18 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """C2ST accuracy of prior samples, aggregate-posterior samples and training images."""
     import ppl_vae as pv
 
+    device = _common.device()
     data = _common.dataset("digits", binarize=True)
     width = _common.mlp(config["hidden"])
     model = _common.train("vae", data.x_train, seed=seed, steps=config["steps"],
-                          latent_dim=config["latent_dim"], decoder=width, guide=width)
+                          latent_dim=config["latent_dim"], decoder=width, guide=width,
+                          device=device)
     real = data.x_test  # every held-out image
     n = len(real)
     sources = {
         "prior": model.sample(n, noise=True, seed=seed),
         "aggregate": pv.infer.sample_aggregate_posterior(model, data.x_train, n, noise=True,
-                                                         seed=seed + 1),
+                                                         seed=seed + 1, device=device),
         "train_images": _common.subsample(data.x_train, n, seed=seed),
     }
     options = {"seed": seed, "folds": config["folds"], "trees": config["trees"]}
@@ -75,8 +78,9 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     out["c2st_prior_minus_aggregate"] = out["c2st_prior"] - out["c2st_aggregate"]
     # How much of the prior the encoder leaves unused: mean log-density of prior draws
     # under the aggregated posterior, relative to that of its own draws (nats).
-    q = pv.infer.aggregate_posterior(model, data.x_train)
+    q = pv.infer.aggregate_posterior(model, data.x_train, device=device)
     z_prior = torch.randn(n, config["latent_dim"], generator=torch.Generator().manual_seed(seed))
+    z_prior = z_prior.to(device) if device is not None else z_prior
     z_agg = q.sample((n,))
     out["log_q_prior_draws_minus_own"] = float(q.log_prob(z_prior).mean() - q.log_prob(z_agg).mean())
     return out

@@ -55,21 +55,22 @@ def trial(config: dict, seed: int) -> dict[str, float]:
 
     inside, x_out = _splits()
     width = _common.mlp(config["hidden"])
+    device = _common.device()
     common = {"seed": seed, "steps": config["steps"], "decoder": width, "guide": width,
-              "latent_dim": config["latent_dim"]}
+              "latent_dim": config["latent_dim"], "device": device}
     k = config["num_samples"]
     y_test = torch.as_tensor(inside.y_test)
     if config["model"] == "vae":
         model = _common.train("vae", inside.x_train, **common)
         with torch.no_grad():
-            z_train = model.encode(inside.x_train).mean.numpy()
-            z_test = model.encode(inside.x_test).mean.numpy()
+            z_train = model.encode(inside.x_train).mean.cpu().numpy()
+            z_test = model.encode(inside.x_test).mean.cpu().numpy()
         probe = LogisticRegression(max_iter=2000).fit(z_train, inside.y_train)
         out = {"accuracy": float((probe.predict(z_test) == inside.y_test).mean())}
 
         def score(x, s):
             return -pv.infer.log_likelihood(model, x, num_samples=k, seed=s,
-                                            diagnostics=False).log_px
+                                            diagnostics=False, device=device).log_px.cpu()
 
         out["auroc_log_px"] = pv.metrics.ood_auroc(score(inside.x_test, seed),
                                                    score(x_out, seed + 1))
@@ -77,12 +78,12 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     penalty = [{"kind": "repulsion", "weight": config["weight"], "rho": config["rho"]}]
     model = _common.train("rdvae", inside.x_train, inside.y_train, num_classes=len(IN_CLASSES),
                           penalty=penalty, **common)
-    pred = model.predict(inside.x_test, seed=seed)
+    pred = model.predict(inside.x_test, seed=seed).cpu()
     out = {"accuracy": float((pred == y_test).float().mean())}
     for method in OOD_METHODS:
         s_in = model.ood_score(inside.x_test, method=method, num_samples=k, seed=seed)
         s_out = model.ood_score(x_out, method=method, num_samples=k, seed=seed + 1)
-        out[f"auroc_{method}"] = pv.metrics.ood_auroc(s_in, s_out)
+        out[f"auroc_{method}"] = pv.metrics.ood_auroc(s_in.cpu(), s_out.cpu())
     means = model.prior.class_means.detach()
     gaps = torch.cdist(means, means).pow(2) + torch.diag(torch.full((len(means),), np.inf))
     out["min_sq_distance_class_means"] = float(gaps.min())

@@ -6,5 +6,15 @@ summaries, figures and a report to ``<out>/<study>/``; see :mod:`ppl_vae.study.c
 
 from .analysis import paired_comparison, summarize
 from .core import Study, available_studies, get_study, run
+from .executors import start_local_ray, trial_device
 
-__all__ = ["Study", "available_studies", "get_study", "paired_comparison", "run", "summarize"]
+__all__ = [
+    "Study",
+    "available_studies",
+    "get_study",
+    "paired_comparison",
+    "run",
+    "start_local_ray",
+    "summarize",
+    "trial_device",
+]

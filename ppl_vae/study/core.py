@@ -204,6 +204,8 @@ def run(
     workers: int | None = None,
     progress: bool = True,
     retry_failed: bool = False,
+    device=None,
+    gpus_per_trial: float | None = None,
 ) -> pd.DataFrame:
     """Run a study's grid × seeds (resuming stored trials) and write its results.
 
@@ -230,6 +232,19 @@ def run(
         Show a progress bar over completed trials.
     retry_failed : bool, default False
         Run again trials whose stored record is a failure.
+    device : {None, "auto", "cpu", "cuda", "cuda:N"}, optional
+        Where each trial computes: trials read it with
+        :func:`~ppl_vae.study.executors.trial_device` and pass it on as ``device=``
+        (the shipped studies do). None (default): the CPU, as before; ``"auto"``:
+        CUDA when available. Checked before any trial runs: a CUDA device on a
+        machine without one is a ValueError. With Ray the cluster's GPUs count,
+        Ray assigns them (``"cuda"`` or ``"auto"``), and a trial on CUDA asks
+        for ``gpus_per_trial`` GPUs. The device is not part of a trial's key:
+        trials stored from a CPU run are reused on CUDA and vice versa.
+    gpus_per_trial : float, optional
+        GPUs a Ray trial on CUDA asks for (default 1); a fraction in (0, 1] lets
+        trials share a GPU. Only with ``executor="ray"`` and a device that may be
+        CUDA.
 
     Returns
     -------
@@ -244,6 +259,13 @@ def run(
         raise ValueError(
             f"address={address!r} is only used with executor='ray': pass executor='ray' "
             "or drop address"
+        )
+    device = executors.check_device(device, executor=executor)
+    gpus_per_trial = executors.check_gpus_per_trial(gpus_per_trial)
+    if gpus_per_trial is not None and (executor != "ray" or device in (None, "cpu")):
+        raise ValueError(
+            f"gpus_per_trial={gpus_per_trial} is only used by Ray trials on CUDA: pass "
+            "executor='ray' with device='cuda' or 'auto', or drop gpus_per_trial"
         )
     seeds = _check_seeds("seeds", study.default_seeds if seeds is None else seeds)
     if workers is not None:
@@ -301,13 +323,15 @@ def run(
     try:
         if pending and executor == "ray":
             used_workers = workers
-            executors.run_ray(study.trial, claims, on_done, address=address, workers=workers)
+            executors.run_ray(study.trial, claims, on_done, address=address, workers=workers,
+                              device=device, gpus_per_trial=gpus_per_trial)
         elif pending:
             used_workers = workers or min(executors.cpu_count(), len(pending))
             if used_workers == 1:
-                executors.run_in_process(study.trial, claims, on_done)
+                executors.run_in_process(study.trial, claims, on_done, device=device)
             else:
-                executors.run_process_pool(study.trial, claims, on_done, workers=used_workers)
+                executors.run_process_pool(study.trial, claims, on_done, workers=used_workers,
+                                           device=device)
     finally:
         claims.release_all()
         bar.close()
@@ -320,6 +344,7 @@ def run(
         "trials": f"{len(jobs)} ({len(jobs) - len(pending)} reused from earlier runs, "
         f"{len(pending)} run now)",
         "executor": executor + (f", {used_workers} worker(s)" if pending and used_workers else ""),
+        **({"device": device} if device is not None else {}),
         "wall time of this run": f"{wall:.1f} s",
         "compute time of all trials": f"{_compute_seconds(jobs, records):.1f} s",
     }

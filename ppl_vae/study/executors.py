@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import contextvars
 import ctypes
 import multiprocessing
 import numbers
@@ -38,9 +39,14 @@ from typing import Protocol
 
 import torch
 
+from .. import _device
+from .._checks import _short, positive_int
 from .._seed import seeded
 
 EXECUTORS = ("local", "ray")
+#: Device names a Ray trial may ask for: Ray gives each task its own GPU(s), which
+#: the task sees as cuda:0, so an index would name a GPU it was not given.
+RAY_DEVICES = ("auto", "cpu", "cuda", "cuda:0")
 #: Seconds between looks at trials another run has claimed.
 POLL_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
@@ -122,15 +128,36 @@ def _check_results(results) -> dict[str, float]:
     return clean
 
 
-def execute_trial(trial: Callable, key: str, config: dict, seed: int) -> dict:
+_TRIAL_DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "ppl_vae_trial_device", default=None
+)
+
+
+def trial_device() -> str | None:
+    """The device the running trial should compute on, to pass on as ``device=``.
+
+    ``None`` (the default of :func:`ppl_vae.study.run`) means the CPU, exactly as
+    before devices existed; otherwise a torch device string (``"cpu"``,
+    ``"cuda"``, ``"cuda:1"``), already checked by the runner. Outside a trial: None.
+    """
+    return _TRIAL_DEVICE.get()
+
+
+def execute_trial(
+    trial: Callable, key: str, config: dict, seed: int, device: str | None = None
+) -> dict:
     """Run one trial and return its record; never raises for errors inside the trial.
 
     The global torch / numpy / random generators are seeded with ``seed`` while the
     trial runs (and restored afterwards), so trials that draw from them are
-    reproducible too.
+    reproducible too. ``device`` is what :func:`trial_device` returns meanwhile; a
+    record of a trial given a device names it.
     """
     start = time.perf_counter()
     record = {"key": key, "config": config, "seed": int(seed)}
+    if device is not None:
+        record["device"] = device
+    token = _TRIAL_DEVICE.set(device)
     try:
         with seeded(seed):
             results = _check_results(trial(dict(config), int(seed)))
@@ -142,8 +169,79 @@ def execute_trial(trial: Callable, key: str, config: dict, seed: int) -> dict:
             error=f"{type(err).__name__}: {err}",
             traceback=traceback.format_exc(),
         )
+    finally:
+        _TRIAL_DEVICE.reset(token)
     record["seconds"] = time.perf_counter() - start
     return record
+
+
+def check_device(device, *, executor: str) -> str | None:
+    """Validate ``device=`` before any trial runs; return it as a string (None stays).
+
+    In and around this process (``executor="local"``) the device must exist here:
+    ``"auto"`` becomes ``"cuda"`` or ``"cpu"``, and a CUDA device on a machine
+    without one is a ValueError. With Ray the GPUs are the cluster's, not this
+    machine's: only the name is checked here (:data:`RAY_DEVICES`), and
+    :func:`ray_device` decides against the cluster's resources.
+    """
+    if device is None:
+        return None
+    if executor != "ray":
+        return str(_device.resolve(device))
+    name = str(device) if isinstance(device, str | torch.device) else None
+    if name not in RAY_DEVICES:
+        raise ValueError(
+            f"device={_short(device)} is not usable with executor='ray': pass one of "
+            f"{', '.join(map(repr, RAY_DEVICES))} (Ray gives each task its own GPU, "
+            "which the task sees as cuda:0)"
+        )
+    return "cuda" if name == "cuda:0" else name
+
+
+def ray_device(device: str | None, *, cluster_gpus: float) -> str | None:
+    """Where a Ray trial runs, given a checked ``device`` and the cluster's GPU count.
+
+    None and ``"cpu"`` stay; ``"auto"`` is ``"cuda"`` when the cluster has GPUs, else
+    ``"cpu"``; ``"cuda"`` on a cluster without GPUs is a ValueError (its tasks
+    would wait for a GPU forever).
+    """
+    if device == "auto":
+        return "cuda" if cluster_gpus > 0 else "cpu"
+    if device == "cuda" and cluster_gpus <= 0:
+        raise ValueError(
+            "device='cuda' but the Ray cluster has no GPUs: pass device='auto' or 'cpu', "
+            "or add GPU nodes to the cluster"
+        )
+    return device
+
+
+def check_gpus_per_trial(gpus_per_trial) -> float | None:
+    """``gpus_per_trial`` as a float in (0, 1] or a whole number of GPUs; None stays."""
+    if gpus_per_trial is None:
+        return None
+    ok = isinstance(gpus_per_trial, numbers.Real) and not isinstance(gpus_per_trial, bool)
+    if ok:
+        value = float(gpus_per_trial)
+        ok = (0 < value <= 1) or (value > 1 and value.is_integer())
+    if not ok:
+        raise ValueError(
+            f"gpus_per_trial={_short(gpus_per_trial)} is invalid: pass a fraction in (0, 1] "
+            "(trials share a GPU) or a whole number of GPUs"
+        )
+    return value
+
+
+def ray_task_options(device: str | None, *, gpus_per_trial: float | None = None) -> dict:
+    """Ray resources of one trial task: one CPU, plus GPUs when it runs on CUDA.
+
+    ``gpus_per_trial`` (default 1) may be a fraction, so that several small trials
+    share a GPU; trials on the CPU ask for none (a GPU request would keep them
+    waiting for a GPU they do not use).
+    """
+    options = {"num_cpus": 1, "max_retries": 1}
+    if device is not None and torch.device(device).type == "cuda":
+        options["num_gpus"] = 1.0 if gpus_per_trial is None else float(gpus_per_trial)
+    return options
 
 
 def _single_thread_worker() -> None:
@@ -155,7 +253,9 @@ def _pool_worker() -> None:
     _single_thread_worker()
 
 
-def run_in_process(trial: Callable, jobs, on_done: Callable[[dict], None]) -> None:
+def run_in_process(
+    trial: Callable, jobs, on_done: Callable[[dict], None], *, device: str | None = None
+) -> None:
     """Run ``jobs`` (a list or a :class:`JobSource`) one after the other in this process."""
     source = _source(jobs)
     while not source.exhausted():
@@ -163,7 +263,7 @@ def run_in_process(trial: Callable, jobs, on_done: Callable[[dict], None]) -> No
         if job is None:  # every remaining trial is claimed by another live run
             time.sleep(POLL_SECONDS)
             continue
-        on_done(execute_trial(trial, job["key"], job["config"], job["seed"]))
+        on_done(execute_trial(trial, job["key"], job["config"], job["seed"], device))
 
 
 def _mp_context():
@@ -176,7 +276,12 @@ def _mp_context():
 
 
 def run_process_pool(
-    trial: Callable, jobs, on_done: Callable[[dict], None], *, workers: int
+    trial: Callable,
+    jobs,
+    on_done: Callable[[dict], None],
+    *,
+    workers: int,
+    device: str | None = None,
 ) -> None:
     """Run ``jobs`` on a pool of ``workers`` processes.
 
@@ -203,7 +308,7 @@ def run_process_pool(
     try:
         while True:
             while len(running) < workers and (job := source.take()) is not None:
-                args = (trial, job["key"], job["config"], job["seed"])
+                args = (trial, job["key"], job["config"], job["seed"], device)
                 running[pool.submit(execute_trial, *args)] = job
             if not running:
                 if source.exhausted():
@@ -269,7 +374,27 @@ def _loopback_only(ray):
             constants.ENABLE_RAY_CLUSTER = old_flag
 
 
-def _execute_on_ray(trial_blob: bytes, driver_path: list[str], key: str, config: dict, seed):
+def start_local_ray(*, num_cpus: int) -> None:
+    """Start (and connect this process to) a local Ray instance on 127.0.0.1 only.
+
+    What :func:`run_ray` does when there is no instance to join; call it first to
+    keep one instance (and its warm workers) for several runs, and ``ray.shutdown()``
+    when done.
+    """
+    ray = _import_ray()
+    num_cpus = positive_int("num_cpus", num_cpus, fix="pass a number of CPUs >= 1")
+    with _loopback_only(ray):
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level="WARNING",
+            _node_ip_address="127.0.0.1",
+        )
+
+
+def _execute_on_ray(
+    trial_blob: bytes, driver_path: list[str], key: str, config: dict, seed, device=None
+):
     # A local Ray worker does not inherit the driver's sys.path; add the driver's
     # entries that exist here so the trial's module (a script folder, a test
     # folder) imports as it did in the driver. Appended, so nothing is shadowed.
@@ -278,7 +403,15 @@ def _execute_on_ray(trial_blob: bytes, driver_path: list[str], key: str, config:
             sys.path.append(entry)
     trial = pickle.loads(trial_blob)
     _single_thread_worker()
-    return execute_trial(trial, key, config, seed)
+    return execute_trial(trial, key, config, seed, device)
+
+
+def _in_flight_limit(resources: Mapping, options: Mapping) -> int:
+    """How many trial tasks the cluster can run at once with these task ``options``."""
+    limit = int(resources.get("CPU", 1) // options["num_cpus"])
+    if options.get("num_gpus"):
+        limit = min(limit, int(resources.get("GPU", 0) // options["num_gpus"]))
+    return max(1, limit)
 
 
 def run_ray(
@@ -288,16 +421,28 @@ def run_ray(
     *,
     address: str | None,
     workers: int | None,
+    device: str | None = None,
+    gpus_per_trial: float | None = None,
 ) -> None:
     """Run ``jobs`` as Ray tasks (one CPU each), storing results as they complete.
+
+    ``device`` (checked by :func:`check_device`) is settled against the cluster by
+    :func:`ray_device` before any task starts; trials on CUDA also ask Ray for
+    ``gpus_per_trial`` GPUs (default 1, see :func:`ray_task_options`).
 
     Uses the Ray instance this process is already connected to if there is one;
     otherwise connects to ``address`` (or ``$RAY_ADDRESS``), or else starts a local
     instance with ``workers`` CPUs (default: the CPU count) that is shut down again
     at the end. The local instance listens on 127.0.0.1 only, without a dashboard;
-    to use other machines start a cluster (``ray start --head``) and pass its address. The trial is shipped with Ray's
+    to use other machines start a cluster (``ray start --head``) and pass its
+    address. The trial is shipped once, through the object store, with Ray's
     cloudpickle; on a remote cluster the modules it imports (ppl_vae, the study)
     must be installed on the workers.
+
+    A Ray worker imports torch and ppl_vae on its first task, once per job (driver
+    process): several runs in one process on one instance (see
+    :func:`start_local_ray`) reuse warm workers, as process pools reuse the fork
+    server.
 
     Raises
     ------
@@ -314,27 +459,24 @@ def run_ray(
         if address:
             ray.init(address=address, logging_level="WARNING")
         else:
-            with _loopback_only(ray):
-                ray.init(
-                    num_cpus=workers or cpu_count(),
-                    include_dashboard=False,
-                    logging_level="WARNING",
-                    _node_ip_address="127.0.0.1",
-                )
+            start_local_ray(num_cpus=workers or cpu_count())
         started = True
     running: dict = {}
     try:
-        remote = ray.remote(num_cpus=1, max_retries=1)(_execute_on_ray)
+        resources = ray.cluster_resources()
+        device = ray_device(device, cluster_gpus=resources.get("GPU", 0))
+        options = ray_task_options(device, gpus_per_trial=gpus_per_trial)
+        remote = ray.remote(**options)(_execute_on_ray)
         trial_ref = ray.put(cloudpickle.dumps(trial))
         driver_path = [entry or os.getcwd() for entry in sys.path]  # '' means the cwd
-        # Keep at most `workers` tasks in flight (default: the cluster's CPUs), so
-        # trials are claimed only as they can start.
-        limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # Keep at most `workers` tasks in flight (default: as many as the cluster's
+        # CPUs and GPUs can run), so trials are claimed only as they can start.
+        limit = workers or _in_flight_limit(resources, options)
         source = _source(jobs)
 
         def submit():
             while len(running) < limit and (job := source.take()) is not None:
-                args = (trial_ref, driver_path, job["key"], job["config"], job["seed"])
+                args = (trial_ref, driver_path, job["key"], job["config"], job["seed"], device)
                 running[remote.remote(*args)] = job
 
         while True:

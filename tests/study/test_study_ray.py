@@ -62,6 +62,37 @@ def test_ray_infrastructure_error_is_raised_not_recorded(tmp_path, local_ray):
     assert not list((tmp_path / "toy" / "trials").glob("*.json"))  # resume will retry them
 
 
+def device_ray_trial(config, seed):
+    """The device the runner handed this Ray task, and the GPUs Ray gave it."""
+    import ray
+
+    device = ps.trial_device()
+    return {"cpu": float(device == "cpu"), "gpus": float(len(ray.get_gpu_ids()))}
+
+
+@pytest.mark.ray
+def test_ray_trial_gets_its_device(tmp_path, local_ray):
+    # "auto" on a cluster without GPUs: the CPU, and no GPU requested
+    df = ps.run(_study(device_ray_trial), seeds=1, out=tmp_path, executor="ray",
+                progress=False, device="auto")
+    assert dict(zip(df.metric, df.value)) == {"cpu": 1.0, "gpus": 0.0}
+
+
+@pytest.mark.ray
+def test_ray_cuda_without_gpus_is_a_value_error_before_any_trial(tmp_path, local_ray):
+    if ray.cluster_resources().get("GPU", 0) > 0:
+        pytest.skip("the cluster has GPUs")
+    with pytest.raises(ValueError, match="the Ray cluster has no GPUs"):
+        ps.run(_study(device_ray_trial), seeds=1, out=tmp_path, executor="ray",
+               progress=False, device="cuda")
+    assert not list(tmp_path.rglob("*.json")) and not list(tmp_path.rglob("*.claim"))
+
+
+def test_start_local_ray_checks_num_cpus_before_starting():
+    with pytest.raises(ValueError, match="num_cpus=0 is invalid: pass a number of CPUs >= 1"):
+        ps.start_local_ray(num_cpus=0)
+
+
 def listener_trial(config, seed):
     """Listening TCP sockets of the driver's process tree (the local Ray instance)."""
     import subprocess
@@ -101,3 +132,4 @@ def test_local_ray_listens_on_loopback_only(tmp_path):
     values = dict(zip(df.metric, df.value))
     assert values["listeners"] > 0 and values["non_loopback"] == 0
     assert not ray.is_initialized()
+
