@@ -13,14 +13,12 @@ the plain Adam + ELBO loop, number for number.
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyro
 import torch
@@ -28,8 +26,8 @@ from tqdm.auto import tqdm
 
 from ppl_vae import _checks, _device, _seed
 from ppl_vae import checkpoint as ckpt
+from ppl_vae.training import batches, objectives, optim
 from ppl_vae.training import callbacks as cbs
-from ppl_vae.training import objectives, optim
 from ppl_vae.training import resume as resume_mod
 
 
@@ -96,24 +94,6 @@ class FitResult:
 
 def _is_diverged(value: float, first: float, data_dim: int) -> bool:
     return value - first > GROWTH * max(abs(first), 1.0) or abs(value) > ABSURD * data_dim
-
-
-def _batch_indices(n: int, batch_size: int, step: int, seed: int, device=None) -> torch.Tensor:
-    """Rows of step ``step``: epochs are seeded permutations, so resuming needs only ``step``."""
-    if batch_size >= n:
-        return _epoch_order(n, None, device)
-    per_epoch = n // batch_size
-    epoch, pos = divmod(step, per_epoch)
-    perm = _epoch_order(n, seed * 7919 + epoch, device)
-    return perm[pos * batch_size : (pos + 1) * batch_size]
-
-
-@functools.lru_cache(maxsize=2)
-def _epoch_order(n: int, seed: int | None, device) -> torch.Tensor:
-    """One epoch's permutation (``arange`` for ``seed=None``), drawn once per epoch and
-    moved to the data's device once (not per step)."""
-    perm = torch.arange(n) if seed is None else torch.randperm(n, generator=_seed.generator(seed))
-    return perm.to(device) if device is not None else perm
 
 
 _loss_fn = objectives.elbo_loss  # the default objective's Pyro loss (tests use it directly)
@@ -283,11 +263,11 @@ def fit(
     dev = _device.resolve(device)
     if dev is not None:
         model.to(dev)
-    source = _is_source(x)
+    source = batches.is_source(x)
     if source:
-        x, y = _streamed(model, x, y, binarize)
+        x, y = batches.streamed(model, x, y, binarize)
     else:
-        x, y = _grey_levels(model, x, y) if binarize == "dynamic" else model.check_data(x, y)
+        x, y = batches.grey_levels(model, x, y) if binarize == "dynamic" else model.check_data(x, y)
     n = len(x)
     data_device = x.device if torch.is_tensor(x) else _device.of(model)[0]
     if x_val is not None:
@@ -304,7 +284,7 @@ def fit(
         ckpt.clean_stale(checkpoint)
         ckpt.clean_stale(_best_path(checkpoint))
     if log_dir is not None:
-        callbacks = [*callbacks, *_loggers(log_dir, model, seed)]
+        callbacks = [*callbacks, *cbs.loggers(log_dir, model, seed)]
 
     objective_fn = objectives.Objective(parsed_objective, model, kl_warmup=kl_warmup)
     base_beta = float(getattr(model, "kl_weight", 1.0))
@@ -338,7 +318,7 @@ def fit(
         rows = [dict(zip(saved_training["columns"], r)) for r in saved_training.get("rows", [])]
         rng_state = saved_training.get("rng")
     else:
-        model.initialize(_batch(x, torch.arange(min(n, batch_size)), source, binarize, model)
+        model.initialize(batches.batch(x, torch.arange(min(n, batch_size)), source, binarize, model)
                          if source else x, y, seed=seed)
 
     opt = optim.build_optimizer(parsed_optimizer, model.parameters(), lr)
@@ -379,10 +359,10 @@ def fit(
             "rows": [[r.get(c, math.nan) for c in columns] for r in rows],
             "rng": torch.get_rng_state(),
             "seed": seed,
-            "options": _plain(options),
+            "options": resume_mod.plain(options),
             "best": best if x_val is not None else None,
             "overrides": (list(saved_training.get("overrides", [])) if saved_training else [])
-            + ([{"step": start, "changed": _plain(diff)}] if diff else []),
+            + ([{"step": start, "changed": resume_mod.plain(diff)}] if diff else []),
         }
         ckpt.write_atomic(ckpt.payload(model, training), checkpoint)
         last_saved = step_done
@@ -405,9 +385,9 @@ def fit(
         for step in range(start, steps):
             if best["stopped"] is not None:
                 break
-            idx = _batch_indices(n, batch_size, step, seed, data_device)
+            idx = batches.batch_indices(n, batch_size, step, seed, data_device)
             yb = None if y is None else y[idx]
-            xb = _batch(x, idx, source, binarize, model)
+            xb = batches.batch(x, idx, source, binarize, model)
             current_lr = opt.param_groups[0]["lr"]
             loss = objective_fn(model, xb, yb, idx, n, step)
             value = loss.item() / n
@@ -469,50 +449,6 @@ def fit(
     return result
 
 
-def _is_source(x) -> bool:
-    """A lazily indexed dataset (``len(x)`` and ``x[indices]``, e.g. ``pv.data.SpriteGrid``)."""
-    return (not torch.is_tensor(x) and not isinstance(x, (np.ndarray, list, tuple))
-            and hasattr(x, "__len__") and hasattr(x, "__getitem__"))
-
-
-def _streamed(model, x, y, binarize):
-    """Check a streamed source: an amortized guide, rows that pass the model's checks, labels."""
-    if not getattr(getattr(model, "q", None), "amortized", False):
-        raise ValueError(
-            f"x={type(x).__name__} is streamed (rendered batch by batch), which needs an "
-            "amortized guide: a local guide or a GMM needs all the data up front (pass an array)"
-        )
-    n = len(x)
-    first = _batch(x, torch.arange(min(n, 8)), True, binarize, model)  # fails early on bad rows
-    if y is not None:
-        y = _device.move(_checks.label_tensor("y", y, n=n, num_classes=model.num_classes),
-                         first.device)
-    return x, y
-
-
-def _batch(x, idx, source: bool, binarize, model) -> torch.Tensor:
-    """The rows ``idx`` of ``x`` as the model's batch (rendered, checked and moved when streamed)."""
-    if source:
-        rows = torch.as_tensor(np.asarray(x[idx.cpu().numpy()]))
-        rows = _grey_levels(model, rows, None)[0] if binarize == "dynamic" else \
-            model.check_data(rows)[0]
-    else:
-        rows = x[idx]
-    return torch.bernoulli(rows) if binarize == "dynamic" else rows
-
-
-def _grey_levels(model, x, y):
-    """Grey levels in [0, 1] for dynamic binarization, on the model's device and dtype."""
-    x = _checks.data_tensor("x", x, dim=model.data_dim)
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(
-            f"binarize='dynamic' needs x in [0, 1] (got values in [{float(x.min()):.3g}, "
-            f"{float(x.max()):.3g}]): scale the data to probabilities first"
-        )
-    _, y = model.check_data(x.round(), y)  # labels checked by the model; x's support is [0, 1]
-    return _device.move(x, *_device.of(model)), y
-
-
 def _grad_norm(params) -> float:
     """Global L2 norm of the gradients (one fused kernel per call; ~15 µs for a small VAE)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -536,15 +472,6 @@ def _best_path(checkpoint) -> Path:
     return path.with_name(f"{path.stem}.best{path.suffix or '.pt'}")
 
 
-def _plain(obj):
-    """Options as plain data (tuples to lists) so they survive ``weights_only`` loading."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
-
-
 def _non_finite(value, step, lr, checkpoint, last_saved) -> TrainingError:
     where = (
         f"the last good checkpoint (step {last_saved}) is at {checkpoint}"
@@ -557,22 +484,3 @@ def _non_finite(value, step, lr, checkpoint, last_saved) -> TrainingError:
         f"with a larger scale; {where}",
         step=step + 1, value=value, checkpoint=checkpoint, last_saved=last_saved,
     )
-
-
-def _loggers(log_dir, model, seed) -> list:
-    out = [cbs.CSVLogger(Path(log_dir) / "history.csv")]
-    try:
-        import torch.utils.tensorboard  # noqa: F401
-    except ImportError:
-        warnings.warn(
-            f"log_dir={str(log_dir)!r}: tensorboard is not installed, so only history.csv is "
-            "written; pip install 'ppl_vae[tensorboard]' for TensorBoard logs",
-            stacklevel=3,
-        )
-        return out
-    shape = getattr(model, "image_shape", None)
-    if shape is None:
-        side = math.isqrt(int(getattr(model, "data_dim", 0) or 0))
-        shape = (side, side) if side and side * side == getattr(model, "data_dim", 0) else None
-    out.append(cbs.TensorBoardLogger(log_dir, image_shape=shape, seed=seed))
-    return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -156,3 +157,23 @@ class TensorBoardLogger:
             self.writer.flush()
             self.writer.close()
             self.writer = None
+
+
+def loggers(log_dir, model, seed) -> list:
+    """The loggers ``pv.fit(log_dir=...)`` streams to: CSV always, TensorBoard when installed."""
+    out = [CSVLogger(Path(log_dir) / "history.csv")]
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        warnings.warn(
+            f"log_dir={str(log_dir)!r}: tensorboard is not installed, so only history.csv is "
+            "written; pip install 'ppl_vae[tensorboard]' for TensorBoard logs",
+            stacklevel=3,
+        )
+        return out
+    shape = getattr(model, "image_shape", None)
+    if shape is None:
+        side = math.isqrt(int(getattr(model, "data_dim", 0) or 0))
+        shape = (side, side) if side and side * side == getattr(model, "data_dim", 0) else None
+    out.append(TensorBoardLogger(log_dir, image_shape=shape, seed=seed))
+    return out

@@ -70,3 +70,12 @@ def check(saved: dict, now: dict, *, resume, checkpoint) -> dict:
 def keeps_state(diff: dict, which: str) -> bool:
     """Whether the saved optimizer (``which="optimizer"``) or scheduler state still applies."""
     return not any(k in diff for k in STATE_KEYS[which])
+
+
+def plain(obj):
+    """Options as plain data (tuples to lists) so they survive ``weights_only`` loading."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
