@@ -96,7 +96,7 @@ def one_round(args) -> dict[str, dict[str, float]]:
             rows["ray, 2 CPUs (cold: starts Ray)"] = _timed(
                 study, root / "r1", executor="ray", workers=2
             )
-            ps.executors.start_local_ray(num_cpus=2)
+            ps.ray_executor.start_local_ray(num_cpus=2)
             try:
                 rows["ray, 2 CPUs (warm, fresh workers)"] = _timed(
                     study, root / "r2", executor="ray"

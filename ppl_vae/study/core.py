@@ -33,7 +33,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .._checks import MAX_SEED, one_of, positive_int
-from . import executors
+from . import executors, ray_executor
 from .analysis import RESERVED_NAMES, paired_comparison, summarize
 from .report import plot_summary, write_report
 from .store import (
@@ -323,7 +323,7 @@ def run(
     try:
         if pending and executor == "ray":
             used_workers = workers
-            executors.run_ray(study.trial, claims, on_done, address=address, workers=workers,
+            ray_executor.run_ray(study.trial, claims, on_done, address=address, workers=workers,
                               device=device, gpus_per_trial=gpus_per_trial)
         elif pending:
             used_workers = workers or min(executors.cpu_count(), len(pending))

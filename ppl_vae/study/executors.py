@@ -17,13 +17,12 @@ No leftovers: on Linux the pool's fork server and its workers ask the kernel
 (``prctl(PR_SET_PDEATHSIG)``) to be killed when their parent dies, so a driver
 killed with SIGKILL takes them with it (and the resource tracker, whose pipe
 they held, then exits too). A local Ray instance is started on the loopback
-interface only (see :func:`run_ray`).
+interface only (see :mod:`ppl_vae.study.ray_executor`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import contextvars
 import ctypes
 import multiprocessing
@@ -40,7 +39,7 @@ from typing import Protocol
 import torch
 
 from .. import _device
-from .._checks import _short, positive_int
+from .._checks import _short
 from .._seed import seeded
 
 EXECUTORS = ("local", "ray")
@@ -182,7 +181,7 @@ def check_device(device, *, executor: str) -> str | None:
     ``"auto"`` becomes ``"cuda"`` or ``"cpu"``, and a CUDA device on a machine
     without one is a ValueError. With Ray the GPUs are the cluster's, not this
     machine's: only the name is checked here (:data:`RAY_DEVICES`), and
-    :func:`ray_device` decides against the cluster's resources.
+    :func:`~ppl_vae.study.ray_executor.ray_device` decides against the cluster's resources.
     """
     if device is None:
         return None
@@ -196,23 +195,6 @@ def check_device(device, *, executor: str) -> str | None:
             "which the task sees as cuda:0)"
         )
     return "cuda" if name == "cuda:0" else name
-
-
-def ray_device(device: str | None, *, cluster_gpus: float) -> str | None:
-    """Where a Ray trial runs, given a checked ``device`` and the cluster's GPU count.
-
-    None and ``"cpu"`` stay; ``"auto"`` is ``"cuda"`` when the cluster has GPUs, else
-    ``"cpu"``; ``"cuda"`` on a cluster without GPUs is a ValueError (its tasks
-    would wait for a GPU forever).
-    """
-    if device == "auto":
-        return "cuda" if cluster_gpus > 0 else "cpu"
-    if device == "cuda" and cluster_gpus <= 0:
-        raise ValueError(
-            "device='cuda' but the Ray cluster has no GPUs: pass device='auto' or 'cpu', "
-            "or add GPU nodes to the cluster"
-        )
-    return device
 
 
 def check_gpus_per_trial(gpus_per_trial) -> float | None:
@@ -229,19 +211,6 @@ def check_gpus_per_trial(gpus_per_trial) -> float | None:
             "(trials share a GPU) or a whole number of GPUs"
         )
     return value
-
-
-def ray_task_options(device: str | None, *, gpus_per_trial: float | None = None) -> dict:
-    """Ray resources of one trial task: one CPU, plus GPUs when it runs on CUDA.
-
-    ``gpus_per_trial`` (default 1) may be a fraction, so that several small trials
-    share a GPU; trials on the CPU ask for none (a GPU request would keep them
-    waiting for a GPU they do not use).
-    """
-    options = {"num_cpus": 1, "max_retries": 1}
-    if device is not None and torch.device(device).type == "cuda":
-        options["num_gpus"] = 1.0 if gpus_per_trial is None else float(gpus_per_trial)
-    return options
 
 
 def _single_thread_worker() -> None:
@@ -330,181 +299,6 @@ def run_process_pool(
     finally:
         # On Ctrl-C or an error, drop the queued trials instead of waiting for them.
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError as err:
-        raise ImportError(
-            "executor='ray' needs Ray, which is not installed: "
-            "pip install 'ppl_vae[ray]' (or use executor='local')"
-        ) from err
-    return ray
-
-
-#: Ray (2.x) reads this to decide whether a node is reachable from other machines;
-#: "0" makes a local instance advertise and bind 127.0.0.1 only.
-_RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@contextlib.contextmanager
-def _loopback_only(ray):
-    """Start Ray's processes on 127.0.0.1: no listener on any other interface.
-
-    Ray binds its servers to the node's address; with clusters disabled (its own
-    switch for single-machine use) that address is the loopback one. The switch
-    is an environment variable, read by the processes Ray starts, and a constant
-    of the already imported driver module; both are restored afterwards.
-    """
-    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
-    old_env = os.environ.get(_RAY_CLUSTER_ENV)
-    old_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
-    os.environ[_RAY_CLUSTER_ENV] = "0"
-    if old_flag is not None:
-        constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        if old_env is None:
-            os.environ.pop(_RAY_CLUSTER_ENV, None)
-        else:
-            os.environ[_RAY_CLUSTER_ENV] = old_env
-        if old_flag is not None:
-            constants.ENABLE_RAY_CLUSTER = old_flag
-
-
-def start_local_ray(*, num_cpus: int) -> None:
-    """Start (and connect this process to) a local Ray instance on 127.0.0.1 only.
-
-    What :func:`run_ray` does when there is no instance to join; call it first to
-    keep one instance (and its warm workers) for several runs, and ``ray.shutdown()``
-    when done.
-    """
-    ray = _import_ray()
-    num_cpus = positive_int("num_cpus", num_cpus, fix="pass a number of CPUs >= 1")
-    with _loopback_only(ray):
-        ray.init(
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            logging_level="WARNING",
-            _node_ip_address="127.0.0.1",
-        )
-
-
-def _execute_on_ray(
-    trial_blob: bytes, driver_path: list[str], key: str, config: dict, seed, device=None
-):
-    # A local Ray worker does not inherit the driver's sys.path; add the driver's
-    # entries that exist here so the trial's module (a script folder, a test
-    # folder) imports as it did in the driver. Appended, so nothing is shadowed.
-    for entry in driver_path:
-        if entry and entry not in sys.path and os.path.isdir(entry):
-            sys.path.append(entry)
-    trial = pickle.loads(trial_blob)
-    _single_thread_worker()
-    return execute_trial(trial, key, config, seed, device)
-
-
-def _in_flight_limit(resources: Mapping, options: Mapping) -> int:
-    """How many trial tasks the cluster can run at once with these task ``options``."""
-    limit = int(resources.get("CPU", 1) // options["num_cpus"])
-    if options.get("num_gpus"):
-        limit = min(limit, int(resources.get("GPU", 0) // options["num_gpus"]))
-    return max(1, limit)
-
-
-def run_ray(
-    trial: Callable,
-    jobs,
-    on_done: Callable[[dict], None],
-    *,
-    address: str | None,
-    workers: int | None,
-    device: str | None = None,
-    gpus_per_trial: float | None = None,
-) -> None:
-    """Run ``jobs`` as Ray tasks (one CPU each), storing results as they complete.
-
-    ``device`` (checked by :func:`check_device`) is settled against the cluster by
-    :func:`ray_device` before any task starts; trials on CUDA also ask Ray for
-    ``gpus_per_trial`` GPUs (default 1, see :func:`ray_task_options`).
-
-    Uses the Ray instance this process is already connected to if there is one;
-    otherwise connects to ``address`` (or ``$RAY_ADDRESS``), or else starts a local
-    instance with ``workers`` CPUs (default: the CPU count) that is shut down again
-    at the end. The local instance listens on 127.0.0.1 only, without a dashboard;
-    to use other machines start a cluster (``ray start --head``) and pass its
-    address. The trial is shipped once, through the object store, with Ray's
-    cloudpickle; on a remote cluster the modules it imports (ppl_vae, the study)
-    must be installed on the workers.
-
-    A Ray worker imports torch and ppl_vae on its first task, once per job (driver
-    process): several runs in one process on one instance (see
-    :func:`start_local_ray`) reuse warm workers, as process pools reuse the fork
-    server.
-
-    Raises
-    ------
-    RuntimeError
-        When a task fails outside the trial (a worker died, or could not import the
-        trial); trials finished so far are stored, so running again resumes.
-    """
-    ray = _import_ray()
-    from ray import cloudpickle
-
-    started = False
-    if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, logging_level="WARNING")
-        else:
-            start_local_ray(num_cpus=workers or cpu_count())
-        started = True
-    running: dict = {}
-    try:
-        resources = ray.cluster_resources()
-        device = ray_device(device, cluster_gpus=resources.get("GPU", 0))
-        options = ray_task_options(device, gpus_per_trial=gpus_per_trial)
-        remote = ray.remote(**options)(_execute_on_ray)
-        trial_ref = ray.put(cloudpickle.dumps(trial))
-        driver_path = [entry or os.getcwd() for entry in sys.path]  # '' means the cwd
-        # Keep at most `workers` tasks in flight (default: as many as the cluster's
-        # CPUs and GPUs can run), so trials are claimed only as they can start.
-        limit = workers or _in_flight_limit(resources, options)
-        source = _source(jobs)
-
-        def submit():
-            while len(running) < limit and (job := source.take()) is not None:
-                args = (trial_ref, driver_path, job["key"], job["config"], job["seed"], device)
-                running[remote.remote(*args)] = job
-
-        while True:
-            submit()
-            if not running:
-                if source.exhausted():
-                    break
-                time.sleep(POLL_SECONDS)
-                continue
-            done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
-            if not done:
-                continue
-            job = running.pop(done[0])
-            try:
-                record = ray.get(done[0])
-            except ray.exceptions.RayError as err:
-                raise RuntimeError(
-                    f"Ray task for config {job['config']} seed {job['seed']} failed outside "
-                    f"the trial ({type(err).__name__}: {_first_line(err)}). Finished trials are "
-                    "saved; fix the cause (e.g. install ppl_vae on the Ray workers) and run "
-                    "again to resume"
-                ) from err
-            on_done(record)
-    finally:
-        for ref in running:  # interrupted: do not leave orphan tasks on a shared cluster
-            ray.cancel(ref)
-        if started:
-            ray.shutdown()
 
 
 def _first_line(err: BaseException) -> str:

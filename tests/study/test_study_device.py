@@ -14,6 +14,7 @@ import ppl_vae as pv
 import ppl_vae.study as ps
 from ppl_vae.cli import main
 from ppl_vae.study import executors as ex
+from ppl_vae.study import ray_executor as rx
 from tests.study.test_study_runner import _study
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -85,30 +86,30 @@ def test_gpus_per_trial_only_for_ray_on_cuda(tmp_path, options):
 
 # -- Ray resources, without a GPU ----------------------------------------------------------
 def test_ray_device_settles_against_the_cluster():
-    assert ex.ray_device(None, cluster_gpus=4) is None  # None keeps the CPU, as before
-    assert ex.ray_device("cpu", cluster_gpus=4) == "cpu"
-    assert ex.ray_device("auto", cluster_gpus=0) == "cpu"
-    assert ex.ray_device("auto", cluster_gpus=2) == "cuda"
-    assert ex.ray_device("cuda", cluster_gpus=1) == "cuda"
+    assert rx.ray_device(None, cluster_gpus=4) is None  # None keeps the CPU, as before
+    assert rx.ray_device("cpu", cluster_gpus=4) == "cpu"
+    assert rx.ray_device("auto", cluster_gpus=0) == "cpu"
+    assert rx.ray_device("auto", cluster_gpus=2) == "cuda"
+    assert rx.ray_device("cuda", cluster_gpus=1) == "cuda"
     with pytest.raises(ValueError, match="the Ray cluster has no GPUs"):
-        ex.ray_device("cuda", cluster_gpus=0)
+        rx.ray_device("cuda", cluster_gpus=0)
 
 
 def test_ray_task_options():
     cpu_only = {"num_cpus": 1, "max_retries": 1}
-    assert ex.ray_task_options(None) == cpu_only
-    assert ex.ray_task_options("cpu", gpus_per_trial=0.5) == cpu_only  # no GPU it won't use
-    assert ex.ray_task_options("cuda") == {**cpu_only, "num_gpus": 1.0}
-    assert ex.ray_task_options("cuda", gpus_per_trial=0.25) == {**cpu_only, "num_gpus": 0.25}
-    assert ex.ray_task_options("cuda", gpus_per_trial=2) == {**cpu_only, "num_gpus": 2.0}
+    assert rx.ray_task_options(None) == cpu_only
+    assert rx.ray_task_options("cpu", gpus_per_trial=0.5) == cpu_only  # no GPU it won't use
+    assert rx.ray_task_options("cuda") == {**cpu_only, "num_gpus": 1.0}
+    assert rx.ray_task_options("cuda", gpus_per_trial=0.25) == {**cpu_only, "num_gpus": 0.25}
+    assert rx.ray_task_options("cuda", gpus_per_trial=2) == {**cpu_only, "num_gpus": 2.0}
 
 
 def test_in_flight_limit_counts_gpus_for_cuda_trials():
     cluster = {"CPU": 16.0, "GPU": 2.0}
-    assert ex._in_flight_limit(cluster, ex.ray_task_options(None)) == 16
-    assert ex._in_flight_limit(cluster, ex.ray_task_options("cuda")) == 2
-    assert ex._in_flight_limit(cluster, ex.ray_task_options("cuda", gpus_per_trial=0.25)) == 8
-    assert ex._in_flight_limit({"CPU": 1.0}, ex.ray_task_options(None)) == 1
+    assert rx._in_flight_limit(cluster, rx.ray_task_options(None)) == 16
+    assert rx._in_flight_limit(cluster, rx.ray_task_options("cuda")) == 2
+    assert rx._in_flight_limit(cluster, rx.ray_task_options("cuda", gpus_per_trial=0.25)) == 8
+    assert rx._in_flight_limit({"CPU": 1.0}, rx.ray_task_options(None)) == 1
 
 
 # -- the device reaches the trial ----------------------------------------------------------
