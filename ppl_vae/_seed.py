@@ -27,7 +27,9 @@ def seeded(seed: int | None):
     seed = _checks.seed("seed", seed)
     np_state = np.random.get_state()
     py_state = random.getstate()
-    with torch.random.fork_rng(devices=[]):
+    # fork every CUDA device's state too: torch.manual_seed seeds them all
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
         np.random.seed(int(seed) % 2**32)
         random.seed(int(seed))

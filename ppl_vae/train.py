@@ -107,7 +107,7 @@ def _validation_metrics(model, x_val, y_val, *, val_iwae, seed) -> dict:
     with torch.no_grad():
         out = {"val_elbo": float(infer.elbo(model, x_val, y_val, num_particles=1, seed=seed).mean())}
         if val_iwae:
-            est = infer.log_likelihood(model, x_val, num_samples=val_iwae, seed=seed)
+            est = infer.log_likelihood(model, x_val, y_val, num_samples=val_iwae, seed=seed)
             out["val_iwae"] = float(est.log_px.mean())
     model.train(was_training)
     return out
@@ -293,7 +293,8 @@ def fit(
         "seed": seed, "lr": lr, "batch_size": batch_size,
         "objective": parsed_objective, "optimizer": optim.describe_optimizer(parsed_optimizer),
         "clip_norm": clip_norm, "kl_warmup": kl_warmup,
-        "data": f"stream:{x!r}" if source else resume_mod.fingerprint(x, y), "validation": resume_mod.fingerprint(x_val, y_val),
+        "data": batches.fingerprint(x, y) if source else resume_mod.fingerprint(x, y),
+        "validation": resume_mod.fingerprint(x_val, y_val),
         "eval_every": eval_every if x_val is not None else None, "val_iwae": val_iwae,
         "early_stopping": stopping, "binarize": binarize,
     }
@@ -318,7 +319,7 @@ def fit(
         rows = [dict(zip(saved_training["columns"], r)) for r in saved_training.get("rows", [])]
         rng_state = saved_training.get("rng")
     else:
-        model.initialize(batches.batch(x, torch.arange(min(n, batch_size)), source, binarize, model)
+        model.initialize(batches.batch(x, torch.arange(min(n, batch_size)), source, False, model)
                          if source else x, y, seed=seed)
 
     opt = optim.build_optimizer(parsed_optimizer, model.parameters(), lr)
@@ -358,6 +359,7 @@ def fit(
             "columns": columns,
             "rows": [[r.get(c, math.nan) for c in columns] for r in rows],
             "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "seed": seed,
             "options": resume_mod.plain(options),
             "best": best if x_val is not None else None,
@@ -381,6 +383,9 @@ def fit(
     with _seed.seeded(seed), pyro.validation_enabled(validate):
         if rng_state is not None:
             torch.set_rng_state(rng_state)
+            cuda_state = (saved_training or {}).get("cuda_rng")
+            if cuda_state is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(cuda_state)
         running = None
         for step in range(start, steps):
             if best["stopped"] is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import ppl_vae as pv
 
@@ -50,3 +51,9 @@ def test_dynamic_binarization_needs_probabilities(grey):
         pv.fit(small(), grey * 2, steps=1, progress=False, binarize="dynamic")
     with pytest.raises(ValueError, match="binarize="):
         pv.fit(small(), grey, steps=1, progress=False, binarize="sometimes")
+
+
+def test_local_guide_parameters_follow_the_model_dtype(grey):
+    model = pv.build("vae", latent_dim=2, guide={"kind": "local"}).double()
+    res = pv.fit(model, (grey[:40] > 0.5).astype("float32"), steps=3, seed=0, progress=False)
+    assert res.model.q.loc.dtype == torch.float64 and res.model.q.loc.shape == (40, 2)

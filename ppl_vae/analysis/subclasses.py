@@ -102,7 +102,7 @@ def find_subclasses(model, x, y, *, label: int, num_clusters: int = 3, seed: int
     rank = np.empty_like(order)
     rank[order] = np.arange(num_clusters)
     centres = km.cluster_centers_[order]
-    decoded = model.decode(torch.as_tensor(centres, dtype=torch.float32)).mean.cpu().numpy()
+    decoded = model.decode(torch.as_tensor(centres)).mean.cpu().numpy()  # decode moves them
     return Subclasses(
         label=int(label),
         rows=rows,

@@ -123,7 +123,7 @@ def traversal_images(
             )
         index = None
     order = torch.argsort(kl, descending=True)[:rows]
-    offsets = torch.linspace(-k, k, steps)
+    offsets = torch.linspace(-k, k, steps, device=start.device, dtype=start.dtype)
     images = torch.stack(
         [infer.traverse(model, start, int(d), start[d] + offsets) for d in order]
     )  # [R, S, D]

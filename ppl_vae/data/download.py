@@ -75,7 +75,13 @@ def _uncompressed_md5(gz_bytes: bytes, stem: str) -> str:
 
 
 def _verified(path: Path, stem: str) -> bool:
-    return path.is_file() and _uncompressed_md5(path.read_bytes(), stem) == MNIST_MD5[stem]
+    """True for a cached file that passes its checksum; a damaged one is fetched again."""
+    if not path.is_file():
+        return False
+    try:
+        return _uncompressed_md5(path.read_bytes(), stem) == MNIST_MD5[stem]
+    except ValueError:
+        return False
 
 
 def _fetch(url: str) -> bytes:

@@ -311,6 +311,11 @@ def log_weights(prog: Program, x, y, st: Structure, *, num_particles: int, propo
                     True)
         except Refusal:
             raise
+        except torch.OutOfMemoryError as err:
+            raise ValueError(
+                f"out of memory evaluating {num_particles} particles in one pass: pass fewer "
+                "particles per pass (log_likelihood's chunk_size=, elbo's num_particles=)"
+            ) from err
         except _FALLBACK_ERRORS as err:
             if vectorize:
                 raise ValueError(

@@ -393,11 +393,12 @@ def traverse(model, z, dim: int, values, *, data_dim: int | None = None, **optio
     ``data_dim`` (and ``latent=``/``observed=`` where ambiguous) are needed only
     for a Pyro model without ``decode``.
     """
-    z = torch.as_tensor(z, dtype=torch.float32).reshape(-1)
+    z = torch.as_tensor(z)
+    z = (z if z.is_floating_point() else z.float()).reshape(-1)
     dim = _checks.positive_int("dim", dim, minimum=0)
     if dim >= z.shape[0]:
         raise ValueError(f"dim={dim} is out of range: the latent has {z.shape[0]} coordinates")
-    v = torch.as_tensor(values, dtype=z.dtype).reshape(-1)
+    v = torch.as_tensor(values, dtype=z.dtype, device=z.device).reshape(-1)
     if v.numel() == 0:
         raise ValueError("values is empty: pass the coordinate values, e.g. [-2, 0, 2]")
     codes = z.repeat(v.shape[0], 1)  # [V, latent]

@@ -100,7 +100,8 @@ class LatentVariableModel(nn.Module):
 
     # -- using the model -----------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:
-        """p(x | z) as a Distribution with event shape ``[D]``."""
+        """p(x | z) as a Distribution with event shape ``[D]`` (z moved to the model's device/dtype)."""
+        z = _device.move(torch.as_tensor(z), *_device.of(self))
         return self.likelihood.distribution(self.decoder(z))
 
     def encode(self, x) -> torch.distributions.Distribution:

@@ -109,10 +109,10 @@ class LocalGuide(Guide):
 
     def resize(self, n: int) -> None:
         """Fresh parameters for ``n`` datapoints: loc 0, scale ``init_scale``."""
-        latent = self.latent_dim
-        raw = torch.zeros(n, _num_raw(latent, self.covariance))
+        latent, like = self.latent_dim, self.loc  # new parameters follow the old device/dtype
+        raw = like.new_zeros(n, _num_raw(latent, self.covariance))
         raw[:, :latent] = inverse_softplus(self.init_scale)
-        self.loc = nn.Parameter(torch.zeros(n, latent))
+        self.loc = nn.Parameter(like.new_zeros(n, latent))
         self.raw = nn.Parameter(raw)
 
     def initialize(self, x):

@@ -85,7 +85,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         s_out = model.ood_score(x_out, method=method, num_samples=k, seed=seed + 1)
         out[f"auroc_{method}"] = pv.metrics.ood_auroc(s_in.cpu(), s_out.cpu())
     means = model.prior.class_means.detach()
-    gaps = torch.cdist(means, means).pow(2) + torch.diag(torch.full((len(means),), np.inf))
+    gaps = torch.cdist(means, means).pow(2).fill_diagonal_(np.inf)
     out["min_sq_distance_class_means"] = float(gaps.min())
     return out
 

@@ -74,7 +74,7 @@ def exact_posterior(model, x) -> torch.distributions.MultivariateNormal:
     layer = model.decoder.net[0]
     w, b = layer.weight, layer.bias  # [D, L], [D]
     var = model.likelihood.scale**2  # [D]
-    precision = torch.eye(w.shape[1]) + w.T @ (w / var[:, None])  # [L, L]
+    precision = torch.eye(w.shape[1], device=w.device, dtype=w.dtype) + w.T @ (w / var[:, None])
     cov = torch.linalg.inv(precision)
     cov = (cov + cov.T) / 2
     mean = ((x - b) / var) @ w @ cov  # [N, L]

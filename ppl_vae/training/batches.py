@@ -49,7 +49,7 @@ def streamed(model, x, y, binarize):
             "amortized guide: a local guide or a GMM needs all the data up front (pass an array)"
         )
     n = len(x)
-    first = batch(x, torch.arange(min(n, 8)), True, binarize, model)  # fails early on bad rows
+    first = batch(x, torch.arange(min(n, 8)), True, False, model)  # fails early on bad rows
     if y is not None:
         y = _device.move(_checks.label_tensor("y", y, n=n, num_classes=model.num_classes),
                          first.device)
@@ -77,3 +77,17 @@ def grey_levels(model, x, y):
         )
     _, y = model.check_data(x.round(), y)  # labels checked by the model; x's support is [0, 1]
     return _device.move(x, *_device.of(model)), y
+
+
+def fingerprint(x, y=None) -> str:
+    """A streamed source's identity for resume checks: its class, length, and a digest of
+    a few rows spread over it (``x.fingerprint()`` when the source offers one)."""
+    from ppl_vae.training import resume
+
+    own = getattr(x, "fingerprint", None)
+    if callable(own):
+        return f"stream:{own()}"
+    n = len(x)
+    rows = torch.as_tensor(np.asarray(x[np.unique(np.linspace(0, n - 1, 8).astype(np.int64))]))
+    kind = f"{type(x).__module__}.{type(x).__qualname__}"
+    return f"stream:{kind}:{n}:{resume.fingerprint(rows, y)}"

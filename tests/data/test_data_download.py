@@ -69,3 +69,13 @@ def test_mirrors_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PPL_VAE_MNIST_MIRRORS", _url(SHARED))
     ds = pv.data.load("mnist", root=tmp_path / "c", download=True, n_train=3, n_test=3)
     assert ds.x_test.shape == (3, 784)
+
+
+def test_a_damaged_cached_file_is_fetched_again(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "train-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    ds = pv.data.load("mnist", root=cache, download=True, mirrors=[_url(SHARED)], n_train=3,
+                      n_test=3)
+    assert ds.y_train.shape == (3,)
+    assert (cache / "train-labels-idx1-ubyte.gz").stat().st_size > 1000
