@@ -9,6 +9,8 @@ device and floating dtype, moved once per call.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 from ppl_vae import _checks
@@ -46,7 +48,7 @@ def resolve(device) -> torch.device | None:
 def of(obj) -> tuple[torch.device | None, torch.dtype | None]:
     """Device and floating dtype of a module's first parameter or buffer, else ``(None, None)``."""
     if isinstance(obj, torch.nn.Module):
-        for tensor in list(obj.parameters()) + list(obj.buffers()):
+        for tensor in itertools.chain(obj.parameters(), obj.buffers()):  # stops at the first
             if tensor.is_floating_point():
                 return tensor.device, tensor.dtype
     return None, None

@@ -29,36 +29,66 @@ from ppl_vae import _checks, _device, _runtime
 
 
 # -- calling convention ----------------------------------------------------------
-def _accepts(fn) -> tuple[int, frozenset, bool]:
-    """(positional slots, keyword names, takes **kwargs) of ``fn``; unknown: accept all."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return 99, frozenset(), True
-    positional, names, var_kw = 0, set(), False
-    for p in params:
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            positional += 1
-        elif p.kind == p.VAR_POSITIONAL:
-            positional = 99
-        elif p.kind == p.VAR_KEYWORD:
-            var_kw = True
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            names.add(p.name)
-    return positional, frozenset(names), var_kw
+@dataclass(frozen=True)
+class Signature:
+    """What a callable accepts, read once: positional slots, keyword names, ``**kwargs``,
+    and the name of a required second positional parameter (the labels' slot)."""
+
+    name: str
+    positional: int = 99
+    names: frozenset = frozenset()
+    var_kw: bool = True
+    second: str | None = None
+
+    @classmethod
+    def of(cls, fn) -> Signature:
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            return cls(name)  # unknown: accept everything
+        positional, names, var_kw = 0, set(), False
+        for p in params:
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                positional += 1
+            elif p.kind == p.VAR_POSITIONAL:
+                positional = 99
+            elif p.kind == p.VAR_KEYWORD:
+                var_kw = True
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                names.add(p.name)
+        second = None
+        if len(params) >= 2:
+            p = params[1]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+                second = p.name
+        return cls(name, positional, frozenset(names), var_kw, second)
+
+    def takes(self, key: str) -> bool:
+        return self.var_kw or key in self.names
+
+    def args(self, x, y, kwargs) -> tuple:
+        """Positional arguments: ``(x,)``, or ``(x, y)`` when labels are given.
+
+        Without labels, ``None`` fills a required second parameter that no keyword
+        supplies (``model(x, y)`` written for labelled and unlabelled data).
+        """
+        if y is None:
+            return (x, None) if self.second is not None and self.second not in kwargs else (x,)
+        if self.positional < 2:
+            raise ValueError(
+                f"y was given but {self.name} takes only x: drop y, or write the program as "
+                f"{self.name}(x, y=None)"
+            )
+        return (x, y)
 
 
-def _takes(fn, key: str) -> bool:
-    _, names, var_kw = _accepts(fn)
-    return var_kw or key in names
-
-
-def _split_kwargs(model_fn, guide_fn, shared: dict) -> tuple[dict, dict]:
+def _split_kwargs(model_sig: Signature, guide_sig: Signature | None, shared: dict):
     """Route each shared keyword to the side(s) whose signature accepts it."""
     to_model, to_guide = {}, {}
     for key, value in shared.items():
-        in_model = _takes(model_fn, key)
-        in_guide = guide_fn is not None and _takes(guide_fn, key)
+        in_model = model_sig.takes(key)
+        in_guide = guide_sig is not None and guide_sig.takes(key)
         if not (in_model or in_guide):
             raise ValueError(
                 f"keyword argument {key}={_checks._short(value)} is accepted by neither the "
@@ -71,57 +101,31 @@ def _split_kwargs(model_fn, guide_fn, shared: dict) -> tuple[dict, dict]:
     return to_model, to_guide
 
 
-def call_args(fn, x, y, kwargs) -> tuple:
-    """Positional arguments for ``fn``: ``(x,)``, or ``(x, y)`` when labels are given.
-
-    Without labels, ``None`` fills a required second parameter that no keyword
-    supplies (``model(x, y)`` written for labelled and unlabelled data).
-    """
-    positional, _, _ = _accepts(fn)
-    if y is None:
-        second = _second(fn)
-        return (x, None) if second is not None and second not in kwargs else (x,)
-    if positional < 2:
-        raise ValueError(
-            f"y was given but {_name(fn)} takes only x: drop y, or write the program as "
-            f"{_name(fn)}(x, y=None)"
-        )
-    return (x, y)
-
-
-def _second(fn) -> str | None:
-    """Name of a required second positional parameter, else None."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if len(params) < 2:
-        return None
-    p = params[1]
-    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
-        return p.name
-    return None
-
-
-def _name(fn) -> str:
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
-
-
 @dataclass(frozen=True)
 class Program:
-    """A model and a guide with the keyword arguments each side receives."""
+    """A model and a guide with the keyword arguments each side receives.
+
+    Their signatures are read once, here, not on every pass.
+    """
 
     model: object
     guide: object | None
     owner: object | None = None
     model_kwargs: dict = field(default_factory=dict)
     guide_kwargs: dict = field(default_factory=dict)
+    model_sig: Signature = field(init=False, repr=False, compare=False)
+    guide_sig: Signature | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_sig", Signature.of(self.model))
+        object.__setattr__(self, "guide_sig",
+                           None if self.guide is None else Signature.of(self.guide))
 
     def run_model(self, x, y):
-        return self.model(*call_args(self.model, x, y, self.model_kwargs), **self.model_kwargs)
+        return self.model(*self.model_sig.args(x, y, self.model_kwargs), **self.model_kwargs)
 
     def run_guide(self, x, y):
-        return self.guide(*call_args(self.guide, x, y, self.guide_kwargs), **self.guide_kwargs)
+        return self.guide(*self.guide_sig.args(x, y, self.guide_kwargs), **self.guide_kwargs)
 
 
 def program(model, guide=None, *, model_kwargs=None, guide_kwargs=None, kwargs=None,
@@ -147,7 +151,9 @@ def program(model, guide=None, *, model_kwargs=None, guide_kwargs=None, kwargs=N
     for name, value in (("model_kwargs", model_kwargs), ("guide_kwargs", guide_kwargs)):
         if value is not None and not isinstance(value, dict):
             raise ValueError(f"{name}={_checks._short(value)} is invalid: pass a dict of keyword arguments")
-    to_model, to_guide = _split_kwargs(model_fn, guide, dict(kwargs or {}))
+    to_model, to_guide = _split_kwargs(Signature.of(model_fn),
+                                       None if guide is None else Signature.of(guide),
+                                       dict(kwargs or {}))
     return Program(
         model_fn, guide, owner,
         {**to_model, **(model_kwargs or {})}, {**to_guide, **(guide_kwargs or {})},
