@@ -166,6 +166,7 @@ def check_data(prog: Program, x, y=None, *, device=None):
     The model's own checks run when it has them; labels are kept as the user gives them.
     """
     owner = prog.owner
+    dev, dtype = _device.place(owner, device)  # the model first: its checks then move x once
     if owner is not None and callable(getattr(owner, "check_data", None)):
         x, y = owner.check_data(x, y)
     else:
@@ -177,7 +178,6 @@ def check_data(prog: Program, x, y=None, *, device=None):
                     f"y has shape {tuple(y.shape)} but x has {x.shape[0]} rows: pass one label "
                     "(or one one-hot row) per datapoint"
                 )
-    dev, dtype = _device.place(owner, device)
     return _device.move(x, dev, dtype), _device.move(y, dev)
 
 
