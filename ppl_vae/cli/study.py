@@ -2,6 +2,7 @@
 
     ppl-vae study --list
     ppl-vae study elbo_vs_is --small
+    ppl-vae study inference_gaps --paper --executor ray --device cuda
     ppl-vae study gmm_vs_em --seeds 5 --workers 2 --out results/
     ppl-vae study disentanglement --executor ray --address HEAD:6379
     ppl-vae study elbo_vs_is --device auto          # CUDA when there is one
@@ -34,7 +35,12 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds 0..N-1 (default: the study's own)")
     p.add_argument("--out", default="results", help="output folder (default: results)")
-    p.add_argument("--small", action="store_true", help="the study's small grid: a quick check")
+    p.add_argument("--small", action="store_true",
+                   help="the study's small grid: a quick check (seconds)")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's protocol (a GPU or a cluster: see the study's report)")
+    p.add_argument("--size", default=None,
+                   help="small, default or paper: which grid to run (default: default)")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel trials (default: CPU count, capped by the trials to run)")
     p.add_argument("--device", default=None,
@@ -74,11 +80,18 @@ def run(args) -> int:
         raise ValueError(f"--workers={args.workers} is invalid: pass an integer >= 1")
     if args.address and args.executor != "ray":
         raise ValueError(f"--address={args.address} needs --executor ray")
+    chosen = [f"--{name}" for name in ("small", "paper") if getattr(args, name)]
+    chosen += [f"--size {args.size}"] if args.size is not None else []
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)} disagree: pass one of --small, --paper, --size")
+    size = args.size or ("small" if args.small else "paper" if args.paper else "default")
+    if size not in study.SIZES:
+        raise ValueError(f"--size={size} is invalid: pass one of {', '.join(study.SIZES)}")
     if os.path.isfile(args.out):
         raise ValueError(f"--out={args.out!r} is a file: pass a folder")
     df = study.run(
         args.name, executor=args.executor, address=args.address, seeds=args.seeds,
-        out=args.out, small=args.small, workers=args.workers, progress=not args.no_progress,
+        out=args.out, size=size, workers=args.workers, progress=not args.no_progress,
         retry_failed=args.retry_failed, device=args.device, gpus_per_trial=args.gpus_per_trial,
     )
     out_dir = os.path.join(args.out, study.get_study(args.name).name)

@@ -46,6 +46,49 @@ from .store import (
 
 STUDIES_PACKAGE = "ppl_vae.studies"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: The sizes a study runs at: ``small`` (CI, seconds), ``default`` (hours at most on a
+#: 2-core CPU), ``paper`` (the published protocol; a GPU or a cluster).
+SIZES = ("small", "default", "paper")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reference:
+    """A published figure that a study's report prints beside its own result.
+
+    Parameters
+    ----------
+    metric : str
+        The study's metric it compares with.
+    value : float
+        The published value.
+    source : str
+        Citation, e.g. ``"Cremer et al. (2018), Table 2"``.
+    where : dict, optional
+        Configuration keys and values the figure applies to; the report compares
+        it with every configuration of the run that matches all of them.
+    note : str, optional
+        What in the paper's protocol differs, or how the value was read.
+    """
+
+    metric: str
+    value: float
+    source: str
+    where: dict = field(default_factory=dict)
+    note: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.metric, str) or not self.metric:
+            raise ValueError(f"metric={self.metric!r} is invalid: pass the metric's name")
+        if not isinstance(self.value, numbers.Real) or isinstance(self.value, bool):
+            raise ValueError(f"value={self.value!r} is invalid: pass the published number")
+        if not isinstance(self.source, str) or not self.source:
+            raise ValueError(
+                f"source={self.source!r} is invalid: cite where the value is published"
+            )
+        if not isinstance(self.where, dict):
+            raise ValueError(
+                f"where={self.where!r} is invalid: pass a dict of configuration keys and values"
+            )
 
 
 def _check_grid(argument: str, grid) -> list[dict]:
@@ -114,8 +157,20 @@ class Study:
         ``__doc__``; paragraphs starting with ``Hypothesis:`` are reported as the
         hypothesis.
     small_grid : list of dict, optional
-        Configurations for ``run(..., small=True)`` (smoke tests, CI); default the
+        Configurations for ``run(..., size="small")`` (smoke tests, CI); default the
         first configuration of ``grid``. Small configs should make trials cheap.
+    paper_grid : list of dict, optional
+        Configurations for ``run(..., size="paper")``: the published protocol the
+        study tests, meant for a GPU or a cluster. None: the study has no paper
+        size (asking for it is a ValueError).
+    protocol : str, optional
+        Prose for the report: what each size runs and how far it is from the
+        paper's protocol.
+    references : sequence of Reference, optional
+        Published figures printed beside the study's results in ``report.md``.
+    detail_metrics : sequence of str, optional
+        Prefixes of metrics kept in the tables on disk but left out of
+        ``summary.png`` and the report's summary table (e.g. histogram bins).
     analyze : callable, optional
         ``analyze(df, out_dir)`` draws study-specific figures from the tidy table
         into ``out_dir``; PNG files it writes are linked from the report.
@@ -134,6 +189,10 @@ class Study:
     grid: list[dict]
     question: str = ""
     small_grid: list[dict] | None = None
+    paper_grid: list[dict] | None = None
+    protocol: str = ""
+    references: Sequence[Reference] = ()
+    detail_metrics: Sequence[str] = ()
     analyze: Callable[[pd.DataFrame, Path], object] | None = None
     default_seeds: int | list[int] = field(default=3)
 
@@ -150,15 +209,63 @@ class Study:
         if self.analyze is not None and not callable(self.analyze):
             raise ValueError(f"analyze={self.analyze!r} is not callable: pass a function or None")
         object.__setattr__(self, "grid", _check_grid("grid", self.grid))
-        if self.small_grid is not None:
-            object.__setattr__(self, "small_grid", _check_grid("small_grid", self.small_grid))
+        for name in ("small_grid", "paper_grid"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _check_grid(name, getattr(self, name)))
+        references = tuple(self.references)
+        for i, ref in enumerate(references):
+            if not isinstance(ref, Reference):
+                raise ValueError(
+                    f"references[{i}]={ref!r} is invalid: pass Reference(metric=..., "
+                    "value=..., source=...) objects"
+                )
+        object.__setattr__(self, "references", references)
+        if isinstance(self.detail_metrics, str) or not all(
+            isinstance(p, str) for p in self.detail_metrics
+        ):
+            raise ValueError(
+                f"detail_metrics={self.detail_metrics!r} is invalid: pass a list of metric "
+                "name prefixes"
+            )
+        object.__setattr__(self, "detail_metrics", tuple(self.detail_metrics))
         _check_seeds("default_seeds", self.default_seeds)
 
-    def configs(self, *, small: bool = False) -> list[dict]:
-        """The grid to run: ``small_grid`` (or the first config) when ``small``."""
-        if not small:
+    @property
+    def sizes(self) -> tuple[str, ...]:
+        """The sizes this study runs at (``paper`` only with a ``paper_grid``)."""
+        return SIZES if self.paper_grid is not None else SIZES[:2]
+
+    def configs(self, size: str = "default", *, small: bool = False) -> list[dict]:
+        """The grid of ``size``: ``small_grid`` (or the first config), ``grid``, ``paper_grid``.
+
+        ``small=True`` is the older spelling of ``size="small"``.
+        """
+        size = _check_size(self, size, small)
+        if size == "paper":
+            return self.paper_grid
+        if size == "default":
             return self.grid
         return self.small_grid if self.small_grid is not None else self.grid[:1]
+
+    def detail(self, metric: str) -> bool:
+        """Whether ``metric`` is one of the study's detail metrics (left out of summaries)."""
+        return any(metric.startswith(prefix) for prefix in self.detail_metrics)
+
+
+def _check_size(study: Study, size, small: bool) -> str:
+    if small:
+        if size not in ("default", "small"):
+            raise ValueError(
+                f"small=True and size={size!r} disagree: pass size={size!r} alone"
+            )
+        return "small"
+    one_of("size", size, SIZES)
+    if size not in study.sizes:
+        raise ValueError(
+            f"size={size!r} is not available for study {study.name!r}: it has no paper_grid "
+            f"(sizes: {', '.join(study.sizes)}); run size='default' or add a paper_grid"
+        )
+    return size
 
 
 def available_studies() -> list[str]:
@@ -201,6 +308,7 @@ def run(
     seeds: int | Sequence[int] | None = None,
     out: str | Path = "results",
     small: bool = False,
+    size: str = "default",
     workers: int | None = None,
     progress: bool = True,
     retry_failed: bool = False,
@@ -225,7 +333,10 @@ def run(
     out : path-like, default "results"
         Results go to ``<out>/<study name>/``.
     small : bool, default False
-        Run the study's ``small_grid`` instead of its ``grid``.
+        Run the study's ``small_grid``: the same as ``size="small"``.
+    size : {"default", "small", "paper"}, default "default"
+        Which grid to run (see :class:`Study`); the report says which size produced
+        it and quotes the study's ``protocol``.
     workers : int, optional
         Parallel trials; default ``min(cpu count, number of trials to run)``.
     progress : bool, default True
@@ -254,6 +365,7 @@ def run(
         ``paired.csv``, ``failures.csv``, ``summary.png`` and ``report.md``.
     """
     study = get_study(study)
+    size = _check_size(study, size, small)
     one_of("executor", executor, executors.EXECUTORS)
     if address is not None and executor != "ray":
         raise ValueError(
@@ -283,7 +395,7 @@ def run(
 
     jobs = [
         {"key": trial_key(study.name, config, seed), "config_id": i, "config": config, "seed": seed}
-        for i, config in enumerate(study.configs(small=small))
+        for i, config in enumerate(study.configs(size))
         for seed in seeds
     ]
     records = store.load()
@@ -339,7 +451,8 @@ def run(
 
     df = tidy_frame(study.name, jobs, records)
     run_info = {
-        "configurations": f"{len(study.configs(small=small))}" + (" (small grid)" if small else ""),
+        "size": size,
+        "configurations": str(len(study.configs(size))),
         "seeds": ", ".join(map(str, seeds)),
         "trials": f"{len(jobs)} ({len(jobs) - len(pending)} reused from earlier runs, "
         f"{len(pending)} run now)",
@@ -348,7 +461,8 @@ def run(
         "wall time of this run": f"{wall:.1f} s",
         "compute time of all trials": f"{_compute_seconds(jobs, records):.1f} s",
     }
-    _write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info)
+    configs = dict(enumerate(study.configs(size)))
+    _write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info, configs)
     return df
 
 
@@ -411,7 +525,43 @@ def _compute_seconds(jobs: list[dict], records: dict[str, dict]) -> float:
     return float(sum(s for s in seconds if isinstance(s, float) and not math.isnan(s)))
 
 
-def _write_outputs(study: Study, df, failures, out_dir: Path, run_info: dict) -> None:
+def reference_table(references: Sequence[Reference], configs: dict[int, dict],
+                    summary: pd.DataFrame) -> pd.DataFrame:
+    """Each published figure beside this run's mean ± s.e. for every configuration it fits.
+
+    Columns: ``source, metric, config_id, published, ours, se, n_seeds, difference``
+    (ours − published) and ``z`` (difference / s.e.; NaN with fewer than two seeds).
+    A reference that no configuration of the run matches is listed with empty
+    results, so the report shows what was not run.
+    """
+    rows = []
+    for ref in references:
+        matched = [
+            cid for cid, config in configs.items()
+            if all(canonical_config({k: config.get(k)}) == canonical_config({k: v})
+                   for k, v in ref.where.items())
+        ]
+        for cid in matched or [None]:
+            part = summary[(summary["config_id"] == cid) & (summary["metric"] == ref.metric)]
+            ours = part.iloc[0] if len(part) else None
+            mean = math.nan if ours is None else float(ours["mean"])
+            se = math.nan if ours is None else float(ours["se"])
+            rows.append({
+                "source": ref.source, "metric": ref.metric,
+                "config_id": "not run" if cid is None else cid,
+                "published": float(ref.value), "ours": mean, "se": se,
+                "n_seeds": 0 if ours is None else int(ours["n_seeds"]),
+                "difference": mean - ref.value,
+                "z": (mean - ref.value) / se if se > 0 else math.nan,
+                "note": ref.note,
+            })
+    columns = ["source", "metric", "config_id", "published", "ours", "se", "n_seeds",
+               "difference", "z", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _write_outputs(study: Study, df, failures, out_dir: Path, run_info: dict,
+                   configs: dict[int, dict]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(df)
     paired = paired_comparison(df)
@@ -419,8 +569,14 @@ def _write_outputs(study: Study, df, failures, out_dir: Path, run_info: dict) ->
     summary.to_csv(out_dir / "summary.csv", index=False)
     paired.to_csv(out_dir / "paired.csv", index=False)
     failures.to_csv(out_dir / "failures.csv", index=False)
+    references = reference_table(study.references, configs, summary)
+    if len(references):
+        references.to_csv(out_dir / "references.csv", index=False)
+    shown = ~summary["metric"].map(study.detail).astype(bool)
+    summary, paired = summary[shown], paired[~paired["metric"].map(study.detail).astype(bool)]
     figures = []
-    default = plot_summary(summary, df, out_dir / "summary.png", title=f"Study {study.name}")
+    default = plot_summary(summary, df[~df["metric"].map(study.detail).astype(bool)],
+                           out_dir / "summary.png", title=f"Study {study.name}")
     if default is not None:
         figures.append(default)
     notes = []
@@ -431,6 +587,11 @@ def _write_outputs(study: Study, df, failures, out_dir: Path, run_info: dict) ->
             message = f"analyze hook failed: {type(err).__name__}: {err}"
             warnings.warn(message, stacklevel=3)
             notes.append(message)
+    if study.detail_metrics:
+        notes.append(
+            "metrics starting with " + ", ".join(f"`{p}`" for p in study.detail_metrics)
+            + " are in trials.csv and summary.csv but not in the table above"
+        )
     # Link every figure in the folder: the default one first, then the hook's.
     figures += sorted(p for p in out_dir.rglob("*.png") if p not in figures)
     write_report(
@@ -443,4 +604,6 @@ def _write_outputs(study: Study, df, failures, out_dir: Path, run_info: dict) ->
         failures=failures,
         figures=figures,
         notes=notes,
+        protocol=study.protocol,
+        references=references,
     )

@@ -157,8 +157,15 @@ def write_report(
     failures: pd.DataFrame,
     figures: list[Path],
     notes: list[str] = (),
+    protocol: str = "",
+    references: pd.DataFrame | None = None,
 ) -> Path:
-    """Write the study's ``report.md`` and return its path."""
+    """Write the study's ``report.md`` and return its path.
+
+    ``protocol`` (prose: the sizes and their distance from the paper) and
+    ``references`` (see :func:`ppl_vae.study.core.reference_table`) get their own
+    sections when given.
+    """
     path = Path(path)
     question, hypothesis = split_docstring(docstring)
     out = [f"# Study `{name}`", ""]
@@ -166,6 +173,8 @@ def write_report(
     out += ["## Hypothesis", "", hypothesis or "_(no hypothesis stated in the study docstring)_"]
     out += ["", "## Run", ""]
     out += [f"- {key}: {value}" for key, value in run_info.items()]
+    if protocol:
+        out += ["", "## Protocol and sizes", "", protocol.strip()]
     out += ["", "## Results", ""]
     if summary.empty:
         out.append("_No successful trials._")
@@ -191,6 +200,17 @@ def write_report(
         ]
         cols = [c for c in paired.columns if c not in ("study", "reference_id")]
         out.append(markdown_table(paired[cols]))
+    if references is not None and len(references):
+        out += ["", "## Beside the published figures", ""]
+        out += [
+            (
+                "Our mean ± s.e. over seeds next to the published value; difference = ours − "
+                "published, z = difference / s.e. The protocols differ as described above, "
+                "so a difference is a finding to explain, not a failure by itself."
+            ),
+            "",
+        ]
+        out.append(markdown_table(references))
     out += ["", "## Failures", ""]
     if failures.empty:
         out.append("None.")

@@ -46,6 +46,9 @@ def test_small_run_writes_the_study_folder(tmp_path, capsys):
         (["study", "gmm_vs_em", "--seeds", "0"], "--seeds=0"),
         (["study", "gmm_vs_em", "--workers", "0"], "--workers=0"),
         (["study", "gmm_vs_em", "--address", "h:6379"], "needs --executor ray"),
+        (["study", "gmm_vs_em", "--size", "huge"], "--size=huge is invalid: pass one of small, default, paper"),
+        (["study", "gmm_vs_em", "--small", "--paper"], "--small and --paper disagree"),
+        (["study", "gmm_vs_em", "--paper", "--size", "small"], "--paper and --size small"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, capsys):
