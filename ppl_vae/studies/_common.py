@@ -49,7 +49,9 @@ def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
     ----------
     spec : str or dict
         A preset name or spec for :func:`ppl_vae.build`.
-    x : array [N, D]
+    x : array [N, D], or a lazily indexed source
+        Training data; a source such as :class:`ppl_vae.data.SpriteGrid` (``len(x)``
+        and ``x[indices]``) is streamed batch by batch, never held whole.
     y : array [N], optional
         Labels (class-structured families).
     seed : int
@@ -66,8 +68,9 @@ def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
     """
     import ppl_vae as pv
 
-    x = np.asarray(x, dtype=np.float32)
-    model = pv.build(spec, data_dim=x.shape[1], seed=seed, **overrides)
+    if isinstance(x, np.ndarray | torch.Tensor | list):
+        x = np.asarray(x, dtype=np.float32)
+    model = pv.build(spec, data_dim=x[[0]].shape[1], seed=seed, **overrides)
     result = pv.fit(model, x, y, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                     progress=False, device=device)
     return result.model.eval()
