@@ -71,6 +71,7 @@ class LatentVariableModel(nn.Module):
         """p(x, z) for a batch: ``x`` is ``[B, D]``; ``idx`` are its rows in a dataset
         of ``num_data`` points (log-densities are scaled by num_data / B)."""
         with self._plate(x, idx, num_data):
+            self.prior.label_site(y)  # log p(y) is not a KL term: outside the weight
             with poutine.scale(scale=self._kl_scale()):
                 z = self.prior.sample_site(y)
             pyro.sample("x", self.likelihood.distribution(self.decoder(z)), obs=x)

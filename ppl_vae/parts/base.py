@@ -67,8 +67,13 @@ class Prior(nn.Module):
             )
         return base
 
+    def label_site(self, y: torch.Tensor | None = None) -> None:
+        """Pyro statements for the labels, inside the data plate but outside the KL weight
+        (a class-conditional prior observes y here); none by default."""
+
     def sample_site(self, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Pyro sample statements of the prior inside the data plate; returns z."""
+        """Pyro sample statement of the latent inside the data plate (and inside the KL
+        weight while training); returns z."""
         import pyro
 
         return pyro.sample("z", self.distribution(y))

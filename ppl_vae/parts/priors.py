@@ -98,10 +98,9 @@ class ClassConditional(Prior):
         scale = self.log_scale.exp()[y].unsqueeze(-1).expand(*y.shape, self.latent_dim)
         return dist.Normal(self.means[y], scale).to_event(1)
 
-    def sample_site(self, y=None):
+    def label_site(self, y=None):
         if y is not None:
             pyro.sample("y", dist.Categorical(logits=self.logits), obs=y)
-        return pyro.sample("z", self.distribution(y))
 
     def class_log_joint(self, z: torch.Tensor) -> torch.Tensor:
         """log π_c + log Norm_z[μ_c, s_c² I] for every class: ``[..., C]`` from ``[..., L]``."""

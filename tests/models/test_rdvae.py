@@ -115,3 +115,18 @@ def test_log_marginal_matches_importance_sampling_in_infer(digits):
     ref = pv.infer.log_likelihood(model, x, num_samples=2000, seed=0, diagnostics=False).log_px
     torch.testing.assert_close(own, ref, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(model.ood_score(x, num_samples=2000, seed=0), -own)
+
+
+def test_kl_weight_scales_the_latent_but_not_the_label(digits):
+    """β weights the z sites (the KL term); log p(y) stays a plain log-likelihood term."""
+    from pyro import poutine
+
+    inside, _ = digits
+    model = pv.build("rdvae", seed=0, beta=4.0)
+    x = torch.as_tensor(inside.x_train[:6], dtype=torch.float32)
+    y = torch.as_tensor(inside.y_train[:6])
+    trace = poutine.trace(model.model).get_trace(x, y)
+    assert trace.nodes["z"]["scale"] == 4.0
+    assert trace.nodes["y"]["scale"] == 1.0 and trace.nodes["x"]["scale"] == 1.0
+    guide = poutine.trace(model.guide).get_trace(x, y)
+    assert guide.nodes["z"]["scale"] == 4.0
