@@ -13,6 +13,7 @@ the plain Adam + ELBO loop, number for number.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 import warnings
@@ -55,6 +56,8 @@ ABSURD = 1e6
 # The global gradient norm costs ~3 % of a small model's step, so without clipping it
 # is measured on every 10th step (the first included); clipping measures it anyway.
 GRAD_NORM_EVERY = 10
+# Steps between host reads of the loss and gradient norm on an accelerator (sync_every=None).
+SYNC_EVERY_ACCELERATOR = 50
 BASE_COLUMNS = ["step", "loss", "time", "lr", "grad_norm", "beta", "diverged"]
 
 
@@ -142,6 +145,7 @@ def fit(
     log_dir=None,
     device=None,
     binarize: bool | str = False,
+    sync_every: int | None = None,
 ) -> FitResult:
     """Train ``model`` on ``x`` (and labels ``y``) by SVI.
 
@@ -232,6 +236,19 @@ def fit(
         ``"dynamic"``: ``x`` holds grey levels in [0, 1] and every minibatch is a
         fresh Bernoulli draw of them (dynamic binarization, as in Burda et al.,
         2016), from the run's seeded stream (so resuming stays bit-identical).
+    sync_every : int, optional
+        Steps between reads of the loss and gradient norm back to the host (each
+        read waits for the device's queue). ``None``: 1 on the CPU, 50 on a GPU
+        (CUDA, MPS). Between reads they stay on the device, and the history rows,
+        the non-finite check, the ``diverged`` flag, ``on_step`` callbacks and the
+        progress bar catch up at the next read — every ``sync_every`` steps, before
+        each validation and checkpoint, and at the end; the numbers, the rows and
+        their order are those of ``sync_every=1``. A non-finite loss still raises
+        naming its own (first) step and keeps the last good checkpoint; with
+        ``sync_every=1`` it stops before that step's update, above 1 the model in
+        memory may have taken it and up to ``sync_every - 1`` further steps
+        (irrelevant, as training stops). ``time`` is taken per step when the step
+        has been queued, which on a GPU may run ahead of the computation.
     """
     steps = _checks.positive_int("steps", steps)
     batch_size = _checks.positive_int("batch_size", batch_size)
@@ -247,6 +264,9 @@ def fit(
         clip_norm = _checks.positive_float("clip_norm", clip_norm, fix="pass a number > 0 or None")
     if val_iwae is not None:
         val_iwae = _checks.positive_int("val_iwae", val_iwae, fix="pass a number of samples K >= 1 or None")
+    if sync_every is not None:
+        sync_every = _checks.positive_int("sync_every", sync_every,
+                                          fix="pass a number of steps >= 1 or None (automatic)")
     parsed_objective = objectives.parse(objective, num_particles)
     objectives.check_applicable(parsed_objective, model, kl_warmup=kl_warmup)
     parsed_optimizer = optim.parse_optimizer(optimizer)
@@ -263,6 +283,9 @@ def fit(
     dev = _device.resolve(device)
     if dev is not None:
         model.to(dev)
+    if sync_every is None:
+        on = _device.of(model)[0]
+        sync_every = 1 if on is None or on.type == "cpu" else SYNC_EVERY_ACCELERATOR
     source = batches.is_source(x)
     if source:
         x, y = batches.streamed(model, x, y, binarize)
@@ -375,48 +398,30 @@ def fit(
         columns += ["val_elbo"] + (["val_iwae"] if val_iwae else [])
     t0 = time.perf_counter() - (rows[-1]["time"] if rows else 0.0)
     first = rows[0]["loss"] if rows else None
+    running = None
     data_dim = model.data_dim
     params = [p for p in model.parameters()]
-    model.train()
-    cbs.dispatch(callbacks, "on_start", model, rows)
-    bar = tqdm(total=steps, initial=start, disable=not progress, desc="fit", unit="step")
-    with _seed.seeded(seed), pyro.validation_enabled(validate):
-        if rng_state is not None:
-            torch.set_rng_state(rng_state)
-            cuda_state = (saved_training or {}).get("cuda_rng")
-            if cuda_state is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(cuda_state)
-        running = None
-        for step in range(start, steps):
-            if best["stopped"] is not None:
-                break
-            idx = batches.batch_indices(n, batch_size, step, seed, data_device)
-            yb = None if y is None else y[idx]
-            xb = batches.batch(x, idx, source, binarize, model)
-            current_lr = opt.param_groups[0]["lr"]
-            loss = objective_fn(model, xb, yb, idx, n, step)
-            value = loss.item() / n
+    pending: list[tuple] = []  # (step, lr, time, loss, grad_norm) of steps not yet read back
+
+    def sync():
+        """Read the pending losses and norms back at once, then build their rows in order."""
+        nonlocal first, running
+        read = _host_values([v for entry in pending for v in entry[3:]])
+        for (step, current_lr, elapsed, _, _), value, grad_norm in zip(pending, read[::2], read[1::2]):
+            value /= n
             if not math.isfinite(value):
+                pending.clear()
                 bar.close()
                 raise _non_finite(value, step, lr, checkpoint, last_saved)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_norm is None:
-                grad_norm = _grad_norm(params) if step % GRAD_NORM_EVERY == 0 else math.nan
-            else:
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm).item()
-            opt.step()
-            if scheduler is not None and not optim.is_plateau(scheduler):
-                scheduler.step()
             if first is None:
                 first = value
             row = {
-                "step": step + 1, "loss": value, "time": time.perf_counter() - t0,
+                "step": step + 1, "loss": value, "time": elapsed,
                 "lr": current_lr, "grad_norm": grad_norm,
                 "beta": base_beta * objectives.warmup_factor(step, kl_warmup),
                 "diverged": _is_diverged(value, first, data_dim),
             }
-            if x_val is not None and (step + 1) % eval_every == 0:
+            if x_val is not None and (step + 1) % eval_every == 0:  # always the last one pending
                 metrics = _validation_metrics(model, x_val, y_val, val_iwae=val_iwae, seed=seed)
                 row.update(metrics)
                 _track_best(best, metrics[monitor], step + 1, model, stopping)
@@ -431,8 +436,50 @@ def fit(
             bar.update(1)
             if progress and (step % 10 == 0 or step + 1 == steps):
                 bar.set_postfix(objective=f"{-running:.2f}")
-            if (step + 1) % checkpoint_every == 0 or best["stopped"] is not None:
+        pending.clear()
+
+    model.train()
+    cbs.dispatch(callbacks, "on_start", model, rows)
+    bar = tqdm(total=steps, initial=start, disable=not progress, desc="fit", unit="step")
+    with _seed.seeded(seed), pyro.validation_enabled(validate):
+        if rng_state is not None:
+            torch.set_rng_state(rng_state)
+            cuda_state = (saved_training or {}).get("cuda_rng")
+            if cuda_state is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(cuda_state)
+        for step in range(start, steps):
+            if best["stopped"] is not None:
+                break
+            try:
+                idx = batches.batch_indices(n, batch_size, step, seed, data_device)
+                yb = None if y is None else y[idx]
+                xb = batches.batch(x, idx, source, binarize, model)
+                current_lr = opt.param_groups[0]["lr"]
+                loss = objective_fn(model, xb, yb, idx, n, step)
+                value = loss.item() if sync_every == 1 else loss.detach()
+                if sync_every == 1 and not math.isfinite(value):  # stop before the bad update
+                    pending.append((step, current_lr, math.nan, value, math.nan))
+                    sync()  # raises
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip_norm is None:
+                    grad_norm = _grad_norm(params) if step % GRAD_NORM_EVERY == 0 else math.nan
+                else:
+                    grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
+                opt.step()
+                if scheduler is not None and not optim.is_plateau(scheduler):
+                    scheduler.step()
+            except BaseException:
+                sync()  # a non-finite loss pending from an earlier step is the first failure
+                raise
+            pending.append((step, current_lr, time.perf_counter() - t0, value, grad_norm))
+            validating = x_val is not None and (step + 1) % eval_every == 0
+            saving = (step + 1) % checkpoint_every == 0
+            if validating or saving or (step + 1) % sync_every == 0:
+                sync()
+            if saving or best["stopped"] is not None:
                 save_checkpoint(step + 1)
+        sync()
         done = rows[-1]["step"] if rows else 0
         if done > start:
             save_checkpoint(done)
@@ -454,12 +501,23 @@ def fit(
     return result
 
 
-def _grad_norm(params) -> float:
-    """Global L2 norm of the gradients (one fused kernel per call; ~15 µs for a small VAE)."""
+def _grad_norm(params) -> torch.Tensor | float:
+    """Global L2 norm of the gradients, on their device (one fused kernel per call; ~15 µs
+    for a small VAE)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def _host_values(values: list) -> list[float]:
+    """``values`` (0-d tensors and floats) as floats, the tensors read back in one transfer."""
+    tensors = [v for v in values if torch.is_tensor(v)]
+    if not tensors:
+        return list(values)
+    dtype = functools.reduce(torch.promote_types, [t.dtype for t in tensors])  # exact widening
+    host = iter(torch.stack([t.to(dtype) for t in tensors]).tolist())
+    return [next(host) if torch.is_tensor(v) else v for v in values]
 
 
 def _track_best(best: dict, value: float, step: int, model, stopping) -> None:

@@ -14,6 +14,7 @@ TRAINING_KEYS = {
     "objective": "elbo", "num_particles": 1, "alpha": None, "optimizer": "adam",
     "lr_schedule": None, "clip_norm": None, "kl_warmup": 0, "val_fraction": 0.0,
     "eval_every": 200, "val_iwae": None, "early_stopping": None, "checkpoint_every": 200,
+    "sync_every": None,
 }
 
 
@@ -40,6 +41,8 @@ def register(sub) -> None:
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE validations without improvement")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
+    p.add_argument("--sync-every", type=int, metavar="N",
+                   help="read the loss back from the device every N steps (default: 1 on CPU, 50 on a GPU)")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when training diverged")
     p.add_argument("--out", default="ppl_vae_out/train", help="output folder")
