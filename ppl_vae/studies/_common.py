@@ -13,6 +13,10 @@ import functools
 import numpy as np
 import torch
 
+#: Where the paper sizes that train on MNIST find it (their protocols say so).
+MNIST_NOTE = ("MNIST must be in `$PPL_VAE_MNIST` (default `~/.cache/ppl_vae/mnist`; "
+              "`pv.data.fetch_mnist()` downloads it) on every worker.")
+
 
 @functools.lru_cache(maxsize=8)
 def dataset(name: str, **options):
@@ -42,7 +46,8 @@ def device() -> str | None:
 
 
 def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
-          batch_size: int = 128, device=None, **overrides):
+          batch_size: int = 128, lr_schedule=None, binarize: bool | str = False,
+          device=None, **overrides):
     """Build ``spec`` with ``overrides`` (initial weights from ``seed``) and fit it by SVI.
 
     Parameters
@@ -56,8 +61,9 @@ def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
         Labels (class-structured families).
     seed : int
         Seeds the initial weights, the minibatch order and the SVI draws.
-    steps, lr, batch_size
-        Passed to :func:`ppl_vae.fit`.
+    steps, lr, batch_size, lr_schedule, binarize
+        Passed to :func:`ppl_vae.fit` (``binarize="dynamic"``: a fresh Bernoulli draw
+        of the grey levels in ``x`` per minibatch).
     device : str, optional
         Where to train (:func:`ppl_vae.fit`'s ``device=``); the model stays there.
 
@@ -72,10 +78,21 @@ def train(spec, x, y=None, *, seed: int, steps: int, lr: float = 3e-3,
         x = np.asarray(x, dtype=np.float32)
     model = pv.build(spec, data_dim=x[[0]].shape[1], seed=seed, **overrides)
     result = pv.fit(model, x, y, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                    progress=False, device=device)
+                    lr_schedule=lr_schedule, binarize=binarize, progress=False, device=device)
     return result.model.eval()
 
 
-def mlp(width: int) -> dict:
-    """Override for one hidden layer of ``width`` units in the decoder or encoder."""
-    return {"hidden": [int(width)]}
+def mlp(width: int | list[int], activation: str | None = None) -> dict:
+    """Override for the hidden layers of a decoder or encoder.
+
+    ``width``: one layer of that many units, or a list of layer widths;
+    ``activation``: their nonlinearity (None: the preset's).
+    """
+    widths = [int(w) for w in width] if isinstance(width, list | tuple) else [int(width)]
+    return {"hidden": widths, **({"activation": activation} if activation is not None else {})}
+
+
+def config_value(df, key: str, default):
+    """Configuration key ``key`` of a run's results table (its first row), or ``default``
+    where the run's configurations leave the key out."""
+    return df[key].iloc[0] if key in df else default

@@ -15,6 +15,8 @@ import pytest
 import torch
 
 import ppl_vae as pv
+from ppl_vae import _seed
+from ppl_vae.infer import latent_space
 
 
 def test_aggregate_posterior_is_the_equal_weight_mixture(trained_vae, digits):
@@ -27,6 +29,27 @@ def test_aggregate_posterior_is_the_equal_weight_mixture(trained_vae, digits):
         per_component = enc.log_prob(z[:, None, :])  # [40, I]
     by_hand = torch.logsumexp(per_component, dim=1) - math.log(25)
     assert torch.allclose(q.log_prob(z), by_hand, atol=1e-5)
+
+
+def test_aggregate_posterior_works_in_chunks_of_rows(trained_vae, digits, monkeypatch):
+    # [rows, I, latent] is built a chunk of rows at a time (MNIST: 10,000 x 60,000 x 16
+    # would be 38 GB); values are unchanged and a request within the budget is one piece
+    q = pv.infer.aggregate_posterior(trained_vae, digits.x_train[:25])
+    z = torch.randn(3, 40, 4, generator=torch.Generator().manual_seed(0))
+    whole = q.log_prob(z)
+    with _seed.seeded(5):
+        one_piece = q.sample((7, 3))
+    monkeypatch.setattr(latent_space, "MIXTURE_CHUNK_ELEMENTS", 25 * 4 * 6)  # 6 rows a chunk
+    assert whole.shape == (3, 40) and torch.allclose(q.log_prob(z), whole, atol=1e-6)
+    assert q.log_prob(z[0, 0]).shape == ()
+    with _seed.seeded(5):
+        chunked = q.sample((7, 3))
+        many = q.sample((3000,))
+    assert chunked.shape == one_piece.shape == (7, 3, 4) and not torch.equal(chunked, one_piece)
+    assert ((many.mean(0) - q.mean).abs() < 4 * q.stddev / 3000**0.5).all()  # the mixture's
+    monkeypatch.setattr(latent_space, "MIXTURE_CHUNK_ELEMENTS", 25 * 4 * 21)  # 21 rows: one
+    with _seed.seeded(5):
+        assert torch.equal(q.sample((7, 3)), one_piece)
 
 
 def test_aggregate_posterior_of_a_raw_pair(ppca):

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+import ppl_vae as pv
+from ppl_vae.studies import elbo_vs_is
+
 STUDY_NAME = "elbo_vs_is"
 
 
@@ -23,3 +26,27 @@ def test_bounds_and_outputs(small_run):
     for name in ("bound_vs_k_vae.png", "bound_vs_k_linear_lvm.png", "report.md", "summary.csv"):
         assert (out / name).stat().st_size > 0
     assert "Hypothesis" in (out / "report.md").read_text()
+
+
+def test_paper_grid_is_burda_et_al_at_full_scale():
+    study = pv.study.get_study(STUDY_NAME)
+    default, paper = study.grid[0], study.paper_grid
+    assert [c["model"] for c in paper] == [c["model"] for c in study.grid]
+    for config in paper:
+        assert config["dataset"] == "mnist" and config["n_eval"] == 10_000 > default["n_eval"]
+        assert max(config["ks"]) == 5000 >= max(default["ks"])
+        assert config["hidden"] == [200, 200] and config["activation"] == "tanh"
+        assert config["latent_dim"] == 50 > default["latent_dim"]
+        # 3^0 + ... + 3^7 = 3280 passes over 60,000 images in batches of 100
+        assert config["batch_size"] == 100 and config["steps"] == 3280 * 600 > default["steps"]
+        assert config["lr_schedule"] == "iwae_paper" and config["binarize"] == "dynamic"
+
+
+def test_paper_configs_run_when_shrunk(shrunk_paper_run, monkeypatch):
+    monkeypatch.setattr(elbo_vs_is, "ELBO_ROWS", 5)  # the ELBO of 16 points in 4 passes
+    df, wide = shrunk_paper_run(steps=20, n_eval=16, elbo_particles=4, ks=[1, 10, 100])
+    assert set(df["dataset"]) == {"mnist"} and np.isfinite(df["value"]).all()
+    vae, linear = wide.loc[0].iloc[0], wide.loc[1].iloc[0]
+    assert vae["iwae_K1"] <= vae["iwae_K100"] + 1.0 and 0 < vae["ess_fraction_K100"] <= 1
+    assert linear["exact_log_px"] >= linear["iwae_K100"] - 0.5
+    assert vae["elbo"] <= vae["iwae_K100"] + 1.0

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+import ppl_vae as pv
+
 STUDY_NAME = "prior_vs_aggregate"
 
 
@@ -16,3 +18,23 @@ def test_c2st(small_run):
     assert row["c2st_prior"] > row["c2st_train_images"] + 0.1
     assert np.isclose(row["c2st_prior_minus_aggregate"], row["c2st_prior"] - row["c2st_aggregate"])
     assert (out / "c2st.png").stat().st_size > 0
+
+
+def test_paper_grid_is_mnist_at_full_size():
+    study = pv.study.get_study(STUDY_NAME)
+    default = study.grid[0]
+    assert "dataset" not in default  # the default keeps its stored trials' keys: digits
+    assert [c["latent_dim"] for c in study.paper_grid] == [c["latent_dim"] for c in study.grid]
+    for config in study.paper_grid:
+        assert config["dataset"] == "mnist"
+        assert config["steps"] > default["steps"] and config["hidden"] > default["hidden"]
+        assert config["trees"] >= default["trees"] and config["folds"] >= default["folds"]
+
+
+def test_paper_configs_run_when_shrunk(tmp_path, shrunk_paper_run):
+    df, wide = shrunk_paper_run(hidden=32, steps=20, trees=10, folds=3)
+    assert set(df["dataset"]) == {"mnist"} and sorted(set(df["latent_dim"])) == [2, 16]
+    for _, row in wide.iterrows():
+        assert 0 <= row["c2st_prior"] <= 1 and 0 <= row["c2st_aggregate"] <= 1
+        assert np.isfinite(row["log_q_prior_draws_minus_own"])
+    assert (tmp_path / STUDY_NAME / "c2st.png").stat().st_size > 0
