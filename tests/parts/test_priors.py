@@ -63,10 +63,16 @@ def test_means_start_spread_out_and_seeded():
 def test_sample_sites_with_and_without_labels():
     prior = _prior()
     y = torch.tensor([1, 3])
-    labelled = poutine.trace(prior.sample_site).get_trace(y)
+
+    def sites(y):
+        prior.label_site(y)
+        return prior.sample_site(y)
+
+    labelled = poutine.trace(sites).get_trace(y)
     assert labelled.nodes["y"]["is_observed"] and labelled.nodes["z"]["value"].shape == (2, 3)
-    unlabelled = poutine.trace(prior.sample_site).get_trace(None)
+    unlabelled = poutine.trace(sites).get_trace(None)
     assert "y" not in unlabelled.nodes
+    assert "y" not in poutine.trace(prior.sample_site).get_trace(y).nodes  # z only
 
 
 def test_needs_num_classes():
