@@ -233,6 +233,9 @@ so the flow rows test the direction of the paper's flow result, not its size.
 - **paper** (`--paper`, meant for `--device cuda` or `--executor ray`): the paper's sizes
   with the differences above: 3,280 epochs, 1,000 + 1,000 points, q* 10,000 steps at rate
   1e-3 with 50 draws, K = 5000.
+
+The default and paper sizes read MNIST from `$PPL_VAE_MNIST`, else from `shared/data/mnist`
+beside the checkout; a trial without the files fails with a message saying so.
 """
 
 STUDY = Study(
