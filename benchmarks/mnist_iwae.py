@@ -44,13 +44,9 @@ def _root(arg):
 
 def build():
     import ppl_vae as pv
+    from ppl_vae.studies._common import MNIST_VAE  # also the inference_gaps study's model
 
-    return pv.build(
-        "vae", data_dim=784, latent_dim=50,
-        decoder={"hidden": [200, 200], "activation": "tanh"},
-        guide={"hidden": [200, 200], "activation": "tanh"},
-        likelihood={"kind": "bernoulli"}, seed=0,
-    )
+    return pv.build("vae", data_dim=784, seed=0, **MNIST_VAE)
 
 
 def main(argv=None) -> int:

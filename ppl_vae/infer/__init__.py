@@ -19,10 +19,11 @@ from ppl_vae.infer.latent_space import (
     sample_aggregate_posterior,
     traverse,
 )
-from ppl_vae.infer.local_guide import LocalGaussianGuide, fit_local_guide
+from ppl_vae.infer.local_guide import LocalFlowGuide, LocalGaussianGuide, fit_local_guide
 
 __all__ = [
     "ISResult",
+    "LocalFlowGuide",
     "LocalGaussianGuide",
     "aggregate_posterior",
     "attribute_vector",

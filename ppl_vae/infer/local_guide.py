@@ -1,7 +1,9 @@
-"""Per-datapoint Gaussian guides fitted to a trained model with its weights held fixed.
+"""Per-datapoint guides fitted to a trained model with its weights held fixed.
 
 The best Gaussian q(z | θᵢ) for each datapoint separately, found by
-maximising that datapoint's ELBO over (μᵢ, σᵢ) alone. Comparing its ELBO with
+maximising that datapoint's ELBO over (μᵢ, σᵢ) alone — or, with ``flow=``, the
+best Gaussian pushed through a per-datapoint planar or radial flow
+(:mod:`ppl_vae.infer.local_flow`), the local counterpart of a flow guide. Comparing its ELBO with
 the amortized encoder's measures the *amortization gap* (Cremer, Li &
 Duvenaud, 2018, "Inference suboptimality in variational autoencoders",
 section 3): log p(x) − ELBO[q*] is the approximation gap and
@@ -16,7 +18,7 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from ppl_vae import _checks, _runtime, _seed
-from ppl_vae.infer import _program
+from ppl_vae.infer import _program, local_flow
 from ppl_vae.infer.latent_space import _View, moments, start_point
 from ppl_vae.math import MIN_SCALE, inverse_softplus, softplus_scale
 
@@ -48,6 +50,10 @@ class LocalGaussianGuide:
     def scale(self) -> torch.Tensor:
         return softplus_scale(self.raw)
 
+    def parameters(self) -> list[torch.Tensor]:
+        """The free tensors fitted by :func:`fit_local_guide`."""
+        return [self.loc, self.raw]
+
     def distribution(self):
         lead = (1,) * (-1 - self.dim)  # size-1 dims of plates nested inside the data plate
         shape = (self.num_data,) + lead + (self.loc.shape[1],)
@@ -63,6 +69,32 @@ class LocalGaussianGuide:
             return pyro.sample(self.latent, self.distribution())
 
 
+class LocalFlowGuide(LocalGaussianGuide):
+    """q(z | θᵢ): the local Gaussian pushed through a flow of its own for every datapoint.
+
+    ``kind`` ("planar" or "radial") and one list of per-datapoint parameter
+    tensors ``[N, k]`` per layer (Pyro's parameter tuple of the transform);
+    :attr:`transforms` are Pyro's conditional transforms whose network is a
+    :class:`~ppl_vae.infer.local_flow.ParameterTable`, conditioned on the
+    datapoint indices. Called like :class:`LocalGaussianGuide`.
+    """
+
+    def __init__(self, loc, scale, flow_params, *, kind: str, **sites):
+        super().__init__(loc, scale, **sites)
+        self.kind = kind
+        lead = (1,) * (-1 - self.dim)
+        self.tables = [local_flow.ParameterTable(p, lead) for p in flow_params]
+        self.transforms = [local_flow.KINDS[kind][0](table) for table in self.tables]
+
+    def parameters(self) -> list[torch.Tensor]:
+        return super().parameters() + [p for table in self.tables for p in table.params]
+
+    def distribution(self):
+        index = torch.arange(self.num_data, device=self.loc.device)
+        return dist.TransformedDistribution(super().distribution(),
+                                            [t.condition(index) for t in self.transforms])
+
+
 def fit_local_guide(
     model,
     x,
@@ -74,9 +106,10 @@ def fit_local_guide(
     init: str = "encoder",
     num_particles: int = 1,
     guide=None,
+    flow=None,
     **options,
 ) -> LocalGaussianGuide:
-    """Optimise a free Gaussian q(z | θᵢ) per datapoint for a fixed model.
+    """Optimise a free Gaussian q(z | θᵢ) — optionally with a flow — per datapoint, model fixed.
 
     Parameters
     ----------
@@ -87,16 +120,25 @@ def fit_local_guide(
     y : array [N], optional
     steps : int
         Adam steps on the sum of the N per-datapoint negative ELBOs (each
-        datapoint's parameters only receive its own gradient).
+        datapoint's parameters only receive its own gradient); 0 returns the
+        starting point.
     lr : float
         Initial Adam learning rate, decayed linearly to ``lr / 10``.
     seed : int, optional
         Seeds the reparameterised draws.
     init : {"encoder", "prior"}
-        Start from the guide's q(z | x) (Cremer et al.'s setting: the local
-        optimum nearest the encoder), or from the prior.
+        Start from the guide's q(z | x) (the local optimum nearest the encoder),
+        or from the prior. With a flow: when the guide is itself a diagonal
+        Gaussian pushed through ``layers`` transforms of the same ``kind``, every
+        datapoint's Gaussian and flow parameters start at the guide's outputs for
+        it (q* starts exactly at q(z | xᵢ)); otherwise the Gaussian starts as
+        without a flow and the flow at the identity.
     num_particles : int
         Draws per step of the ELBO gradient estimate.
+    flow : dict, optional
+        ``{"kind": "planar" | "radial", "layers": K}``: q(z | θᵢ) is the Gaussian
+        pushed through K transforms with free parameters per datapoint
+        (:mod:`ppl_vae.infer.local_flow`; ``hidden`` is ignored). IAF is refused.
     **options
         ``latent``, ``observed``, ``data_plate``, ``model_kwargs``,
         ``guide_kwargs``, and keywords for the side(s) that accept them.
@@ -105,33 +147,27 @@ def fit_local_guide(
     -------
     LocalGaussianGuide
         A guide callable to pass as ``guide=`` to ``elbo``, ``log_likelihood``, …
+        (a :class:`LocalFlowGuide` with ``flow``).
     """
-    steps = _checks.positive_int("steps", steps)
+    steps = _checks.positive_int("steps", steps, minimum=0)
     lr = _checks.positive_float("lr", lr)
     num_particles = _checks.positive_int("num_particles", num_particles)
     _checks.one_of("init", init, INITS)
+    kind = local_flow.check(flow)
     with _seed.seeded(seed):
         view = _View(model, x, y, guide=guide, require_guide=False,
                      guide_optional=True, **options)
         if init == "prior":
             view.guide_site = None
-        with torch.no_grad():
-            loc = start_point(view)
-            if view.guide_site is not None:
-                scale = moments(view.posterior())[1].reshape(loc.shape)
-            else:
-                scale = view.prior_site["fn"].stddev.reshape(-1)[-loc.shape[1]:].expand_as(loc)
-        st = view.st
-        local = LocalGaussianGuide(loc, scale, latent=view.latent, data_plate=st.data_plate,
-                                   dim=st.data_dim)
+        local = _start(view, kind)
         loss_fn = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1,
-                             max_plate_nesting=st.nesting)
+                             max_plate_nesting=view.st.nesting)
         prog = _program.Program(view.prog.model, local, view.prog.owner,
                                 view.prog.model_kwargs, {})
-        opt = torch.optim.Adam([local.loc, local.raw], lr=lr)
+        params = local.parameters()
+        opt = torch.optim.Adam(params, lr=lr)
         # Decay to lr/10: the gradient is stochastic, so a constant step keeps jittering.
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - 0.9 * t / steps)
-        params = [local.loc, local.raw]
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - 0.9 * t / max(steps, 1))
         with _runtime.no_penalties():
             for _ in range(steps):
                 loss = loss_fn.differentiable_loss(prog.run_model, prog.run_guide, view.x, view.y)
@@ -141,6 +177,26 @@ def fit_local_guide(
                 opt.step()
                 sched.step()
                 local.history.append(float(loss.detach()) / view.x.shape[0])
-    local.loc.requires_grad_(False)
-    local.raw.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(False)
     return local
+
+
+def _start(view: _View, kind) -> LocalGaussianGuide:
+    """The local guide before optimisation (see ``init`` and ``flow`` of fit_local_guide)."""
+    sites = {"latent": view.latent, "data_plate": view.st.data_plate, "dim": view.st.data_dim}
+    n = view.st.size
+    with torch.no_grad():
+        start = None
+        if kind is not None and view.guide_site is not None:
+            start = local_flow.from_guide(view.posterior(), *kind, n)
+        if start is not None:
+            return LocalFlowGuide(*start, kind=kind[0], **sites)
+        loc = start_point(view)
+        if view.guide_site is not None:
+            scale = moments(view.posterior())[1].reshape(loc.shape)
+        else:
+            scale = view.prior_site["fn"].stddev.reshape(-1)[-loc.shape[1]:].expand_as(loc)
+        if kind is None:
+            return LocalGaussianGuide(loc, scale, **sites)
+        return LocalFlowGuide(loc, scale, local_flow.identity(*kind, loc), kind=kind[0], **sites)

@@ -9,6 +9,8 @@ sprites do not depend on the trial's seed).
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +18,15 @@ import torch
 #: Where the paper sizes that train on MNIST find it (their protocols say so).
 MNIST_NOTE = ("MNIST must be in `$PPL_VAE_MNIST` (default `~/.cache/ppl_vae/mnist`; "
               "`pv.data.fetch_mnist()` downloads it) on every worker.")
+#: Burda et al.'s (2016) one-stochastic-layer MNIST VAE, also Cremer et al.'s (2018):
+#: 784-200-200-50 with tanh units and Bernoulli pixels, as ``pv.build("vae", data_dim=784,
+#: **MNIST_VAE)`` overrides.
+MNIST_VAE = {
+    "latent_dim": 50,
+    "decoder": {"hidden": [200, 200], "activation": "tanh"},
+    "guide": {"hidden": [200, 200], "activation": "tanh"},
+    "likelihood": {"kind": "bernoulli"},
+}
 
 
 @functools.lru_cache(maxsize=8)
@@ -24,6 +35,30 @@ def dataset(name: str, **options):
     import ppl_vae as pv
 
     return pv.data.load(name, **options)
+
+
+def mnist_root() -> Path:
+    """The folder with the four MNIST IDX files: ``$PPL_VAE_MNIST``, else
+    ``shared/data/mnist`` beside the checkout (where the benchmarks and tests look)."""
+    if os.environ.get("PPL_VAE_MNIST"):
+        return Path(os.environ["PPL_VAE_MNIST"]).expanduser()
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+
+
+def mnist(**options):
+    """Real MNIST from :func:`mnist_root` (grey levels unless ``binarize=True``), cached.
+
+    A missing folder or file is a ValueError that says where to put the files; a
+    study never falls back to another dataset.
+    """
+    root = mnist_root()
+    try:
+        return dataset("mnist", root=str(root), **options)
+    except ValueError as err:
+        raise ValueError(
+            f"{err} (this study needs the real MNIST files: set PPL_VAE_MNIST to the folder "
+            f"that holds them, or put them in {str(root)!r})"
+        ) from err
 
 
 def rows(total: int, n: int, *, seed: int) -> np.ndarray:

@@ -1,18 +1,70 @@
-"""inference_gaps, small grid: the two gaps add up and have the right signs."""
+"""inference_gaps: the gaps add up, have the right signs and order on both subsets, for
+both guide families; the MNIST path runs (tiny) and fails clearly without the data;
+the default and paper sizes follow Cremer et al.'s design."""
 
 import numpy as np
+import pytest
+
+from ppl_vae.studies import inference_gaps as study
 
 STUDY_NAME = "inference_gaps"
+_IS_NOISE = 0.3  # log p̂ (K = 64) and ELBO[q*] (8 draws) are both noisy in the small grid
 
 
-def test_gaps_decompose(small_run):
-    _df, wide, out = small_run
+def _check_gaps(row, subset):
+    g = {name: row[f"{name}_{subset}"] for name in (
+        "log_px", "elbo_local", "elbo_amortized", "approximation_gap", "amortization_gap",
+        "total_gap", "amortization_share", "share_unreliable", "local_improved_share")}
+    assert g["amortization_gap"] >= 0  # ELBO[q*] is floored at the encoder's, per point
+    assert g["approximation_gap"] > -_IS_NOISE  # log p̂ >= ELBO[q*] up to IS noise
+    assert g["log_px"] + _IS_NOISE >= g["elbo_local"] >= g["elbo_amortized"]
+    assert np.isclose(g["total_gap"], g["approximation_gap"] + g["amortization_gap"], atol=1e-4)
+    assert np.isclose(g["total_gap"], g["log_px"] - g["elbo_amortized"], atol=1e-3)
+    assert np.isclose(g["amortization_share"], g["amortization_gap"] / g["total_gap"])
+    assert 0 <= g["share_unreliable"] <= 1 and 0 <= g["local_improved_share"] <= 1
+    assert g["local_improved_share"] > 0  # q* beats the encoder on some points at least
+
+
+def test_gaps_decompose_on_both_subsets(small_run):
+    df, wide, out = small_run
+    assert set(df["guide"]) == {"gaussian", "flow"} and set(df["dataset"]) == {"digits"}
+    assert len(wide) == 2  # one trial per model, both subsets inside it
     for _, row in wide.iterrows():
-        assert row["amortization_gap"] >= 0  # ELBO[q*] taken >= the encoder's per point
-        assert row["approximation_gap"] > -0.3  # log p(x) >= ELBO[q*] up to IS noise
-        assert np.isclose(row["total_gap"], row["approximation_gap"] + row["amortization_gap"],
-                          atol=1e-4)
-        assert np.isclose(row["total_gap"], row["log_px"] - row["elbo_amortized"], atol=1e-3)
-        assert row["elbo_amortized"] <= row["elbo_local"] <= row["log_px"] + 0.3
-        assert 0 <= row["local_improved_share"] <= 1
+        for subset in ("train", "test"):
+            _check_gaps(row, subset)
     assert (out / "gaps.png").stat().st_size > 0
+
+
+_CHEAP = {"steps": 3, "n_eval": 4, "local_steps": 2, "local_particles": 1, "elbo_particles": 4,
+          "num_samples": 16}
+
+
+def test_paper_configs_run_when_shrunk(shrunk_paper_run):
+    df, wide = shrunk_paper_run(**_CHEAP)
+    assert set(df["dataset"]) == {"mnist"} and np.isfinite(df["value"]).all()
+    assert len(wide) == 4  # FFG and flow, standard and larger encoder
+    for _, row in wide.iterrows():
+        for subset in ("train", "test"):
+            assert row[f"amortization_gap_{subset}"] >= 0
+            assert np.isclose(row[f"total_gap_{subset}"],
+                              row[f"log_px_{subset}"] - row[f"elbo_amortized_{subset}"], atol=1e-3)
+
+
+def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PPL_VAE_MNIST", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match=r"does not exist.*needs the real MNIST.*PPL_VAE_MNIST"):
+        study.trial({**study.GRID[0], **_CHEAP}, seed=0)
+
+
+def test_sizes_follow_the_paper_design():
+    small, default, paper = (study.STUDY.configs(s) for s in ("small", "default", "paper"))
+    assert {c["dataset"] for c in small} == {"digits"}
+    for grid in (default, paper):
+        assert {c["dataset"] for c in grid} == {"mnist"}
+        assert {(c["guide"], tuple(c["encoder_hidden"])) for c in grid} == {
+            (g, e) for g in ("gaussian", "flow") for e in ((200, 200), (500, 500))}
+        assert (grid[0]["guide"], grid[0]["encoder_hidden"]) == ("gaussian", [200, 200])
+        assert all(c["latent_dim"] == 50 and c["decoder_hidden"] == [200, 200] for c in grid)
+    assert all(c["n_eval"] == 1000 and c["steps"] == 3280 * 60_000 // 100 for c in paper)
+    assert all(c["num_samples"] == 5000 for c in default + paper)
+    assert study.STUDY.protocol and study.STUDY.references == ()
