@@ -66,6 +66,8 @@ def test_toml_file_spec(tmp_path):
         ({"likelihood": {"kind": "normal", "scale": -1.0}}, "likelihood.scale=-1.0 is invalid"),
         ({"guide": {"covariance": "banded"}}, "guide.covariance='banded'"),
         ({"penalty": [{"kind": "nonsense"}]}, "penalty[0].kind='nonsense' is not a known penalty"),
+        ({"training": {"steps": 10}}, ("pass those options to pv.fit(model, x, ...), or train "
+                                      "with `ppl-vae train --spec FILE`")),
     ],
 )
 def test_bad_specs_name_the_key_and_the_valid_values(kwargs, fragment):

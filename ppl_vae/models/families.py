@@ -31,6 +31,12 @@ class Family:
 
     def resolve(self, raw: dict) -> dict:
         valid = {"family", *self.top_keys, *self.tables}
+        if "training" in raw:
+            raise ValueError(
+                "the spec has a [training] table, which pv.build does not read (it builds the "
+                "model only): pass those options to pv.fit(model, x, ...), or train with "
+                "`ppl-vae train --spec FILE`, which reads the table"
+            )
         spec_mod.check_keys(raw, valid, "")
         out = {"family": raw["family"]}
         for key, default in self.top_keys.items():
