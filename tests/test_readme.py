@@ -9,7 +9,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _examples():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
     # Self-contained blocks load their own data or define a part; others continue them.
     return [b for b in blocks if ("pv.data.load(" in b or "@pv.register" in b)]
 
@@ -30,7 +30,7 @@ def test_readme_example_runs(code, tmp_path, monkeypatch):
     code = re.sub(r"steps=\d+", "steps=5", code)
     code = re.sub(r"num_samples=\d+", "num_samples=8", code)
     namespace = {}
-    exec(compile("import ppl_vae as pv\n" + code, str(README), "exec"), namespace)
+    exec(compile("import ppl_vae as pv\n" + code, str(README), "exec"), namespace)  # noqa: S102 - runs the README's own examples
     if "laplace" in code:
         from ppl_vae import registry
 
