@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 #: Where the paper sizes that train on MNIST find it (their protocols say so).
-MNIST_NOTE = ("MNIST must be in `$PPL_VAE_MNIST` (default `~/.cache/ppl_vae/mnist`; "
-              "`pv.data.fetch_mnist()` downloads it) on every worker.")
+MNIST_NOTE = ("MNIST is read from `$PPL_VAE_MNIST`, else from `shared/data/mnist` beside the "
+              "checkout (`pv.data.fetch_mnist()` downloads it), on every worker.")
 #: Burda et al.'s (2016) one-stochastic-layer MNIST VAE, also Cremer et al.'s (2018):
 #: 784-200-200-50 with tanh units and Bernoulli pixels, as ``pv.build("vae", data_dim=784,
 #: **MNIST_VAE)`` overrides.
@@ -31,9 +31,12 @@ MNIST_VAE = {
 
 @functools.lru_cache(maxsize=8)
 def dataset(name: str, **options):
-    """``pv.data.load(name, **options)``, loaded once per worker process."""
+    """``pv.data.load(name, **options)``, loaded once per worker process; ``"mnist"``
+    without a ``root`` comes from :func:`mnist_root` (see :func:`mnist`)."""
     import ppl_vae as pv
 
+    if name == "mnist" and "root" not in options:
+        return mnist(**options)
     return pv.data.load(name, **options)
 
 
