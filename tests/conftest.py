@@ -11,3 +11,19 @@ def _clean_pyro():
     pyro.enable_validation(True)
     yield
     pyro.clear_param_store()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The bundled 8×8 digits, binarized (tests may override with their own ``digits``)."""
+    import ppl_vae as pv
+
+    return pv.data.load("digits", binarize=True)
+
+
+@pytest.fixture(scope="session")
+def linear():
+    """A small linear-Gaussian data set: 4-dim data, 1 latent, 200 points."""
+    import ppl_vae as pv
+
+    return pv.data.load("linear_gaussian", data_dim=4, latent_dim=1, n=200)

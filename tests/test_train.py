@@ -8,11 +8,6 @@ import ppl_vae as pv
 from ppl_vae import checkpoint as ckpt
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return pv.data.load("digits", binarize=True)
-
-
 def test_vae_elbo_rises_on_digits(digits):
     model = pv.build("vae", latent_dim=4, decoder={"hidden": [64]}, guide={"hidden": [64]})
     x_test = digits.x_test[:200]

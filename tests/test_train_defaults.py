@@ -28,16 +28,6 @@ def _param_sum(model) -> float:
     return float(sum(p.detach().double().sum() for p in model.parameters()))
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return pv.data.load("digits", binarize=True)
-
-
-@pytest.fixture(scope="module")
-def linear():
-    return pv.data.load("linear_gaussian", data_dim=4, latent_dim=1, n=200)
-
-
 def _run(name, digits, linear):
     small = {"latent_dim": 2, "decoder": {"hidden": [16]}, "guide": {"hidden": [16]}}
     if name == "vae":

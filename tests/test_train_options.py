@@ -20,11 +20,6 @@ from ppl_vae.training import objectives
 SMALL = {"latent_dim": 2, "decoder": {"hidden": [16]}, "guide": {"hidden": [16]}}
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return pv.data.load("digits", binarize=True)
-
-
 def small_vae(**kw):
     return pv.build("vae", **{**SMALL, **kw})
 

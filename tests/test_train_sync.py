@@ -15,16 +15,6 @@ from ppl_vae.cli import train as cli_train
 SMALL = {"latent_dim": 2, "decoder": {"hidden": [16]}, "guide": {"hidden": [16]}}
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return pv.data.load("digits", binarize=True)
-
-
-@pytest.fixture(scope="module")
-def linear():
-    return pv.data.load("linear_gaussian", data_dim=4, latent_dim=1, n=200)
-
-
 def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     cols = [c for c in a.columns if c != "time"]
     return list(a.columns) == list(b.columns) and a[cols].equals(b[cols])
