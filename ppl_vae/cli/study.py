@@ -80,11 +80,12 @@ def run(args) -> int:
         raise ValueError(f"--workers={args.workers} is invalid: pass an integer >= 1")
     if args.address and args.executor != "ray":
         raise ValueError(f"--address={args.address} needs --executor ray")
-    chosen = [f"--{name}" for name in ("small", "paper") if getattr(args, name)]
-    chosen += [f"--size {args.size}"] if args.size is not None else []
-    if len(chosen) > 1:
+    chosen = {f"--{name}": name for name in ("small", "paper") if getattr(args, name)}
+    if args.size is not None:
+        chosen[f"--size {args.size}"] = args.size
+    if len(set(chosen.values())) > 1:
         raise ValueError(f"{' and '.join(chosen)} disagree: pass one of --small, --paper, --size")
-    size = args.size or ("small" if args.small else "paper" if args.paper else "default")
+    size = next(iter(chosen.values()), "default")
     if size not in study.SIZES:
         raise ValueError(f"--size={size} is invalid: pass one of {', '.join(study.SIZES)}")
     if os.path.isfile(args.out):

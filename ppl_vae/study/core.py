@@ -219,6 +219,15 @@ class Study:
                     f"references[{i}]={ref!r} is invalid: pass Reference(metric=..., "
                     "value=..., source=...) objects"
                 )
+        keys = {k for grid in (self.grid, self.small_grid, self.paper_grid) if grid
+                for config in grid for k in config}
+        for i, ref in enumerate(references):
+            unknown = sorted(set(ref.where) - keys)
+            if unknown:
+                raise ValueError(
+                    f"references[{i}].where names {unknown}, which no configuration has; "
+                    f"use configuration keys ({', '.join(sorted(keys))})"
+                )
         object.__setattr__(self, "references", references)
         if isinstance(self.detail_metrics, str) or not all(
             isinstance(p, str) for p in self.detail_metrics
@@ -525,6 +534,21 @@ def _compute_seconds(jobs: list[dict], records: dict[str, dict]) -> float:
     return float(sum(s for s in seconds if isinstance(s, float) and not math.isnan(s)))
 
 
+def _same(a, b) -> bool:
+    """Configuration values equal as JSON would have them, numbers compared as numbers
+    (``4 == 4.0``; a bool is not a number here)."""
+    def number(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+    if number(a) and number(b):
+        return float(a) == float(b)
+    return canonical_config({"v": a}) == canonical_config({"v": b})
+
+
+def _matches(config: dict, where: dict) -> bool:
+    return all(k in config and _same(config[k], v) for k, v in where.items())
+
+
 def reference_table(references: Sequence[Reference], configs: dict[int, dict],
                     summary: pd.DataFrame) -> pd.DataFrame:
     """Each published figure beside this run's mean ± s.e. for every configuration it fits.
@@ -536,11 +560,7 @@ def reference_table(references: Sequence[Reference], configs: dict[int, dict],
     """
     rows = []
     for ref in references:
-        matched = [
-            cid for cid, config in configs.items()
-            if all(canonical_config({k: config.get(k)}) == canonical_config({k: v})
-                   for k, v in ref.where.items())
-        ]
+        matched = [cid for cid, config in configs.items() if _matches(config, ref.where)]
         for cid in matched or [None]:
             part = summary[(summary["config_id"] == cid) & (summary["metric"] == ref.metric)]
             ours = part.iloc[0] if len(part) else None

@@ -32,9 +32,9 @@ def test_small_run_writes_the_study_folder(tmp_path, capsys):
     table = pd.read_csv(out / "trials.csv")
     assert {"c2st_prior", "c2st_aggregate"} <= set(table["metric"])
     assert len(list((out / "trials").glob("*.json"))) == 1
-    # a second run resumes: nothing left to run, same table
-    assert main(["study", "prior_vs_aggregate", "--small", "--seeds", "1", "--out",
-                 str(tmp_path), "--no-progress"]) == 0
+    # a second run resumes: nothing left to run, same table (flags that agree are fine)
+    assert main(["study", "prior_vs_aggregate", "--small", "--size", "small", "--seeds", "1",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), table)
 
 

@@ -44,7 +44,7 @@ def test_paper_size_is_refused_without_a_paper_grid(tmp_path):
 
 def test_references_are_printed_beside_our_mean_and_standard_error(tmp_path):
     refs = [
-        ps.Reference(metric="mean", value=10.0, where={"loc": 1.0}, source="Paper (2020), Tab. 1",
+        ps.Reference(metric="mean", value=10.0, where={"loc": 1}, source="Paper (2020), Tab. 1",
                      note="read from a table"),
         ps.Reference(metric="mean", value=0.0, where={"loc": 3.0}, source="Paper (2020), Tab. 2"),
     ]
@@ -80,6 +80,8 @@ def test_detail_metrics_stay_on_disk_but_out_of_the_summary(tmp_path):
         ({"references": [{"metric": "m", "value": 1.0}]}, r"references\[0\]="),
         ({"detail_metrics": "rank_"}, "detail_metrics='rank_' is invalid"),
         ({"paper_grid": [{"loc": 1.0}, {"loc": 1.0}]}, "repeats"),
+        ({"references": [ps.Reference(metric="m", value=1.0, source="x", where={"lco": 1})]},
+         r"references\[0\]\.where names \['lco'\], which no configuration has"),
     ],
 )
 def test_bad_size_declarations_are_refused(kwargs, match):
