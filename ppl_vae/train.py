@@ -248,7 +248,9 @@ def fit(
         ``sync_every=1`` it stops before that step's update, above 1 the model in
         memory may have taken it and up to ``sync_every - 1`` further steps
         (irrelevant, as training stops). ``time`` is taken per step when the step
-        has been queued, which on a GPU may run ahead of the computation.
+        has been queued, which on a GPU may run ahead of the computation. An
+        ``on_step`` callback that looks at the model itself (not the row) sees it as
+        it is at the read, up to ``sync_every - 1`` steps later.
     """
     steps = _checks.positive_int("steps", steps)
     batch_size = _checks.positive_int("batch_size", batch_size)
@@ -284,8 +286,7 @@ def fit(
     if dev is not None:
         model.to(dev)
     if sync_every is None:
-        on = _device.of(model)[0]
-        sync_every = 1 if on is None or on.type == "cpu" else SYNC_EVERY_ACCELERATOR
+        sync_every = default_sync_every(_device.of(model)[0])
     source = batches.is_source(x)
     if source:
         x, y = batches.streamed(model, x, y, binarize)
@@ -499,6 +500,12 @@ def fit(
         )
     cbs.dispatch(callbacks, "on_end", history)
     return result
+
+
+def default_sync_every(device) -> int:
+    """``sync_every=None`` on ``device``: 1 on the CPU (a read costs nothing to wait for),
+    ``SYNC_EVERY_ACCELERATOR`` on a GPU."""
+    return 1 if device is None or torch.device(device).type == "cpu" else SYNC_EVERY_ACCELERATOR
 
 
 def _grad_norm(params) -> torch.Tensor | float:

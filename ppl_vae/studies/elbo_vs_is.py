@@ -42,6 +42,9 @@ OPTIONAL = {"dataset": "digits", "activation": None, "batch_size": 128, "lr": 3e
             "lr_schedule": None, "binarize": "threshold"}
 #: Most held-out points one ELBO pass takes (its [particles, rows, D] tensors stay small).
 ELBO_ROWS = 1000
+#: Offset of the seed of the held-out binarization (dynamic only), so the Bernoulli draw
+#: of the pixels and the ELBO's draws on them come from different streams.
+BINARIZE_SEED = 104_729
 
 
 def _model_and_data(config: dict, seed: int, device=None):
@@ -65,16 +68,18 @@ def _model_and_data(config: dict, seed: int, device=None):
     else:
         raise ValueError(f"model={family!r} is not one of 'vae', 'linear_lvm'")
     x = _common.subsample(data.x_test, config["n_eval"], seed=seed)
-    if dynamic:  # one seeded Bernoulli draw of the held-out grey levels
-        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
+    if dynamic:  # one Bernoulli draw of the held-out grey levels, its own random stream
+        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed + BINARIZE_SEED))
     return model, x
 
 
 def _mean_elbo(model, x, *, particles: int, seed: int, device) -> float:
-    """The ELBO averaged over ``x``, evaluated ``ELBO_ROWS`` points at a time."""
+    """The ELBO averaged over ``x``, evaluated ``ELBO_ROWS`` points at a time (chunk i
+    seeded ``seed + 10**6 * i``: no chunk shares a stream with another trial's seed)."""
     import ppl_vae as pv
 
-    parts = [pv.infer.elbo(model, part, num_particles=particles, seed=seed + i, device=device)
+    parts = [pv.infer.elbo(model, part, num_particles=particles, seed=seed + 10**6 * i,
+                           device=device)
              for i, part in enumerate(x.split(ELBO_ROWS))]
     return float(torch.cat(parts).mean())
 

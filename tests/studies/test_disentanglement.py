@@ -25,6 +25,10 @@ def test_streamed_grid_trial_with_chen_networks():
               "family": "tcvae", "beta": 4.0}
     assert config["data"] == "sprite_grid" and config["arch"] == "dsprites_mlp"
     result = study.trial(config, seed=0)
+    from ppl_vae.data.sprites import FACTOR_NAMES
+
+    # Chen et al.'s code scores every factor but the discrete shape
+    assert tuple(FACTOR_NAMES[study.CHEN_FACTORS]) == ("scale", "orientation", "pos_x", "pos_y")
     for name in ("mig", "mig_no_shape", "dci_disentanglement"):
         assert 0 <= result[name] <= 1, name
     assert np.isclose(result["elbo"], result["reconstruction"] - result["kl"], atol=1e-2)
