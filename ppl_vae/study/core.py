@@ -176,12 +176,15 @@ class Study:
         into ``out_dir``; PNG files it writes are linked from the report.
     default_seeds : int or list of int, default 3
         Seeds used when :func:`run` gets ``seeds=None``.
+    version : str or int, optional
+        Enters every trial's key: bump it when the trial computes something different,
+        and stored results of the old code are no longer reused (they stay on disk).
 
     Notes
     -----
-    Stored trials are keyed by (name, config, seed) only: after changing what the
-    trial computes, delete ``<out>/<name>/trials/`` (or rename the study) so old
-    results are not reused.
+    Stored trials are keyed by (name, config, seed) and ``version``: after changing
+    what the trial computes, bump ``version`` (or delete ``<out>/<name>/trials/``) so
+    old results are not reused.
     """
 
     name: str
@@ -195,6 +198,7 @@ class Study:
     detail_metrics: Sequence[str] = ()
     analyze: Callable[[pd.DataFrame, Path], object] | None = None
     default_seeds: int | list[int] = field(default=3)
+    version: str | int | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -238,6 +242,12 @@ class Study:
             )
         object.__setattr__(self, "detail_metrics", tuple(self.detail_metrics))
         _check_seeds("default_seeds", self.default_seeds)
+        if self.version is not None and (
+            isinstance(self.version, bool) or not isinstance(self.version, str | int)
+        ):
+            raise ValueError(
+                f"version={self.version!r} is invalid: pass a string or an integer, or None"
+            )
 
     @property
     def sizes(self) -> tuple[str, ...]:
@@ -403,7 +413,8 @@ def run(
     store = TrialStore(out_dir / "trials")
 
     jobs = [
-        {"key": trial_key(study.name, config, seed), "config_id": i, "config": config, "seed": seed}
+        {"key": trial_key(study.name, config, seed, study.version), "config_id": i,
+         "config": config, "seed": seed}
         for i, config in enumerate(study.configs(size))
         for seed in seeds
     ]

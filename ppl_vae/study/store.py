@@ -46,9 +46,13 @@ def canonical_config(config: dict) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=True)
 
 
-def trial_key(study: str, config: dict, seed: int) -> str:
-    """Stable 16-hex-digit identifier of one trial: a SHA-256 of (study, config, seed)."""
-    payload = json.dumps([study, json.loads(canonical_config(config)), int(seed)], sort_keys=True)
+def trial_key(study: str, config: dict, seed: int, version=None) -> str:
+    """Stable 16-hex-digit identifier of one trial: a SHA-256 of (study, config, seed), and
+    of the study's ``version`` when it has one (None keeps the keys of unversioned studies)."""
+    parts = [study, json.loads(canonical_config(config)), int(seed)]
+    if version is not None:
+        parts.append(str(version))
+    payload = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 

@@ -94,3 +94,28 @@ def test_reference_needs_a_source_and_a_number():
         ps.Reference(metric="m", value=1.0, source="")
     with pytest.raises(ValueError, match="value="):
         ps.Reference(metric="m", value="high", source="x")
+
+
+def test_a_new_version_reruns_trials_and_the_old_records_stay(tmp_path, monkeypatch):
+    import os
+
+    from tests.study.test_study_runner import CALLS_ENV, recording_trial
+
+    monkeypatch.setenv(CALLS_ENV, str(tmp_path / "calls"))
+    monkeypatch.delenv("PPL_VAE_TEST_INTERRUPT", raising=False)
+
+    def calls():
+        return len(os.listdir(tmp_path / "calls"))
+
+    plain = _study(trial=recording_trial, grid=[{"loc": 1.0}])
+    ps.run(plain, seeds=2, out=tmp_path, workers=1, progress=False)
+    assert calls() == 2
+    ps.run(plain, seeds=2, out=tmp_path, workers=1, progress=False)  # reused
+    assert calls() == 2
+    v2 = _study(trial=recording_trial, grid=[{"loc": 1.0}], version=2)
+    ps.run(v2, seeds=2, out=tmp_path, workers=1, progress=False)  # new keys: run again
+    assert calls() == 4
+    ps.run(plain, seeds=2, out=tmp_path, workers=1, progress=False)  # the old records stay
+    assert calls() == 4 and len(list((tmp_path / "sized" / "trials").glob("*.json"))) == 4
+    with pytest.raises(ValueError, match="version=True is invalid"):
+        _study(version=True)
