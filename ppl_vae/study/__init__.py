@@ -5,9 +5,10 @@ summaries, figures and a report to ``<out>/<study>/``; see :mod:`ppl_vae.study.c
 """
 
 from .analysis import paired_comparison, summarize
-from .core import SIZES, Reference, Study, available_studies, get_study, run
+from .core import SIZES, Study, available_studies, get_study, run
 from .executors import trial_device
 from .ray_executor import start_local_ray
+from .references import Reference
 
 __all__ = [
     "SIZES",

@@ -24,7 +24,6 @@ import numbers
 import pkgutil
 import re
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,9 @@ from tqdm.auto import tqdm
 
 from .._checks import MAX_SEED, one_of, positive_int
 from . import executors, ray_executor
-from .analysis import RESERVED_NAMES, paired_comparison, summarize
-from .report import plot_summary, write_report
+from .analysis import RESERVED_NAMES
+from .references import Reference, check_references
+from .report import write_outputs
 from .store import (
     TrialStore,
     canonical_config,
@@ -49,46 +49,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: The sizes a study runs at: ``small`` (CI, seconds), ``default`` (hours at most on a
 #: 2-core CPU), ``paper`` (the published protocol; a GPU or a cluster).
 SIZES = ("small", "default", "paper")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reference:
-    """A published figure that a study's report prints beside its own result.
-
-    Parameters
-    ----------
-    metric : str
-        The study's metric it compares with.
-    value : float
-        The published value.
-    source : str
-        Citation, e.g. ``"Cremer et al. (2018), Table 2"``.
-    where : dict, optional
-        Configuration keys and values the figure applies to; the report compares
-        it with every configuration of the run that matches all of them.
-    note : str, optional
-        What in the paper's protocol differs, or how the value was read.
-    """
-
-    metric: str
-    value: float
-    source: str
-    where: dict = field(default_factory=dict)
-    note: str = ""
-
-    def __post_init__(self):
-        if not isinstance(self.metric, str) or not self.metric:
-            raise ValueError(f"metric={self.metric!r} is invalid: pass the metric's name")
-        if not isinstance(self.value, numbers.Real) or isinstance(self.value, bool):
-            raise ValueError(f"value={self.value!r} is invalid: pass the published number")
-        if not isinstance(self.source, str) or not self.source:
-            raise ValueError(
-                f"source={self.source!r} is invalid: cite where the value is published"
-            )
-        if not isinstance(self.where, dict):
-            raise ValueError(
-                f"where={self.where!r} is invalid: pass a dict of configuration keys and values"
-            )
 
 
 def _check_grid(argument: str, grid) -> list[dict]:
@@ -216,23 +176,8 @@ class Study:
         for name in ("small_grid", "paper_grid"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _check_grid(name, getattr(self, name)))
-        references = tuple(self.references)
-        for i, ref in enumerate(references):
-            if not isinstance(ref, Reference):
-                raise ValueError(
-                    f"references[{i}]={ref!r} is invalid: pass Reference(metric=..., "
-                    "value=..., source=...) objects"
-                )
-        keys = {k for grid in (self.grid, self.small_grid, self.paper_grid) if grid
-                for config in grid for k in config}
-        for i, ref in enumerate(references):
-            unknown = sorted(set(ref.where) - keys)
-            if unknown:
-                raise ValueError(
-                    f"references[{i}].where names {unknown}, which no configuration has; "
-                    f"use configuration keys ({', '.join(sorted(keys))})"
-                )
-        object.__setattr__(self, "references", references)
+        object.__setattr__(self, "references", check_references(
+            self.references, (self.grid, self.small_grid, self.paper_grid)))
         if isinstance(self.detail_metrics, str) or not all(
             isinstance(p, str) for p in self.detail_metrics
         ):
@@ -385,6 +330,7 @@ def run(
     """
     study = get_study(study)
     size = _check_size(study, size, small)
+    configs = study.configs(size)
     one_of("executor", executor, executors.EXECUTORS)
     if address is not None and executor != "ray":
         raise ValueError(
@@ -415,7 +361,7 @@ def run(
     jobs = [
         {"key": trial_key(study.name, config, seed, study.version), "config_id": i,
          "config": config, "seed": seed}
-        for i, config in enumerate(study.configs(size))
+        for i, config in enumerate(configs)
         for seed in seeds
     ]
     records = store.load()
@@ -472,7 +418,7 @@ def run(
     df = tidy_frame(study.name, jobs, records)
     run_info = {
         "size": size,
-        "configurations": str(len(study.configs(size))),
+        "configurations": str(len(configs)),
         "seeds": ", ".join(map(str, seeds)),
         "trials": f"{len(jobs)} ({len(jobs) - len(pending)} reused from earlier runs, "
         f"{len(pending)} run now)",
@@ -481,8 +427,8 @@ def run(
         "wall time of this run": f"{wall:.1f} s",
         "compute time of all trials": f"{_compute_seconds(jobs, records):.1f} s",
     }
-    configs = dict(enumerate(study.configs(size)))
-    _write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info, configs)
+    write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info,
+                  dict(enumerate(configs)))
     return df
 
 
@@ -543,98 +489,3 @@ class _Claims:
 def _compute_seconds(jobs: list[dict], records: dict[str, dict]) -> float:
     seconds = (records[j["key"]].get("seconds") for j in jobs if j["key"] in records)
     return float(sum(s for s in seconds if isinstance(s, float) and not math.isnan(s)))
-
-
-def _same(a, b) -> bool:
-    """Configuration values equal as JSON would have them, numbers compared as numbers
-    (``4 == 4.0``; a bool is not a number here)."""
-    def number(v):
-        return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-    if number(a) and number(b):
-        return float(a) == float(b)
-    return canonical_config({"v": a}) == canonical_config({"v": b})
-
-
-def _matches(config: dict, where: dict) -> bool:
-    return all(k in config and _same(config[k], v) for k, v in where.items())
-
-
-def reference_table(references: Sequence[Reference], configs: dict[int, dict],
-                    summary: pd.DataFrame) -> pd.DataFrame:
-    """Each published figure beside this run's mean ± s.e. for every configuration it fits.
-
-    Columns: ``source, metric, config_id, published, ours, se, n_seeds, difference``
-    (ours − published) and ``z`` (difference / s.e.; NaN with fewer than two seeds).
-    A reference that no configuration of the run matches is listed with empty
-    results, so the report shows what was not run.
-    """
-    rows = []
-    for ref in references:
-        matched = [cid for cid, config in configs.items() if _matches(config, ref.where)]
-        for cid in matched or [None]:
-            part = summary[(summary["config_id"] == cid) & (summary["metric"] == ref.metric)]
-            ours = part.iloc[0] if len(part) else None
-            mean = math.nan if ours is None else float(ours["mean"])
-            se = math.nan if ours is None else float(ours["se"])
-            rows.append({
-                "source": ref.source, "metric": ref.metric,
-                "config_id": "not run" if cid is None else cid,
-                "published": float(ref.value), "ours": mean, "se": se,
-                "n_seeds": 0 if ours is None else int(ours["n_seeds"]),
-                "difference": mean - ref.value,
-                "z": (mean - ref.value) / se if se > 0 else math.nan,
-                "note": ref.note,
-            })
-    columns = ["source", "metric", "config_id", "published", "ours", "se", "n_seeds",
-               "difference", "z", "note"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _write_outputs(study: Study, df, failures, out_dir: Path, run_info: dict,
-                   configs: dict[int, dict]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarize(df)
-    paired = paired_comparison(df)
-    df.to_csv(out_dir / "trials.csv", index=False)
-    summary.to_csv(out_dir / "summary.csv", index=False)
-    paired.to_csv(out_dir / "paired.csv", index=False)
-    failures.to_csv(out_dir / "failures.csv", index=False)
-    references = reference_table(study.references, configs, summary)
-    if len(references):
-        references.to_csv(out_dir / "references.csv", index=False)
-    shown = ~summary["metric"].map(study.detail).astype(bool)
-    summary, paired = summary[shown], paired[~paired["metric"].map(study.detail).astype(bool)]
-    figures = []
-    default = plot_summary(summary, df[~df["metric"].map(study.detail).astype(bool)],
-                           out_dir / "summary.png", title=f"Study {study.name}")
-    if default is not None:
-        figures.append(default)
-    notes = []
-    if study.analyze is not None and not df.empty:
-        try:
-            study.analyze(df.copy(), out_dir)
-        except Exception as err:  # noqa: BLE001 - trials are saved; report the hook's failure
-            message = f"analyze hook failed: {type(err).__name__}: {err}"
-            warnings.warn(message, stacklevel=3)
-            notes.append(message)
-    if study.detail_metrics:
-        notes.append(
-            "metrics starting with " + ", ".join(f"`{p}`" for p in study.detail_metrics)
-            + " are in trials.csv and summary.csv but not in the table above"
-        )
-    # Link every figure in the folder: the default one first, then the hook's.
-    figures += sorted(p for p in out_dir.rglob("*.png") if p not in figures)
-    write_report(
-        out_dir / "report.md",
-        name=study.name,
-        docstring=study.question,
-        run_info=run_info,
-        summary=summary,
-        paired=paired,
-        failures=failures,
-        figures=figures,
-        notes=notes,
-        protocol=study.protocol,
-        references=references,
-    )

@@ -1,4 +1,4 @@
-"""The default figure and the ``report.md`` of a study.
+"""A study's outputs: tables, the default figure and ``report.md`` (:func:`write_outputs`).
 
 Markdown tables are rendered here rather than with ``DataFrame.to_markdown``,
 which needs the optional ``tabulate`` package. Figures are drawn on a bare
@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .analysis import config_columns
+from .analysis import config_columns, paired_comparison, summarize
+from .references import reference_table
 
 
 def _cell(value, floatfmt: str) -> str:
@@ -163,7 +165,7 @@ def write_report(
     """Write the study's ``report.md`` and return its path.
 
     ``protocol`` (prose: the sizes and their distance from the paper) and
-    ``references`` (see :func:`ppl_vae.study.core.reference_table`) get their own
+    ``references`` (see :func:`ppl_vae.study.references.reference_table`) get their own
     sections when given.
     """
     path = Path(path)
@@ -225,3 +227,58 @@ def write_report(
         out += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path
+
+
+def write_outputs(study, df, failures, out_dir: Path, run_info: dict,
+                  configs: dict[int, dict]) -> None:
+    """Write a run's tables, figures and ``report.md`` into ``out_dir``: ``study`` is the
+    :class:`~ppl_vae.study.core.Study`, ``df`` its tidy table, ``configs`` the run's grid
+    by configuration id (for the published references)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(df)
+    paired = paired_comparison(df)
+    df.to_csv(out_dir / "trials.csv", index=False)
+    summary.to_csv(out_dir / "summary.csv", index=False)
+    paired.to_csv(out_dir / "paired.csv", index=False)
+    failures.to_csv(out_dir / "failures.csv", index=False)
+    references = reference_table(study.references, configs, summary)
+    if len(references):
+        references.to_csv(out_dir / "references.csv", index=False)
+
+    def shown(frame):  # without the study's detail metrics
+        return frame[~frame["metric"].map(study.detail).astype(bool)]
+
+    summary, paired = shown(summary), shown(paired)
+    figures = []
+    default = plot_summary(summary, shown(df), out_dir / "summary.png",
+                           title=f"Study {study.name}")
+    if default is not None:
+        figures.append(default)
+    notes = []
+    if study.analyze is not None and not df.empty:
+        try:
+            study.analyze(df.copy(), out_dir)
+        except Exception as err:  # noqa: BLE001 - trials are saved; report the hook's failure
+            message = f"analyze hook failed: {type(err).__name__}: {err}"
+            warnings.warn(message, stacklevel=3)
+            notes.append(message)
+    if study.detail_metrics:
+        notes.append(
+            "metrics starting with " + ", ".join(f"`{p}`" for p in study.detail_metrics)
+            + " are in trials.csv and summary.csv but not in the table above"
+        )
+    # Link every figure in the folder: the default one first, then the hook's.
+    figures += sorted(p for p in out_dir.rglob("*.png") if p not in figures)
+    write_report(
+        out_dir / "report.md",
+        name=study.name,
+        docstring=study.question,
+        run_info=run_info,
+        summary=summary,
+        paired=paired,
+        failures=failures,
+        figures=figures,
+        notes=notes,
+        protocol=study.protocol,
+        references=references,
+    )
