@@ -13,7 +13,6 @@ the plain Adam + ELBO loop, number for number.
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import time
 import warnings
@@ -27,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ppl_vae import _checks, _device, _seed
 from ppl_vae import checkpoint as ckpt
-from ppl_vae.training import batches, objectives, optim
+from ppl_vae.training import batches, objectives, optim, readback
 from ppl_vae.training import callbacks as cbs
 from ppl_vae.training import resume as resume_mod
 
@@ -56,8 +55,6 @@ ABSURD = 1e6
 # The global gradient norm costs ~3 % of a small model's step, so without clipping it
 # is measured on every 10th step (the first included); clipping measures it anyway.
 GRAD_NORM_EVERY = 10
-# Steps between host reads of the loss and gradient norm on an accelerator (sync_every=None).
-SYNC_EVERY_ACCELERATOR = 50
 BASE_COLUMNS = ["step", "loss", "time", "lr", "grad_norm", "beta", "diverged"]
 
 
@@ -286,7 +283,7 @@ def fit(
     if dev is not None:
         model.to(dev)
     if sync_every is None:
-        sync_every = default_sync_every(_device.of(model)[0])
+        sync_every = readback.default_sync_every(_device.of(model)[0])
     source = batches.is_source(x)
     if source:
         x, y = batches.streamed(model, x, y, binarize)
@@ -407,7 +404,7 @@ def fit(
     def sync():
         """Read the pending losses and norms back at once, then build their rows in order."""
         nonlocal first, running
-        read = _host_values([v for entry in pending for v in entry[3:]])
+        read = readback.host_values([v for entry in pending for v in entry[3:]])
         for (step, current_lr, elapsed, _, _), value, grad_norm in zip(pending, read[::2], read[1::2]):
             value /= n
             if not math.isfinite(value):
@@ -464,7 +461,7 @@ def fit(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if clip_norm is None:
-                    grad_norm = _grad_norm(params) if step % GRAD_NORM_EVERY == 0 else math.nan
+                    grad_norm = readback.grad_norm(params) if step % GRAD_NORM_EVERY == 0 else math.nan
                 else:
                     grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
                 opt.step()
@@ -500,31 +497,6 @@ def fit(
         )
     cbs.dispatch(callbacks, "on_end", history)
     return result
-
-
-def default_sync_every(device) -> int:
-    """``sync_every=None`` on ``device``: 1 on the CPU (a read costs nothing to wait for),
-    ``SYNC_EVERY_ACCELERATOR`` on a GPU."""
-    return 1 if device is None or torch.device(device).type == "cpu" else SYNC_EVERY_ACCELERATOR
-
-
-def _grad_norm(params) -> torch.Tensor | float:
-    """Global L2 norm of the gradients, on their device (one fused kernel per call; ~15 µs
-    for a small VAE)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-def _host_values(values: list) -> list[float]:
-    """``values`` (0-d tensors and floats) as floats, the tensors read back in one transfer."""
-    tensors = [v for v in values if torch.is_tensor(v)]
-    if not tensors:
-        return list(values)
-    dtype = functools.reduce(torch.promote_types, [t.dtype for t in tensors])  # exact widening
-    host = iter(torch.stack([t.to(dtype) for t in tensors]).tolist())
-    return [next(host) if torch.is_tensor(v) else v for v in values]
 
 
 def _track_best(best: dict, value: float, step: int, model, stopping) -> None:

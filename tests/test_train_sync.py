@@ -141,19 +141,19 @@ def test_bad_sync_every_is_refused_with_the_fix(value, digits):
 
 
 def test_sync_every_defaults_and_the_command_line(digits, monkeypatch):
-    from ppl_vae import train
+    from ppl_vae.training import readback
 
     reads = []
-    host_values = train._host_values
-    monkeypatch.setattr(train, "_host_values", lambda v: reads.append(len(v)) or host_values(v))
+    host_values = readback.host_values
+    monkeypatch.setattr(readback, "host_values", lambda v: reads.append(len(v)) or host_values(v))
     result = pv.fit(pv.build("vae", **SMALL), digits.x_train, steps=3, progress=False)
     assert len(result.history) == 3 and [r for r in reads if r] == [2, 2, 2]  # every step
     reads.clear()
     pv.fit(pv.build("vae", **SMALL), digits.x_train, steps=7, sync_every=3, progress=False)
     assert [r for r in reads if r] == [6, 6, 2]  # (loss, grad norm) of 3, 3 and 1 steps
-    assert train.default_sync_every(None) == train.default_sync_every("cpu") == 1
-    assert train.default_sync_every(torch.device("cuda", 0)) == train.SYNC_EVERY_ACCELERATOR
-    assert train.default_sync_every("mps") == train.SYNC_EVERY_ACCELERATOR
+    assert readback.default_sync_every(None) == readback.default_sync_every("cpu") == 1
+    assert readback.default_sync_every(torch.device("cuda", 0)) == readback.SYNC_EVERY_ACCELERATOR
+    assert readback.default_sync_every("mps") == readback.SYNC_EVERY_ACCELERATOR
     args = parser().parse_args(["train", "--sync-every", "25"])
     assert cli_train.training_options(args, {})["sync_every"] == 25
     table = cli_train.training_options(parser().parse_args(["train"]), {"sync_every": 5})
