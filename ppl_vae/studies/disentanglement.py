@@ -42,13 +42,15 @@ CHEN_FACTORS = slice(1, 5)
 
 
 def _source(config: dict):
-    """The training images: an in-memory sprites set, or the whole grid streamed."""
+    """``(training images, factors of rows)``: the whole grid streamed (``len`` and
+    ``images[rows]`` render on demand), or an in-memory sprites set."""
     import ppl_vae as pv
 
     if config["data"] == "sprite_grid":
-        return pv.data.SpriteGrid(size=config["size"])
+        grid = pv.data.SpriteGrid(size=config["size"])
+        return grid, grid.factors
     data = _common.dataset("sprites", size=config["size"])
-    return data.x_train, data.factors_train
+    return data.x_train, data.factors_train.__getitem__
 
 
 def trial(config: dict, seed: int) -> dict[str, float]:
@@ -56,24 +58,19 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     import ppl_vae as pv
 
     device = _common.device()
-    source = _source(config)
+    x_train, factors_of = _source(config)
     arch = config["arch"]
     nets = {"decoder": _common.mlp(config["hidden"]), "guide": _common.mlp(config["hidden"])} \
         if arch == "mlp" else {}
-    x_train = source if not isinstance(source, tuple) else source[0]
     model = _common.train(
         ARCHS[arch] or config["family"], x_train, seed=seed, steps=config["steps"], lr=config["lr"],
         batch_size=config["batch_size"], latent_dim=config["latent_dim"],
         family=config["family"], beta=config["beta"], device=device, **nets,
     )
     keep = _common.rows(len(x_train), config["n_eval"], seed=seed)
-    if isinstance(source, tuple):
-        factors = source[1][keep]
-        x = torch.as_tensor(x_train[keep])
-    else:
-        keep = np.sort(keep)
-        factors = source.factors(keep)
-        x = torch.as_tensor(source.render(keep))
+    if config["data"] == "sprite_grid":
+        keep = np.sort(keep)  # the grid's rows are scored in index order
+    x, factors = torch.as_tensor(x_train[keep]), factors_of(keep)
     with torch.no_grad():
         means = torch.cat([model.encode(part).mean.cpu() for part in x.split(1024)]).numpy()
     dci = pv.metrics.dci(means, factors, seed=seed)
