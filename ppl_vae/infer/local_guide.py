@@ -54,9 +54,13 @@ class LocalGaussianGuide:
         """The free tensors fitted by :func:`fit_local_guide`."""
         return [self.loc, self.raw]
 
+    @property
+    def lead(self) -> tuple[int, ...]:
+        """Size-1 dims of the plates nested inside the data plate."""
+        return (1,) * (-1 - self.dim)
+
     def distribution(self):
-        lead = (1,) * (-1 - self.dim)  # size-1 dims of plates nested inside the data plate
-        shape = (self.num_data,) + lead + (self.loc.shape[1],)
+        shape = (self.num_data,) + self.lead + (self.loc.shape[1],)
         return dist.Normal(self.loc.reshape(shape), self.scale.reshape(shape)).to_event(1)
 
     def __call__(self, x, y=None, **kwargs):
@@ -82,8 +86,7 @@ class LocalFlowGuide(LocalGaussianGuide):
     def __init__(self, loc, scale, flow_params, *, kind: str, **sites):
         super().__init__(loc, scale, **sites)
         self.kind = kind
-        lead = (1,) * (-1 - self.dim)
-        self.tables = [local_flow.ParameterTable(p, lead) for p in flow_params]
+        self.tables = [local_flow.ParameterTable(p, self.lead) for p in flow_params]
         self.transforms = [local_flow.KINDS[kind][0](table) for table in self.tables]
 
     def parameters(self) -> list[torch.Tensor]:
