@@ -14,6 +14,7 @@ from pyro.infer import Trace_ELBO
 
 import ppl_vae as pv
 from ppl_vae import _seed
+from ppl_vae import math as pv_math
 from ppl_vae import checkpoint as ckpt
 from ppl_vae.training import objectives
 
@@ -87,6 +88,44 @@ def test_iwae_bound_rises_with_k_for_an_inexact_guide():
         l1, l10, l100 = (pv.training.renyi_bound(model, guide, x, num_particles=k).mean()
                          for k in (1, 10, 100))
     assert l1 < l10 < l100 < exact.mean() + 0.05
+
+
+@pytest.mark.parametrize("alpha", [1 - 1e-12, 1 + 1e-12, 1 - 1e-7, 1 + 1e-6])
+def test_renyi_bound_near_alpha_one_is_the_elbo(alpha):
+    # L_α → ELBO as α → 1, and |L_α − ELBO| ≈ |1 − α|·Var(log w)/2 (second-order expansion
+    # of log-mean-exp): the old direct form returned 0 or noise for |1 − α| ≤ 1e-12.
+    model, _, x, _ = _linear_gaussian()
+
+    def guide(x, y=None):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(0.3, 0.8))
+
+    with _seed.seeded(0):
+        lw = objectives.log_weights(model, guide, x, num_particles=20)  # [K, N]
+    with _seed.seeded(0):
+        bound = pv.training.renyi_bound(model, guide, x, num_particles=20, alpha=alpha)
+    elbo = lw.mean(0)
+    second_order = (1 - alpha) * lw.var(0, unbiased=False) / 2
+    assert torch.allclose(bound, elbo + second_order, atol=1e-4, rtol=0), (bound - elbo)
+
+
+def test_renyi_training_near_alpha_one_trains_on_the_elbo(digits):
+    # The loss history of α = 1 − 1e-12 is the ELBO's (≈ 44 nats), not −0.0.
+    x = digits.x_train[:256]
+    kw = dict(steps=5, batch_size=64, progress=False, seed=0)
+    renyi = pv.fit(small_vae(), x, objective={"kind": "renyi", "alpha": 1 - 1e-12}, **kw)
+    elbo = pv.fit(small_vae(), x, **kw)
+    assert renyi.history.loss.abs().min() > 10
+    assert abs(renyi.history.loss.iloc[0] - elbo.history.loss.iloc[0]) < 5
+
+
+def test_renyi_mean_matches_the_direct_form_away_from_one():
+    torch.manual_seed(0)
+    lw = torch.randn(30, 4, dtype=torch.float64) * 5 - 100
+    for alpha in (-2.0, 0.0, 0.5, 0.9, 3.0):
+        s = 1 - alpha
+        direct = (torch.logsumexp(s * lw, 0) - math.log(30)) / s
+        assert torch.allclose(pv_math.renyi_mean(lw, alpha), direct, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize(

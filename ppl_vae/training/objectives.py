@@ -34,6 +34,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from ppl_vae import _checks, _runtime
+from ppl_vae import math as pv_math
 
 KINDS = ("elbo", "iwae", "renyi")
 DATA_PLATE = "data"  # the datapoint plate of the package's conventions
@@ -171,8 +172,7 @@ def renyi_bound(model_fn, guide_fn, x, y=None, *, num_particles: int, alpha: flo
     """
     lw = log_weights(model_fn, guide_fn, x, y, num_particles=num_particles, nesting=nesting,
                      kwargs=kwargs)  # [K, N]
-    scaled = (1.0 - alpha) * lw
-    return (torch.logsumexp(scaled, dim=0) - math.log(num_particles)) / (1.0 - alpha)
+    return pv_math.renyi_mean(lw, alpha, dim=0)
 
 
 def log_weights(model_fn, guide_fn, x, y=None, *, num_particles: int, nesting: int = 1,
