@@ -40,6 +40,22 @@ def seeded(seed: int | None):
             random.setstate(py_state)
 
 
+@contextlib.contextmanager
+def isolated():
+    """Run the block and then put every generator back as it was (torch, CUDA, numpy,
+    python): code inside (a user's callback) can draw numbers without moving the
+    stream of the code around it."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
 def generator(seed: int | None) -> torch.Generator:
     """A torch Generator seeded with ``seed`` (fresh entropy when ``None``)."""
     g = torch.Generator()

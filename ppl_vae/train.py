@@ -305,7 +305,7 @@ def fit(
         ckpt.clean_stale(checkpoint)
         ckpt.clean_stale(_best_path(checkpoint))
     if log_dir is not None:
-        callbacks = [*callbacks, *cbs.loggers(log_dir, model, seed)]
+        callbacks = [*cbs.loggers(log_dir, model, seed), *callbacks]  # rows logged first
 
     objective_fn = objectives.Objective(parsed_objective, model, kl_warmup=kl_warmup)
     base_beta = float(getattr(model, "kl_weight", 1.0))
@@ -337,7 +337,7 @@ def fit(
                 f"pass steps>={start} to continue it, or resume=False to train afresh"
             )
         model.load_state_dict(saved["state_dict"])
-        rows = [dict(zip(saved_training["columns"], r)) for r in saved_training.get("rows", [])]
+        rows = [dict(zip(saved_training["columns"], r)) for r in saved_training.get("rows", [])]  # re-keyed below
         rng_state = saved_training.get("rng")
     else:
         model.initialize(batches.batch(x, torch.arange(min(n, batch_size)), source, False, model)
@@ -394,6 +394,9 @@ def fit(
     columns = list(BASE_COLUMNS)
     if x_val is not None:
         columns += ["val_elbo"] + (["val_iwae"] if val_iwae else [])
+    # every row has every column (NaN where a step has no value), restored rows included,
+    # so the returned history, callbacks and history.csv agree, resumed or not
+    rows = [{c: r.get(c, math.nan) for c in columns} for r in rows]
     t0 = time.perf_counter() - (rows[-1]["time"] if rows else 0.0)
     first = rows[0]["loss"] if rows else None
     running = None
@@ -413,7 +416,8 @@ def fit(
                 raise _non_finite(value, step, lr, checkpoint, last_saved)
             if first is None:
                 first = value
-            row = {
+            row = dict.fromkeys(columns, math.nan)
+            row |= {
                 "step": step + 1, "loss": value, "time": elapsed,
                 "lr": current_lr, "grad_norm": grad_norm,
                 "beta": base_beta * objectives.warmup_factor(step, kl_warmup),
@@ -436,67 +440,78 @@ def fit(
                 bar.set_postfix(objective=f"{-running:.2f}")
         pending.clear()
 
+    def _loop():
+        with _seed.seeded(seed), pyro.validation_enabled(validate):
+            if rng_state is not None:
+                torch.set_rng_state(rng_state)
+                cuda_state = (saved_training or {}).get("cuda_rng")
+                if cuda_state is not None and torch.cuda.is_available():
+                    torch.cuda.set_rng_state_all(cuda_state)
+            for step in range(start, steps):
+                if best["stopped"] is not None:
+                    break
+                try:
+                    idx = batches.batch_indices(n, batch_size, step, seed, data_device)
+                    yb = None if y is None else y[idx]
+                    xb = batches.batch(x, idx, source, binarize, model)
+                    current_lr = opt.param_groups[0]["lr"]
+                    loss = objective_fn(model, xb, yb, idx, n, step)
+                    value = loss.item() if sync_every == 1 else loss.detach()
+                    if sync_every == 1 and not math.isfinite(value):  # stop before the bad update
+                        pending.append((step, current_lr, math.nan, value, math.nan))
+                        sync()  # raises
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if clip_norm is None:
+                        grad_norm = readback.grad_norm(params) if step % GRAD_NORM_EVERY == 0 else math.nan
+                    else:
+                        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
+                    opt.step()
+                    if scheduler is not None and not optim.is_plateau(scheduler):
+                        scheduler.step()
+                except BaseException:
+                    sync()  # a non-finite loss pending from an earlier step is the first failure
+                    raise
+                pending.append((step, current_lr, time.perf_counter() - t0, value, grad_norm))
+                validating = x_val is not None and (step + 1) % eval_every == 0
+                saving = (step + 1) % checkpoint_every == 0
+                if validating or saving or (step + 1) % sync_every == 0:
+                    sync()
+                if saving or best["stopped"] is not None:
+                    save_checkpoint(step + 1)
+            sync()
+            done = rows[-1]["step"] if rows else 0
+            if done > start:
+                save_checkpoint(done)
+
+    def _finish() -> FitResult:
+        bar.close()
+        model.eval()
+        if stopping is not None and best["stopped"] is not None and best["state"] is not None:
+            model.load_state_dict(best["state"])
+        history = pd.DataFrame(rows, columns=columns)
+        result = FitResult(model=model, history=history, best_step=best["step"],
+                           stopped_at=best["stopped"])
+        if result.diverged:
+            warnings.warn(
+                f"training diverged: the final loss {result.final_loss:.4g} nats per datapoint is "
+                f"far above its start ({history['loss'].iloc[0]:.4g}); try a lower lr "
+                f"(lr={lr:g} now), clip_norm=, or a smaller beta",
+                DivergenceWarning,
+                stacklevel=3,
+            )
+        cbs.dispatch(callbacks, "on_end", history)
+        return result
+
     model.train()
-    cbs.dispatch(callbacks, "on_start", model, rows)
     bar = tqdm(total=steps, initial=start, disable=not progress, desc="fit", unit="step")
-    with _seed.seeded(seed), pyro.validation_enabled(validate):
-        if rng_state is not None:
-            torch.set_rng_state(rng_state)
-            cuda_state = (saved_training or {}).get("cuda_rng")
-            if cuda_state is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(cuda_state)
-        for step in range(start, steps):
-            if best["stopped"] is not None:
-                break
-            try:
-                idx = batches.batch_indices(n, batch_size, step, seed, data_device)
-                yb = None if y is None else y[idx]
-                xb = batches.batch(x, idx, source, binarize, model)
-                current_lr = opt.param_groups[0]["lr"]
-                loss = objective_fn(model, xb, yb, idx, n, step)
-                value = loss.item() if sync_every == 1 else loss.detach()
-                if sync_every == 1 and not math.isfinite(value):  # stop before the bad update
-                    pending.append((step, current_lr, math.nan, value, math.nan))
-                    sync()  # raises
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip_norm is None:
-                    grad_norm = readback.grad_norm(params) if step % GRAD_NORM_EVERY == 0 else math.nan
-                else:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
-                opt.step()
-                if scheduler is not None and not optim.is_plateau(scheduler):
-                    scheduler.step()
-            except BaseException:
-                sync()  # a non-finite loss pending from an earlier step is the first failure
-                raise
-            pending.append((step, current_lr, time.perf_counter() - t0, value, grad_norm))
-            validating = x_val is not None and (step + 1) % eval_every == 0
-            saving = (step + 1) % checkpoint_every == 0
-            if validating or saving or (step + 1) % sync_every == 0:
-                sync()
-            if saving or best["stopped"] is not None:
-                save_checkpoint(step + 1)
-        sync()
-        done = rows[-1]["step"] if rows else 0
-        if done > start:
-            save_checkpoint(done)
-    bar.close()
-    model.eval()
-    if stopping is not None and best["stopped"] is not None and best["state"] is not None:
-        model.load_state_dict(best["state"])
-    history = pd.DataFrame(rows, columns=columns)
-    result = FitResult(model=model, history=history, best_step=best["step"], stopped_at=best["stopped"])
-    if result.diverged:
-        warnings.warn(
-            f"training diverged: the final loss {result.final_loss:.4g} nats per datapoint is far "
-            f"above its start ({history['loss'].iloc[0]:.4g}); try a lower lr (lr={lr:g} now), "
-            "clip_norm=, or a smaller beta",
-            DivergenceWarning,
-            stacklevel=2,
-        )
-    cbs.dispatch(callbacks, "on_end", history)
-    return result
+    try:
+        cbs.dispatch(callbacks, "on_start", model, rows)
+        _loop()
+        return _finish()
+    finally:
+        bar.close()
+        cbs.close(callbacks)
 
 
 def _track_best(best: dict, value: float, step: int, model, stopping) -> None:

@@ -14,8 +14,8 @@ from pyro.infer import Trace_ELBO
 
 import ppl_vae as pv
 from ppl_vae import _seed
-from ppl_vae import math as pv_math
 from ppl_vae import checkpoint as ckpt
+from ppl_vae import math as pv_math
 from ppl_vae.training import objectives
 
 SMALL = {"latent_dim": 2, "decoder": {"hidden": [16]}, "guide": {"hidden": [16]}}
@@ -112,7 +112,7 @@ def test_renyi_bound_near_alpha_one_is_the_elbo(alpha):
 def test_renyi_training_near_alpha_one_trains_on_the_elbo(digits):
     # The loss history of α = 1 − 1e-12 is the ELBO's (≈ 44 nats), not −0.0.
     x = digits.x_train[:256]
-    kw = dict(steps=5, batch_size=64, progress=False, seed=0)
+    kw = {"steps": 5, "batch_size": 64, "progress": False, "seed": 0}
     renyi = pv.fit(small_vae(), x, objective={"kind": "renyi", "alpha": 1 - 1e-12}, **kw)
     elbo = pv.fit(small_vae(), x, **kw)
     assert renyi.history.loss.abs().min() > 10
@@ -259,6 +259,68 @@ def test_callbacks_are_called_and_csv_streams_the_history(digits, tmp_path):
     assert streamed.loss.tolist() == pytest.approx(result.history.loss.tolist(), rel=1e-12)
     with pytest.raises(ValueError, match="callbacks contains 3"):
         pv.fit(small_vae(), digits.x_train, steps=1, callbacks=[3], progress=False)
+
+
+class _Meddler:
+    """A callback that writes into what it is given and draws random numbers."""
+
+    def on_start(self, model, history):
+        history.append({"step": -1})
+        torch.rand(3)
+
+    def on_step(self, row):
+        row["loss"] = -1.0
+        torch.rand(5)
+
+    def on_validation(self, step, metrics, model):
+        metrics["val_elbo"] = 0.0
+        torch.randn(7)
+
+    def on_end(self, history):
+        history["loss"] = 0.0
+
+
+def test_callbacks_observe_they_never_change_the_run(digits):
+    kw = {"steps": 8, "batch_size": 64, "x_val": digits.x_test[:50], "eval_every": 4, "seed": 3,
+              "progress": False}
+    plain = pv.fit(small_vae(), digits.x_train, **kw)
+    meddled = pv.fit(small_vae(), digits.x_train, callbacks=[_Meddler()], **kw)
+    assert same_numbers(meddled.history, plain.history)
+    assert (meddled.history.loss > 0).all()
+
+
+def test_a_failing_callback_leaves_every_row_so_far_in_history_csv(digits, tmp_path):
+    class Fails:
+        def on_step(self, row):
+            if row["step"] == 30:
+                raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        pv.fit(small_vae(), digits.x_train, steps=50, callbacks=[Fails()], log_dir=tmp_path,
+               progress=False)
+    written = pd.read_csv(tmp_path / "history.csv")  # read at once: nothing left in a buffer
+    assert written.step.tolist() == list(range(1, 31))
+
+
+def test_streamed_history_has_the_returned_columns_resumed_or_not(digits, tmp_path):
+    kw = {"batch_size": 64, "seed": 2, "x_val": digits.x_test[:50], "eval_every": 5, "val_iwae": 3,
+              "progress": False}
+    full = pv.fit(small_vae(), digits.x_train, steps=12, log_dir=tmp_path / "full", **kw)
+    path = tmp_path / "ck.pt"
+    pv.fit(small_vae(), digits.x_train, steps=7, checkpoint=path, checkpoint_every=5,
+           log_dir=tmp_path / "cut", **kw)
+    pv.fit(small_vae(), digits.x_train, steps=12, checkpoint=path, resume=True,
+           log_dir=tmp_path / "resumed", **kw)
+    texts = {}
+    for name in ("full", "resumed"):
+        lines = (tmp_path / name / "history.csv").read_text().splitlines()
+        assert lines[0].split(",") == list(full.history.columns)
+        time_col = lines[0].split(",").index("time")
+        texts[name] = [[c for i, c in enumerate(line.split(",")) if i != time_col]
+                       for line in lines]
+    assert texts["resumed"] == texts["full"]
+    streamed = pd.read_csv(tmp_path / "full" / "history.csv")
+    assert streamed.val_elbo.notna().sum() == 2 and streamed.val_iwae.notna().sum() == 2
 
 
 def test_tensorboard_event_file_reads_back(digits, tmp_path):

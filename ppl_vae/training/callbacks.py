@@ -8,9 +8,15 @@ A callback is any object with some of these methods (missing ones are skipped):
 * ``on_validation(step, metrics, model)`` — after each validation (``metrics``:
   ``{"val_elbo": ..., "val_iwae": ...}``);
 * ``on_checkpoint(step, path)`` — after a checkpoint is written;
-* ``on_end(history)`` — after training, with the whole history DataFrame.
+* ``on_end(history)`` — after training, with the whole history DataFrame;
+* ``on_close()`` — once when training ends, normally or by an exception (a
+  callback's own included): release files and flush what was written.
 
-Callbacks observe; they never change the random stream or the numbers of a run.
+Callbacks observe; they never change the random stream or the numbers of a run:
+each receives its own copy of a row, the metrics or the history (writing to it
+changes nothing in the run's history), and runs with every random generator put
+back afterwards (:func:`ppl_vae._seed.isolated`), so a callback that draws
+numbers leaves the run's losses as they were.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import pandas as pd
 import torch
 
-METHODS = ("on_start", "on_step", "on_validation", "on_checkpoint", "on_end")
+from ppl_vae import _seed
+
+METHODS = ("on_start", "on_step", "on_validation", "on_checkpoint", "on_end", "on_close")
 
 
 @runtime_checkable
@@ -52,10 +61,47 @@ def check(callbacks) -> list:
 
 
 def dispatch(callbacks, method: str, *args) -> None:
+    """Call ``method`` of every callback that has it, each on its own copy of ``args``,
+    with the random generators restored afterwards."""
+    fns = [fn for fn in (getattr(cb, method, None) for cb in callbacks) if fn is not None]
+    if not fns:
+        return
+    with _seed.isolated():
+        for fn in fns:
+            fn(*(_copy(a) for a in args))
+
+
+def close(callbacks) -> None:
+    """``on_close`` of every callback, all of them even when one raises (the first error
+    is raised after the others have closed)."""
+    error = None
     for cb in callbacks:
-        fn = getattr(cb, method, None)
-        if fn is not None:
-            fn(*args)
+        fn = getattr(cb, "on_close", None)
+        if fn is None:
+            continue
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest closed
+            error = error or exc
+    if error is not None:
+        raise error
+
+
+def _copy(arg):
+    if isinstance(arg, dict):
+        return dict(arg)
+    if isinstance(arg, list):
+        return [dict(r) if isinstance(r, dict) else r for r in arg]
+    if isinstance(arg, pd.DataFrame):
+        return arg.copy()
+    return arg
+
+
+def _cell(value):
+    """A CSV cell: missing and NaN values are empty, so fresh and resumed files agree."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
 
 
 class CSVLogger:
@@ -81,9 +127,9 @@ class CSVLogger:
     def _write(self, row: dict) -> None:
         if self._writer is None:
             self._columns = list(row)
-            self._writer = csv.DictWriter(self._file, fieldnames=self._columns, extrasaction="ignore")
-            self._writer.writeheader()
-        self._writer.writerow(row)
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(self._columns)
+        self._writer.writerow([_cell(row.get(c)) for c in self._columns])
 
     def on_step(self, row: dict) -> None:
         self._write(row)
@@ -92,7 +138,7 @@ class CSVLogger:
             self._file.flush()
             self._pending = 0
 
-    def on_end(self, history) -> None:
+    def on_close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -154,6 +200,9 @@ class TensorBoardLogger:
     def on_end(self, history) -> None:
         if self.writer is not None:
             self._samples(self._last)
+
+    def on_close(self) -> None:
+        if self.writer is not None:
             self.writer.flush()
             self.writer.close()
             self.writer = None
