@@ -32,7 +32,7 @@ def main():
             model = pv.build("vae", latent_dim=8, decoder={"hidden": [128]}, guide={"hidden": [128]})
             t = time.perf_counter()
             pv.fit(model, data.x_train, steps=args.steps, batch_size=128, lr=1e-3, seed=seed,
-                   objective=objective, progress=False)
+                   bound=objective, progress=False)
             row = {"seed": seed, "objective": objective if isinstance(objective, str)
                    else f"iwae_k{args.k}", "train_s": round(time.perf_counter() - t, 1)}
             for k in args.eval_k:

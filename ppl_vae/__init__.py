@@ -15,7 +15,7 @@ from ppl_vae._version import __version__
 from ppl_vae.checkpoint import load, save
 from ppl_vae.models import build
 from ppl_vae.registry import register
-from ppl_vae.train import DivergenceWarning, FitResult, TrainingError, fit
+from ppl_vae.training import DivergenceWarning, FitResult, TrainingError, fit
 
 __all__ = [
     "DivergenceWarning",

@@ -16,7 +16,7 @@ import ppl_vae as pv
 from ppl_vae import _seed
 from ppl_vae import checkpoint as ckpt
 from ppl_vae import math as pv_math
-from ppl_vae.training import objectives
+from ppl_vae.training import bounds
 
 SMALL = {"latent_dim": 2, "decoder": {"hidden": [16]}, "guide": {"hidden": [16]}}
 
@@ -38,7 +38,7 @@ def test_iwae_with_one_particle_is_the_elbo(digits):
     model.initialize(digits.x_train, seed=0)
     x = torch.as_tensor(digits.x_train[:64])
     idx, n = torch.arange(64), 64
-    iwae = objectives.Objective(objectives.parse({"kind": "iwae", "num_particles": 1}, 1), model)
+    iwae = bounds.Bound(bounds.parse({"kind": "iwae", "num_samples": 1}, 1), model)
     with _seed.seeded(3):
         a = iwae(model, x, None, idx, n, step=0)
     with _seed.seeded(3):
@@ -101,7 +101,7 @@ def test_renyi_bound_near_alpha_one_is_the_elbo(alpha):
             pyro.sample("z", dist.Normal(0.3, 0.8))
 
     with _seed.seeded(0):
-        lw = objectives.log_weights(model, guide, x, num_particles=20)  # [K, N]
+        lw = bounds.log_weights(model, guide, x, num_particles=20)  # [K, N]
     with _seed.seeded(0):
         bound = pv.training.renyi_bound(model, guide, x, num_particles=20, alpha=alpha)
     elbo = lw.mean(0)
@@ -113,7 +113,7 @@ def test_renyi_training_near_alpha_one_trains_on_the_elbo(digits):
     # The loss history of α = 1 − 1e-12 is the ELBO's (≈ 44 nats), not −0.0.
     x = digits.x_train[:256]
     kw = {"steps": 5, "batch_size": 64, "progress": False, "seed": 0}
-    renyi = pv.fit(small_vae(), x, objective={"kind": "renyi", "alpha": 1 - 1e-12}, **kw)
+    renyi = pv.fit(small_vae(), x, bound={"kind": "renyi", "alpha": 1 - 1e-12}, **kw)
     elbo = pv.fit(small_vae(), x, **kw)
     assert renyi.history.loss.abs().min() > 10
     assert abs(renyi.history.loss.iloc[0] - elbo.history.loss.iloc[0]) < 5
@@ -131,25 +131,33 @@ def test_renyi_mean_matches_the_direct_form_away_from_one():
 @pytest.mark.parametrize(
     "build, kwargs, fragment",
     [
-        (lambda: pv.build("gmm", data_dim=64, num_components=3), {"objective": "iwae"},
+        (lambda: pv.build("gmm", data_dim=64, num_components=3), {"bound": "iwae"},
          "enumerates a discrete latent"),
         (lambda: pv.build("gmm", data_dim=64, num_components=3), {"kl_warmup": 5},
          "no KL term to warm up"),
-        (lambda: pv.build("tcvae", **SMALL), {"objective": "renyi"}, "objective adds terms or penalties"),
-        (lambda: small_vae(beta=4.0), {"objective": "iwae"}, "beta=4"),
-        (lambda: small_vae(), {"objective": "iwae", "kl_warmup": 5}, "kl_warmup=5"),
+        (lambda: pv.build("tcvae", **SMALL), {"bound": "renyi"}, "objective adds terms or penalties"),
+        (lambda: small_vae(beta=4.0), {"bound": "iwae"}, "beta=4"),
+        (lambda: small_vae(), {"bound": "iwae", "kl_warmup": 5}, "kl_warmup=5"),
     ],
 )
 def test_objectives_that_do_not_apply_are_refused(build, kwargs, fragment, digits):
-    with pytest.raises(ValueError, match="use objective='elbo'|pass kl_warmup=0") as err:
+    with pytest.raises(ValueError, match="use bound='elbo'|pass kl_warmup=0") as err:
         pv.fit(build(), digits.x_train, steps=1, progress=False, **kwargs)
     assert fragment in str(err.value)
 
 
+def test_objective_is_the_deprecated_name_of_bound(digits):
+    kw = {"steps": 3, "batch_size": 64, "progress": False, "seed": 0}
+    with pytest.warns(DeprecationWarning, match="now called 'bound'"):
+        old = pv.fit(small_vae(), digits.x_train, objective={"kind": "iwae", "num_particles": 3}, **kw)
+    new = pv.fit(small_vae(), digits.x_train, bound={"kind": "iwae", "num_samples": 3}, **kw)
+    assert same_numbers(old.history, new.history)
+
+
 def test_iwae_and_renyi_train(digits):
-    for objective in ("iwae", {"kind": "renyi", "alpha": 0.5, "num_particles": 3}):
+    for bound in ("iwae", {"kind": "renyi", "alpha": 0.5, "num_samples": 3}):
         result = pv.fit(small_vae(), digits.x_train, steps=20, batch_size=64, lr=3e-3,
-                        objective=objective, progress=False)
+                        bound=bound, progress=False)
         h = result.history.loss
         assert h.tail(5).mean() < h.head(5).mean()
 
@@ -159,9 +167,9 @@ def test_iwae_training_beats_elbo_training_on_the_test_iwae_bound(digits):
     # benchmarks/iwae_vs_elbo_digits.py, 3,000 steps, seeds 0-2: test L_500 -16.94
     # (IWAE, K = 5) against -17.33 (ELBO), L_5 -17.45 against -17.59. Pinned conservatively.
     bounds = {}
-    for name, objective in (("elbo", "elbo"), ("iwae", {"kind": "iwae", "num_particles": 5})):
+    for name, bound in (("elbo", "elbo"), ("iwae", {"kind": "iwae", "num_samples": 5})):
         model = pv.build("vae", latent_dim=8, decoder={"hidden": [128]}, guide={"hidden": [128]})
-        pv.fit(model, digits.x_train, steps=3000, lr=1e-3, seed=0, objective=objective,
+        pv.fit(model, digits.x_train, steps=3000, lr=1e-3, seed=0, bound=bound,
                progress=False)
         bounds[name] = float(pv.infer.log_likelihood(model, digits.x_test, num_samples=50,
                                                      seed=1).log_px.mean())
@@ -172,7 +180,7 @@ def test_kl_warmup_scales_the_kl_like_the_models_own_beta(digits):
     model = small_vae()
     model.initialize(digits.x_train, seed=0)
     x, idx = torch.as_tensor(digits.x_train[:64]), torch.arange(64)
-    warm = objectives.Objective(objectives.parse("elbo", 1), model, kl_warmup=10)
+    warm = bounds.Bound(bounds.parse("elbo", 1), model, kl_warmup=10)
     with _seed.seeded(1):
         a = warm(model, x, None, idx, 64, step=5)  # beta_t = 0.5
     half = copy.deepcopy(model)
@@ -181,7 +189,7 @@ def test_kl_warmup_scales_the_kl_like_the_models_own_beta(digits):
         b = Trace_ELBO().differentiable_loss(half.model, half.guide, x, None, idx=idx, num_data=64)
     assert torch.allclose(a, b, rtol=1e-6)
     result = pv.fit(small_vae(), digits.x_train, steps=12, kl_warmup=10, progress=False)
-    assert result.history.beta.tolist() == [i / 10 for i in range(10)] + [1.0, 1.0]
+    assert result.history.kl_weight.tolist() == [i / 10 for i in range(10)] + [1.0, 1.0]
 
 
 # -- optimisers, schedules, clipping --------------------------------------------------
@@ -434,9 +442,11 @@ def test_ordinary_training_is_not_flagged(digits):
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
-        ({"objective": "vi"}, "objective='vi' is not recognised"),
-        ({"objective": {"kind": "renyi", "alpha": 1}}, "alpha=1 is invalid"),
-        ({"objective": {"kind": "iwae", "K": 5}}, "objective key 'K' is not recognised"),
+        ({"bound": "vi"}, "bound='vi' is not recognised"),
+        ({"bound": {"kind": "renyi", "alpha": 1}}, "alpha=1 is invalid"),
+        ({"bound": {"kind": "iwae", "K": 5}}, "bound key 'K' is not recognised"),
+        ({"bound": "iwae", "objective": "iwae"}, "keep bound"),
+        ({"steps_": 5}, "unknown training option 'steps_'"),
         ({"optimizer": "sgd"}, "optimizer='sgd' is not recognised"),
         ({"optimizer": {"kind": "adam", "betaz": 1}}, "betaz"),
         ({"lr_schedule": 3}, "lr_schedule=3 is invalid"),

@@ -1,21 +1,24 @@
 """``ppl-vae train`` — train a model from a spec on a dataset; ``ppl-vae sample``.
 
-Training options come from the spec's ``[training]`` table (the keys of
-``TRAINING_KEYS``), and a flag given on the command line wins over the table.
+Training options come from the spec's ``[training]`` table (the options of
+``pv.training.FitConfig`` and ``val_fraction``), and a flag given on the command
+line wins over the table; pv.fit's own defaults fill the rest.
 """
 
 from __future__ import annotations
 
 from ppl_vae.cli import _common
 
-# [training] keys and their command-line defaults (None: pv.fit's own default).
-TRAINING_KEYS = {
-    "steps": 2000, "batch_size": 128, "lr": 1e-3, "seed": 0,
-    "objective": "elbo", "num_particles": 1, "alpha": None, "optimizer": "adam",
-    "lr_schedule": None, "clip_norm": None, "kl_warmup": 0, "val_fraction": 0.0,
-    "eval_every": 200, "val_iwae": None, "early_stopping": None, "checkpoint_every": 200,
-    "sync_every": None,
-}
+# [training] keys: every FitConfig option (its defaults are pv.fit's) but the three
+# the command line sets with flags of its own, plus the command line's own keys.
+FLAGGED = ("progress", "validate", "binarize")
+CLI_KEYS = {"val_fraction": 0.0, "alpha": None}
+
+
+def training_keys() -> tuple[str, ...]:
+    from ppl_vae.training import FitConfig
+
+    return (*(k for k in FitConfig.option_names() if k not in FLAGGED), *CLI_KEYS, "objective")
 
 
 def register(sub) -> None:
@@ -26,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, help="minibatch size (default 128)")
     p.add_argument("--lr", type=float, help="base learning rate (default 1e-3)")
     p.add_argument("--seed", type=int, help="seed of minibatches and sampling (default 0)")
-    p.add_argument("--objective", choices=("elbo", "iwae", "renyi"), help="bound to maximise (default elbo)")
+    p.add_argument("--bound", "--objective", dest="bound", choices=("elbo", "iwae", "renyi"),
+                   help="bound to maximise (default elbo; --objective is its former name)")
     p.add_argument("--num-particles", type=int, help="particles per step (K of iwae/renyi)")
     p.add_argument("--alpha", type=float, help="order of the renyi objective (default 0.5)")
     p.add_argument("--optimizer", choices=("adam", "adamw", "clipped_adam"), help="default adam")
@@ -88,27 +92,40 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
             raise ValueError(f"spec family {raw['family']!r} needs labels; --data={data_name!r} has none")
         raw["num_classes"] = int(data.num_classes)
     if training:
-        spec_mod.check_keys(training, TRAINING_KEYS, "training.")
+        spec_mod.check_keys(training, dict.fromkeys(training_keys()), "training.")
         raw["training"] = training
     return raw, data
 
 
 def training_options(args, table: dict) -> dict:
-    """pv.fit options: command-line flags over the spec's [training] table over defaults."""
+    """pv.fit options: command-line flags over the spec's [training] table (pv.fit's own
+    defaults for the rest), and the command line's ``val_fraction``."""
+    from ppl_vae.training.config import normalize
+
+    table = dict(table)
+    cli = {key: table.pop(key, default) for key, default in CLI_KEYS.items()}
+    table = normalize(table, where="training.")
     out = {}
-    for key, default in TRAINING_KEYS.items():
+    for key in (*table, *(k for k in training_keys() if k not in CLI_KEYS)):
         flag = getattr(args, key, None)
-        out[key] = flag if flag is not None else table.get(key, default)
-    if out["lr_schedule"] == "none":
+        if flag is not None:
+            out[key] = flag
+        elif key in table:
+            out[key] = table[key]
+    out.pop("objective", None)
+    for key, value in list(cli.items()):
+        flag = getattr(args, key, None)
+        cli[key] = flag if flag is not None else value
+    if out.get("lr_schedule") == "none":
         out["lr_schedule"] = None
-    objective, alpha = out.pop("objective"), out.pop("alpha")
-    if isinstance(objective, str) and objective != "elbo":
-        objective = {"kind": objective}
-        if out["num_particles"] > 1:
-            objective["num_particles"] = out["num_particles"]
-        if alpha is not None:
-            objective["alpha"] = alpha
-    out["objective"] = objective
+    bound = out.get("bound", "elbo")
+    if isinstance(bound, str) and bound != "elbo":
+        out["bound"] = {"kind": bound}
+        if out.get("num_particles", 1) > 1:
+            out["bound"]["num_samples"] = out["num_particles"]
+        if cli["alpha"] is not None:
+            out["bound"]["alpha"] = cli["alpha"]
+    out["val_fraction"] = cli["val_fraction"]
     return out
 
 
@@ -155,17 +172,19 @@ def run(args) -> int:
     _common.apply_threads(args)
     raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize, args.classes)
     options = training_options(args, raw.pop("training", {}))
+    fraction = options.pop("val_fraction")
+    config = pv.training.FitConfig(**options, progress=not args.no_progress)  # checked first
     model = pv.build(raw)
     out = _common.output_dir(args.out)
     labelled = model.requires_labels
-    x, y, x_val, y_val = _split(data, options.pop("val_fraction"), options["seed"])
+    x, y, x_val, y_val = _split(data, fraction, config.seed)
     if not labelled:
         y = y_val = None
     if args.override and not args.resume:
         raise ValueError("--override only applies with --resume")
     try:
         result = pv.fit(
-            model, x, y, **options, x_val=x_val, y_val=y_val, progress=not args.no_progress,
+            model, x, y, config=config, x_val=x_val, y_val=y_val,
             checkpoint=out / "checkpoint.pt", resume="override" if args.override else args.resume,
             log_dir=out / "logs" if args.tensorboard else None, device=_common.device_of(args),
         )

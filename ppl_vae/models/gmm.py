@@ -26,6 +26,11 @@ class GaussianMixture(nn.Module):
     max_plate_nesting = 1
     enumerate = True
     requires_labels = False
+    amortized = True  # the guide is empty: new points are scored as they are
+    streamable = False  # the k-means++ start needs the whole set
+    latent_sites = ()  # the assignment is summed out: no KL term to weight
+    penalized = False
+    kl_weight = 1.0
 
     def __init__(self, spec: dict):
         super().__init__()

@@ -44,6 +44,23 @@ class LatentVariableModel(nn.Module):
         """The penalty parts of the objective (``[[penalty]]`` tables)."""
         return self.objective.penalties
 
+    latent_sites = ("z",)
+
+    @property
+    def amortized(self) -> bool:
+        """The guide scores new data (an encoder, not per-datapoint parameters)."""
+        return self.q.amortized
+
+    @property
+    def streamable(self) -> bool:
+        """Batches can be fetched one by one: no per-datapoint guide parameters."""
+        return self.q.amortized
+
+    @property
+    def penalized(self) -> bool:
+        """The loss adds objective terms or penalties to the ELBO."""
+        return self.objective.active
+
     @property
     def kl_weight(self) -> float:
         """``objective.kl``: the weight of KL(q(z|x) ‖ p(z)) in the training loss."""

@@ -29,12 +29,33 @@ class Model(Protocol):
         training uses ``TraceEnum_ELBO`` instead of ``Trace_ELBO``.
     requires_labels : bool
         True when training needs class labels ``y``.
+    amortized : bool
+        True when the guide can score data it was not trained on (an encoder, or no
+        per-datapoint parameters): validation data and new points.
+    streamable : bool
+        True when training can fetch its data batch by batch (nothing data-sized is
+        prepared from the whole set up front: no local parameters, no k-means start).
+    latent_sites : tuple of str
+        The latent sites whose terms the KL weight (and KL warm-up) scales.
+    penalized : bool
+        True when the training loss adds terms or penalties to the ELBO (only the
+        ELBO can then be optimised).
+    kl_weight : float
+        The weight of the KL term in the training loss (β; 1 for the plain ELBO).
+    data_dim : int
+        The dimension D of a datapoint ``x`` (rows are ``[N, D]``).
     """
 
     max_plate_nesting: int
     enumerate: bool
     requires_labels: bool
     spec: dict
+    amortized: bool
+    streamable: bool
+    latent_sites: tuple
+    penalized: bool
+    kl_weight: float
+    data_dim: int
 
     def model(self, x, y=None, *, idx=None, num_data=None):
         """The generative program: datapoints in ``pyro.plate("data")``, latent ``"z"``,

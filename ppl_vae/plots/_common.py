@@ -159,3 +159,12 @@ def require_columns(name: str, frame, columns) -> pd.DataFrame:
     if frame.empty:
         raise ValueError(f"{name} is empty: pass at least one row")
     return frame
+
+
+def reference_lines(ax, lines: dict | None, *, vertical: bool = False, shade: str = "0.3") -> None:
+    """Labelled reference lines ``{label: value}`` (horizontal, or vertical), each in its
+    own dash style so they stay apart in grey."""
+    draw = ax.axvline if vertical else ax.axhline
+    for j, (name, value) in enumerate((lines or {}).items()):
+        draw(float(value), color=shade, linestyle=("--", ":", "-.")[j % 3],
+             linewidth=1.3 if vertical else 1.2, label=str(name))

@@ -170,14 +170,7 @@ def bound_vs_k(
                 alpha=0.2,
                 linewidth=0,
             )
-    for j, (name, value) in enumerate((reference or {}).items()):
-        ax.axhline(
-            float(value),
-            color="0.3",
-            linestyle=("--", ":", "-.")[j % 3],
-            linewidth=1.2,
-            label=str(name),
-        )
+    C.reference_lines(ax, reference)
     if logx:
         ax.set_xscale("log")
         ks = np.unique(frame["K"].to_numpy(dtype=float))

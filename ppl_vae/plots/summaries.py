@@ -185,14 +185,7 @@ def histogram_comparison(
             color=f"C{i}",
             label=label,
         )
-    for j, (name, v) in enumerate((vlines or {}).items()):
-        ax.axvline(
-            float(v),
-            color="0.2",
-            linestyle=("--", ":", "-.")[j % 3],
-            linewidth=1.3,
-            label=str(name),
-        )
+    C.reference_lines(ax, vlines, vertical=True, shade="0.2")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density" if density else "count")
     ax.grid(alpha=0.3)

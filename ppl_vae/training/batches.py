@@ -43,7 +43,7 @@ def is_source(x) -> bool:
 
 def streamed(model, x, y, binarize):
     """Check a streamed source: an amortized guide, rows that pass the model's checks, labels."""
-    if not getattr(getattr(model, "q", None), "amortized", False):
+    if not model.streamable:
         raise ValueError(
             f"x={type(x).__name__} is streamed (rendered batch by batch), which needs an "
             "amortized guide: a local guide or a GMM needs all the data up front (pass an array)"

@@ -175,7 +175,7 @@ class TensorBoardLogger:
     def on_step(self, row: dict) -> None:
         step = int(row["step"])
         self._last = step
-        for key in ("loss", "lr", "grad_norm", "beta"):
+        for key in ("loss", "lr", "grad_norm", "kl_weight"):
             value = row.get(key)
             if value is not None and math.isfinite(value):
                 self.writer.add_scalar(f"train/{key}", value, step)

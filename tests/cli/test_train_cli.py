@@ -18,7 +18,7 @@ def test_training_table_and_flags(tmp_path, capsys):
     assert main(["train", "--spec", str(spec), "--steps", "20", "--out", str(out), "--no-progress"]) == 0
     h = pd.read_csv(out / "history.csv")
     assert len(h) == 20  # the flag wins over the table
-    assert h.lr.iloc[0] == 0.003 and h.beta.iloc[0] == 0.0 and h.val_elbo.notna().sum() == 2
+    assert h.lr.iloc[0] == 0.003 and h.kl_weight.iloc[0] == 0.0 and h.val_elbo.notna().sum() == 2
     # the same run resumed with a different rate is refused, then accepted with --override
     argv = ["train", "--spec", str(spec), "--steps", "25", "--out", str(out), "--no-progress", "--resume"]
     assert main(argv + ["--lr", "0.01"]) == 2

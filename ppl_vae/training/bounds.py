@@ -1,4 +1,4 @@
-"""Training objectives of :func:`ppl_vae.fit`: the ELBO, the IWAE bound, Rényi bounds.
+"""The bounds :func:`ppl_vae.fit` maximises (``bound=``): the ELBO, the IWAE bound, Rényi bounds.
 
 * ``"elbo"`` — Pyro's ``Trace_ELBO`` (``TraceEnum_ELBO`` for enumerated models),
   penalties and β included through the model's own ``pyro.factor``/scale sites.
@@ -41,29 +41,37 @@ DATA_PLATE = "data"  # the datapoint plate of the package's conventions
 DEFAULT_PARTICLES = 5  # Burda et al. report K = 5 and K = 50; 5 keeps a step cheap
 
 
-def parse(objective, num_particles: int) -> dict:
-    """Normalise ``objective`` to ``{"kind", "num_particles", "alpha"}``.
+def parse(bound, num_particles: int) -> dict:
+    """Normalise ``bound`` to ``{"kind", "num_samples", "alpha"}``.
 
-    For ``"iwae"``/``"renyi"`` given as a string, K is ``num_particles`` when that is
-    above 1, else 5; α defaults to 0.5 for ``"renyi"``.
+    ``num_samples`` is K: the ELBO's particles per step (``num_particles``), the order
+    of the IWAE/Rényi bound. For ``"iwae"``/``"renyi"`` given as a string, K is
+    ``num_particles`` when that is above 1, else 5 (Burda et al.'s smallest K);
+    ``{"kind": "iwae", "num_samples": K}`` says it explicitly (``num_particles`` is
+    accepted there as K's former name). α defaults to 0.5 for ``"renyi"``.
     """
-    table = {"kind": objective} if isinstance(objective, str) else objective
+    table = {"kind": bound} if isinstance(bound, str) else bound
     if not isinstance(table, dict) or "kind" not in table:
         raise ValueError(
-            f"objective={objective!r} is invalid: pass 'elbo', 'iwae', 'renyi', or a dict "
-            "such as {'kind': 'iwae', 'num_particles': 5}"
+            f"bound={bound!r} is invalid: pass 'elbo', 'iwae', 'renyi', or a dict "
+            "such as {'kind': 'iwae', 'num_samples': 5}"
         )
-    kind = _checks.one_of("objective", table["kind"], KINDS)
-    valid = {"kind", "num_particles"} | ({"alpha"} if kind == "renyi" else set())
+    kind = _checks.one_of("bound", table["kind"], KINDS)
+    table = dict(table)
+    if "num_particles" in table:
+        if "num_samples" in table:
+            raise ValueError("bound has num_samples and num_particles: keep num_samples (K)")
+        table["num_samples"] = table.pop("num_particles")
+    valid = {"kind", "num_samples"} | ({"alpha"} if kind == "renyi" else set())
     extra = set(table) - valid
     if extra:
         raise ValueError(
-            f"objective key {min(extra)!r} is not recognised for kind {kind!r}; "
+            f"bound key {min(extra)!r} is not recognised for kind {kind!r}; "
             f"valid keys: {', '.join(sorted(valid))}"
         )
     default_k = num_particles if (kind == "elbo" or num_particles > 1) else DEFAULT_PARTICLES
-    k = _checks.positive_int("objective num_particles", table.get("num_particles", default_k))
-    out = {"kind": kind, "num_particles": k, "alpha": None}
+    k = _checks.positive_int("bound num_samples", table.get("num_samples", default_k))
+    out = {"kind": kind, "num_samples": k, "alpha": None}
     if kind == "iwae":
         out["alpha"] = 0.0
     elif kind == "renyi":
@@ -76,8 +84,8 @@ def parse(objective, num_particles: int) -> dict:
             or alpha == 1
         ):
             raise ValueError(
-                f"objective alpha={alpha!r} is invalid: pass a number >= 0 other than 1 "
-                "(alpha = 1 is the ELBO: use objective='elbo')"
+                f"bound alpha={alpha!r} is invalid: pass a number >= 0 other than 1 "
+                "(alpha = 1 is the ELBO: use bound='elbo')"
             )
         out["alpha"] = float(alpha)
     return out
@@ -90,15 +98,15 @@ def check_applicable(parsed: dict, model, *, kl_warmup: int) -> None:
         why = None
         if enumerated:
             why = "the model enumerates a discrete latent (its exact marginal is already the ELBO)"
-        elif getattr(getattr(model, "objective", None), "active", False):
+        elif model.penalized:
             why = "the model's objective adds terms or penalties, which are defined on the ELBO only"
-        elif getattr(model, "kl_weight", 1.0) != 1.0:
+        elif model.kl_weight != 1.0:
             why = f"the model weights its KL term (beta={model.kl_weight:g}), which only the ELBO has"
         elif kl_warmup:
             why = f"kl_warmup={kl_warmup} scales the ELBO's KL term, which the IWAE bound has not"
         if why:
             raise ValueError(
-                f"objective={parsed['kind']!r} does not apply here: {why}; use objective='elbo'"
+                f"bound={parsed['kind']!r} does not apply here: {why}; use bound='elbo'"
             )
     if kl_warmup and enumerated:
         raise ValueError(
@@ -134,16 +142,16 @@ def warmup_factor(step: int, kl_warmup: int) -> float:
     return step / kl_warmup
 
 
-class Objective:
+class Bound:
     """Callable ``(model, x, y, idx, num_data, step) -> loss`` (a scalar tensor whose
-    value is minus the objective on the batch, scaled to the whole dataset)."""
+    value is minus the bound on the batch, scaled to the whole dataset)."""
 
     def __init__(self, parsed: dict, model, *, kl_warmup: int = 0):
         self.parsed = parsed
         self.kl_warmup = kl_warmup
-        self.latent_sites = (getattr(model, "latent_site", "z"),)
+        self.latent_sites = tuple(model.latent_sites)
         self.nesting = model.max_plate_nesting
-        k = parsed["num_particles"]
+        k = parsed["num_samples"]
         if parsed["kind"] == "elbo":
             self.elbo = elbo_loss(model, k)
 
@@ -156,7 +164,7 @@ class Objective:
             return self.elbo.differentiable_loss(model_fn, guide_fn, x, y, idx=idx, num_data=num_data)
         bound = renyi_bound(
             model.model, model.guide, x, y,
-            num_particles=self.parsed["num_particles"], alpha=self.parsed["alpha"],
+            num_particles=self.parsed["num_samples"], alpha=self.parsed["alpha"],
             nesting=self.nesting, kwargs={"idx": idx, "num_data": num_data},
         )
         return -bound.sum() * (num_data / x.shape[0])
@@ -199,8 +207,8 @@ def log_weights(model_fn, guide_fn, x, y=None, *, num_particles: int, nesting: i
                 continue
             if sign < 0 and not site["fn"].has_rsample:
                 raise ValueError(
-                    f"guide site {name!r} is not reparameterisable: the IWAE/Rényi objective "
-                    "needs reparameterised latents; use objective='elbo'"
+                    f"guide site {name!r} is not reparameterisable: the IWAE/Rényi bound "
+                    "needs reparameterised latents; use bound='elbo'"
                 )
             total = total + sign * _per_datapoint(name, site, nesting)
     return total.expand(num_particles, x.shape[0])
@@ -211,8 +219,8 @@ def _per_datapoint(name: str, site, nesting: int) -> torch.Tensor:
     frames = [f for f in site["cond_indep_stack"] if f.name == DATA_PLATE]
     if not frames or frames[0].dim is None:
         raise ValueError(
-            f"site {name!r} is outside the plate {DATA_PLATE!r}: the IWAE/Rényi objective "
-            "weighs each datapoint on its own and needs every site inside it; use objective='elbo'"
+            f"site {name!r} is outside the plate {DATA_PLATE!r}: the IWAE/Rényi bound "
+            "weighs each datapoint on its own and needs every site inside it; use bound='elbo'"
         )
     lp = site["fn"].log_prob(site["value"])
     lp = lp.reshape((1,) * (nesting + 1 - lp.dim()) + tuple(lp.shape))  # [K, ...plates]
