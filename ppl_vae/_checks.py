@@ -155,10 +155,13 @@ def as_numpy(name: str, x, *, what: str = "values") -> np.ndarray:
     Ragged nested lists, strings, objects and complex numbers are a ValueError
     naming ``name`` (numpy's own errors name neither the argument nor the fix).
     """
+    if isinstance(x, (str, bytes, bytearray)):
+        raise ValueError(
+            f"{name}={_short(x)} is text, not an array: pass an array of {what} (a named data "
+            "set is loaded with pv.data.load(name), e.g. pv.data.load('digits').x_train)"
+        )
     if torch.is_tensor(x):
-        if x.is_complex():
-            raise ValueError(f"{name} has dtype {x.dtype}: pass real numbers")
-        x = x.detach().cpu().numpy()
+        x = host_tensor(name, x).detach().cpu().numpy()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -176,6 +179,18 @@ def as_numpy(name: str, x, *, what: str = "values") -> np.ndarray:
             "lists or complex values)"
         )
     return arr
+
+
+def host_tensor(name: str, t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself, or a ValueError when it holds no values (``meta``) or complex numbers."""
+    if t.device.type == "meta":
+        raise ValueError(
+            f"{name} is a tensor on the 'meta' device (a shape without values): pass a tensor "
+            "that holds values, on 'cpu' or 'cuda'"
+        )
+    if t.is_complex():
+        raise ValueError(f"{name} has dtype {t.dtype}: pass real numbers")
+    return t
 
 
 def flag(name: str, value) -> bool:
@@ -250,8 +265,8 @@ def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
     """
     if x is None:
         raise ValueError(f"{name}=None is invalid: pass an array of shape [N, D]")
-    if torch.is_tensor(x) and not x.is_complex():
-        t = x
+    if torch.is_tensor(x):
+        t = host_tensor(name, x)
     else:
         t = torch.as_tensor(as_numpy(name, x, what="data values"))
     if t.ndim == 1 and dim is not None and t.numel() == dim:
@@ -279,8 +294,8 @@ def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
 
 def label_tensor(name: str, y, *, n: int, num_classes: int | None = None) -> torch.Tensor:
     """Convert labels to an int64 ``[n]`` tensor with values in ``[0, num_classes)``."""
-    if torch.is_tensor(y) and not y.is_complex():
-        t = y
+    if torch.is_tensor(y):
+        t = host_tensor(name, y)
     else:
         t = torch.as_tensor(as_numpy(name, y, what="integer labels"))
     if t.ndim != 1 or t.shape[0] != n:

@@ -342,6 +342,37 @@ case("study-executor", ["executor='bogus'"], lambda t: pv.study.run(_toy, execut
 case("study-address", ["address="], lambda t: pv.study.run(_toy, address="h:1", out=t))
 case("study-name", ["study='nope'"], lambda t: pv.study.run("nope", out=t))
 
+# round 3: data that is not an array, specs with text weights
+fit1 = lambda x, **kw: pv.fit(MODEL, x, steps=1, progress=False, **kw)
+case("fit-x-name", ["x='digits'", "pv.data.load"], lambda t: fit1("digits"))
+case("fit-x-bytes", ["x=b'ab'", "text"], lambda t: fit1(b"ab"))
+case("fit-x-dict", ["x", "dtype object"], lambda t: fit1({"x": X}))
+case("fit-x-meta", ["x", "'meta' device", "holds values"],
+     lambda t: fit1(torch.zeros(12, 64, device="meta")))
+case("fit-x_val-meta", ["x_val", "'meta' device"],
+     lambda t: fit1(X, x_val=torch.zeros(4, 64, device="meta")))
+case("elbo-x-meta", ["x", "'meta' device"],
+     lambda t: pv.infer.elbo(MODEL, torch.zeros(3, 64, device="meta")))
+case("y-meta", ["y", "'meta' device"],
+     lambda t: _rdvae().check_data(X, torch.zeros(12, dtype=torch.long, device="meta")))
+
+
+class _ScalarRows:
+    """len() and [i] for one integer at a time, as a list-like source would."""
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        return [0.0] * 64 if isinstance(i, int) else {}[i.tolist()]
+
+
+case("fit-source-unindexable", ["x=_ScalarRows", "x[indices]"], lambda t: fit1(_ScalarRows()))
+case("penalty-kl-weight-text", ["penalty[0].weight='abc'", "finite number"],
+     lambda t: pv.build("vae", penalty=[{"kind": "kl", "weight": "abc"}]))
+case("kl-text", ["objective.kl='abc'", "finite number"],
+     lambda t: pv.build({"family": "vae", "objective": {"kl": "abc"}}))
+
 
 @pytest.mark.parametrize("call, setup, words", C)
 def test_bad_input_is_a_value_error_that_names_it(tmp_path, call, setup, words, monkeypatch):
