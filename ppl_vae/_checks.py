@@ -80,6 +80,16 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def scalar(value):
+    """A 0-d numpy array or 0-d tensor of numbers as its Python number;
+    anything else unchanged (numpy scalars already count as numbers)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype != object:
+        return value.item()
+    if torch.is_tensor(value) and value.ndim == 0 and value.device.type != "meta":
+        return value.item()
+    return value
+
+
 #: Largest seed accepted: torch, numpy and Python all take a signed 64-bit value.
 MAX_SEED = 2**63 - 1
 
@@ -87,7 +97,10 @@ MAX_SEED = 2**63 - 1
 def positive_int(
     name: str, value, *, minimum: int = 1, maximum: int | None = None, fix: str | None = None
 ) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer in ``[minimum, maximum]``."""
+    """Return ``value`` as an int, or raise if it is not an integer in ``[minimum, maximum]``.
+
+    Numpy integers and 0-d integer arrays count as integers."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
@@ -102,6 +115,7 @@ def positive_int(
 
 def positive_float(name: str, value, *, fix: str | None = None) -> float:
     """Return ``value`` as a float, or raise if it is not a finite number ``> 0``."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -115,6 +129,7 @@ def positive_float(name: str, value, *, fix: str | None = None) -> float:
 
 def fraction(name: str, value) -> float:
     """Return ``value`` as a float in the open interval (0, 1), or raise."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -137,6 +152,7 @@ def seed(name: str, value) -> int:
 
 def finite_number(name: str, value, *, minimum: float | None = None, fix: str | None = None) -> float:
     """Return ``value`` as a float, or raise if it is not a finite real (``>= minimum``)."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -194,7 +210,11 @@ def host_tensor(name: str, t: torch.Tensor) -> torch.Tensor:
 
 
 def flag(name: str, value) -> bool:
-    """Return ``value`` if it is a bool, or raise (ValueError: it is bad user input)."""
+    """Return ``value`` if it is a bool (or a numpy bool), or raise (ValueError: it is bad
+    user input; ``'no'``, 0 and 1 are refused, not read as true or false)."""
+    value = scalar(value)
+    if isinstance(value, np.bool_):
+        value = bool(value)
     if not isinstance(value, bool):
         raise ValueError(f"{name}={_short(value)} is invalid: pass True or False")
     return value

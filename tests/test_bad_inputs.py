@@ -341,6 +341,15 @@ case("study-workers", ["workers=0"], lambda t: pv.study.run(_toy, seeds=1, worke
 case("study-executor", ["executor='bogus'"], lambda t: pv.study.run(_toy, executor="bogus", out=t))
 case("study-address", ["address="], lambda t: pv.study.run(_toy, address="h:1", out=t))
 case("study-name", ["study='nope'"], lambda t: pv.study.run("nope", out=t))
+case("study-retry-text", ["retry_failed='no'", "True or False"],
+     lambda t: pv.study.run(_toy, retry_failed="no", out=t))
+case("study-progress-int", ["progress=1", "True or False"],
+     lambda t: pv.study.run(_toy, progress=1, out=t))
+case("study-small-text", ["small='yes'", "True or False"],
+     lambda t: pv.study.run(_toy, small="yes", out=t))
+case("study-seeds-1e12", ["seeds=1000000000000", "memory budget", "fewer seeds"],
+     lambda t: pv.study.run(_toy, seeds=10**12, out=t))
+case("study-seeds-2d-array", ["seeds="], lambda t: pv.study.run(_toy, seeds=np.ones((2, 2), int), out=t))
 
 # round 3: data that is not an array, specs with text weights
 fit1 = lambda x, **kw: pv.fit(MODEL, x, steps=1, progress=False, **kw)
