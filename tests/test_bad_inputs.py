@@ -377,6 +377,18 @@ class _ScalarRows:
 
 
 case("fit-source-unindexable", ["x=_ScalarRows", "x[indices]"], lambda t: fit1(_ScalarRows()))
+# sizes beyond the memory budget, data that overflow float32
+NORMAL = pv.build("vae", likelihood={"kind": "normal"}, **TINY)
+case("log_likelihood-1e9", ["num_samples=1000000000", "memory budget", "smaller num_samples"],
+     lambda t: pv.infer.log_likelihood(MODEL, X, num_samples=10**9))
+case("aggregate-1e11", ["n=100000000000", "memory budget", "smaller n"],
+     lambda t: pv.infer.sample_aggregate_posterior(MODEL, X, 10**11))
+case("log_likelihood-x-1e19", ["x", "not finite", "row(s) (3;", "1e+19", "float64"],
+     lambda t: pv.infer.log_likelihood(NORMAL, X.index_fill(0, torch.tensor([3]), 1e19),
+                                       num_samples=4, seed=0))
+case("log_likelihood-x-1e30", ["x", "not finite", "rescale"],
+     lambda t: pv.infer.log_likelihood(NORMAL, X.index_fill(0, torch.tensor([0]), 1e30),
+                                       num_samples=4, seed=0))
 case("penalty-kl-weight-text", ["penalty[0].weight='abc'", "finite number"],
      lambda t: pv.build("vae", penalty=[{"kind": "kl", "weight": "abc"}]))
 case("kl-text", ["objective.kl='abc'", "finite number"],

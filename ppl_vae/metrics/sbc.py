@@ -72,8 +72,10 @@ def _ranks(ranks, num_draws) -> tuple[np.ndarray, int]:
 
 
 def _bin_widths(num_draws: int, bins: int) -> np.ndarray:
-    """How many of the rank values 0 … num_draws fall in each bin."""
-    return np.bincount(np.arange(num_draws + 1) * bins // (num_draws + 1), minlength=bins)
+    """How many of the rank values 0 … num_draws fall in each bin: rank r goes to bin
+    floor(r·bins / (S + 1)), so bin j starts at ceil(j·(S + 1) / bins)."""
+    starts = -(-np.arange(bins + 1, dtype=np.int64) * (num_draws + 1) // bins)
+    return np.diff(starts)
 
 
 def check_simulations(n, *, num_draws, bins=None, name: str = "ranks") -> None:

@@ -25,6 +25,8 @@ CASES = [
     (sbc, {"spread": -2.0}, "sbc config spread=-2.0", "> 0"),
     (sbc, {"bins": 2.5}, "sbc config bins=2.5", "integer >= 2"),
     (sbc, {"num_draws": 0}, "sbc config num_draws=0", "integer >= 1"),
+    (sbc, {"num_draws": 10**11}, "sbc config n_sims=400, num_draws=100000000000",
+     "memory budget"),
     (elbo_vs_is, {"elbo_particles": 0}, "elbo_vs_is config elbo_particles=0", "integer >= 1"),
     (elbo_vs_is, {"n_eval": 0}, "elbo_vs_is config n_eval=0", "integer >= 1"),
     (elbo_vs_is, {"ks": [10, 0]}, "elbo_vs_is config ks[1]=0", "integer >= 1"),
