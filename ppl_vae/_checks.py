@@ -80,6 +80,16 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def scalar(value):
+    """A 0-d numpy array or 0-d tensor of numbers as its Python number;
+    anything else unchanged (numpy scalars already count as numbers)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype != object:
+        return value.item()
+    if torch.is_tensor(value) and value.ndim == 0 and value.device.type != "meta":
+        return value.item()
+    return value
+
+
 #: Largest seed accepted: torch, numpy and Python all take a signed 64-bit value.
 MAX_SEED = 2**63 - 1
 
@@ -87,7 +97,10 @@ MAX_SEED = 2**63 - 1
 def positive_int(
     name: str, value, *, minimum: int = 1, maximum: int | None = None, fix: str | None = None
 ) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer in ``[minimum, maximum]``."""
+    """Return ``value`` as an int, or raise if it is not an integer in ``[minimum, maximum]``.
+
+    Numpy integers and 0-d integer arrays count as integers."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
@@ -102,6 +115,7 @@ def positive_int(
 
 def positive_float(name: str, value, *, fix: str | None = None) -> float:
     """Return ``value`` as a float, or raise if it is not a finite number ``> 0``."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -115,6 +129,7 @@ def positive_float(name: str, value, *, fix: str | None = None) -> float:
 
 def fraction(name: str, value) -> float:
     """Return ``value`` as a float in the open interval (0, 1), or raise."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -137,6 +152,7 @@ def seed(name: str, value) -> int:
 
 def finite_number(name: str, value, *, minimum: float | None = None, fix: str | None = None) -> float:
     """Return ``value`` as a float, or raise if it is not a finite real (``>= minimum``)."""
+    value = scalar(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -155,10 +171,13 @@ def as_numpy(name: str, x, *, what: str = "values") -> np.ndarray:
     Ragged nested lists, strings, objects and complex numbers are a ValueError
     naming ``name`` (numpy's own errors name neither the argument nor the fix).
     """
+    if isinstance(x, (str, bytes, bytearray)):
+        raise ValueError(
+            f"{name}={_short(x)} is text, not an array: pass an array of {what} (a named data "
+            "set is loaded with pv.data.load(name), e.g. pv.data.load('digits').x_train)"
+        )
     if torch.is_tensor(x):
-        if x.is_complex():
-            raise ValueError(f"{name} has dtype {x.dtype}: pass real numbers")
-        x = x.detach().cpu().numpy()
+        x = host_tensor(name, x).detach().cpu().numpy()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -178,8 +197,24 @@ def as_numpy(name: str, x, *, what: str = "values") -> np.ndarray:
     return arr
 
 
+def host_tensor(name: str, t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself, or a ValueError when it holds no values (``meta``) or complex numbers."""
+    if t.device.type == "meta":
+        raise ValueError(
+            f"{name} is a tensor on the 'meta' device (a shape without values): pass a tensor "
+            "that holds values, on 'cpu' or 'cuda'"
+        )
+    if t.is_complex():
+        raise ValueError(f"{name} has dtype {t.dtype}: pass real numbers")
+    return t
+
+
 def flag(name: str, value) -> bool:
-    """Return ``value`` if it is a bool, or raise (ValueError: it is bad user input)."""
+    """Return ``value`` if it is a bool (or a numpy bool), or raise (ValueError: it is bad
+    user input; ``'no'``, 0 and 1 are refused, not read as true or false)."""
+    value = scalar(value)
+    if isinstance(value, np.bool_):
+        value = bool(value)
     if not isinstance(value, bool):
         raise ValueError(f"{name}={_short(value)} is invalid: pass True or False")
     return value
@@ -250,8 +285,8 @@ def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
     """
     if x is None:
         raise ValueError(f"{name}=None is invalid: pass an array of shape [N, D]")
-    if torch.is_tensor(x) and not x.is_complex():
-        t = x
+    if torch.is_tensor(x):
+        t = host_tensor(name, x)
     else:
         t = torch.as_tensor(as_numpy(name, x, what="data values"))
     if t.ndim == 1 and dim is not None and t.numel() == dim:
@@ -279,8 +314,8 @@ def data_tensor(name: str, x, *, dim: int | None = None) -> torch.Tensor:
 
 def label_tensor(name: str, y, *, n: int, num_classes: int | None = None) -> torch.Tensor:
     """Convert labels to an int64 ``[n]`` tensor with values in ``[0, num_classes)``."""
-    if torch.is_tensor(y) and not y.is_complex():
-        t = y
+    if torch.is_tensor(y):
+        t = host_tensor(name, y)
     else:
         t = torch.as_tensor(as_numpy(name, y, what="integer labels"))
     if t.ndim != 1 or t.shape[0] != n:

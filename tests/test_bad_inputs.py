@@ -341,6 +341,58 @@ case("study-workers", ["workers=0"], lambda t: pv.study.run(_toy, seeds=1, worke
 case("study-executor", ["executor='bogus'"], lambda t: pv.study.run(_toy, executor="bogus", out=t))
 case("study-address", ["address="], lambda t: pv.study.run(_toy, address="h:1", out=t))
 case("study-name", ["study='nope'"], lambda t: pv.study.run("nope", out=t))
+case("study-retry-text", ["retry_failed='no'", "True or False"],
+     lambda t: pv.study.run(_toy, retry_failed="no", out=t))
+case("study-progress-int", ["progress=1", "True or False"],
+     lambda t: pv.study.run(_toy, progress=1, out=t))
+case("study-small-text", ["small='yes'", "True or False"],
+     lambda t: pv.study.run(_toy, small="yes", out=t))
+case("study-seeds-1e12", ["seeds=1000000000000", "memory budget", "fewer seeds"],
+     lambda t: pv.study.run(_toy, seeds=10**12, out=t))
+case("study-seeds-2d-array", ["seeds="], lambda t: pv.study.run(_toy, seeds=np.ones((2, 2), int), out=t))
+
+# round 3: data that is not an array, specs with text weights
+fit1 = lambda x, **kw: pv.fit(MODEL, x, steps=1, progress=False, **kw)
+case("fit-x-name", ["x='digits'", "pv.data.load"], lambda t: fit1("digits"))
+case("fit-x-bytes", ["x=b'ab'", "text"], lambda t: fit1(b"ab"))
+case("fit-x-dict", ["x", "dtype object"], lambda t: fit1({"x": X}))
+case("fit-x-meta", ["x", "'meta' device", "holds values"],
+     lambda t: fit1(torch.zeros(12, 64, device="meta")))
+case("fit-x_val-meta", ["x_val", "'meta' device"],
+     lambda t: fit1(X, x_val=torch.zeros(4, 64, device="meta")))
+case("elbo-x-meta", ["x", "'meta' device"],
+     lambda t: pv.infer.elbo(MODEL, torch.zeros(3, 64, device="meta")))
+case("y-meta", ["y", "'meta' device"],
+     lambda t: _rdvae().check_data(X, torch.zeros(12, dtype=torch.long, device="meta")))
+
+
+class _ScalarRows:
+    """len() and [i] for one integer at a time, as a list-like source would."""
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        return [0.0] * 64 if isinstance(i, int) else {}[i.tolist()]
+
+
+case("fit-source-unindexable", ["x=_ScalarRows", "x[indices]"], lambda t: fit1(_ScalarRows()))
+# sizes beyond the memory budget, data that overflow float32
+NORMAL = pv.build("vae", likelihood={"kind": "normal"}, **TINY)
+case("log_likelihood-1e9", ["num_samples=1000000000", "memory budget", "smaller num_samples"],
+     lambda t: pv.infer.log_likelihood(MODEL, X, num_samples=10**9))
+case("aggregate-1e11", ["n=100000000000", "memory budget", "smaller n"],
+     lambda t: pv.infer.sample_aggregate_posterior(MODEL, X, 10**11))
+case("log_likelihood-x-1e19", ["x", "not finite", "row(s) (3;", "1e+19", "float64"],
+     lambda t: pv.infer.log_likelihood(NORMAL, X.index_fill(0, torch.tensor([3]), 1e19),
+                                       num_samples=4, seed=0))
+case("log_likelihood-x-1e30", ["x", "not finite", "rescale"],
+     lambda t: pv.infer.log_likelihood(NORMAL, X.index_fill(0, torch.tensor([0]), 1e30),
+                                       num_samples=4, seed=0))
+case("penalty-kl-weight-text", ["penalty[0].weight='abc'", "finite number"],
+     lambda t: pv.build("vae", penalty=[{"kind": "kl", "weight": "abc"}]))
+case("kl-text", ["objective.kl='abc'", "finite number"],
+     lambda t: pv.build({"family": "vae", "objective": {"kl": "abc"}}))
 
 
 @pytest.mark.parametrize("call, setup, words", C)

@@ -243,6 +243,7 @@ def log_likelihood(
     if chunk_size is None:
         chunk_size = _default_chunk(num_samples, x.shape[0], x[0].numel(), x.device)
     chunk_size = _checks.positive_int("chunk_size", chunk_size)
+    check_budget("num_samples", num_samples, x, chunk=chunk_size)
     chunks = []
     with _seed.seeded(seed), torch.no_grad():
         st = _program.structure(prog, x, y, data_plate=data_plate, proposal=proposal)
@@ -259,13 +260,51 @@ def log_likelihood(
     log_w = torch.cat(chunks, 0)  # [K, N]
     khat = (pareto_khat(log_w) if diagnostics
             else torch.full((x.shape[0],), float("nan"), device=log_w.device))
+    log_px = log_mean_exp(log_w, dim=0)
+    _check_finite(log_px, x)
     return ISResult(
-        log_px=log_mean_exp(log_w, dim=0),
+        log_px=log_px,
         ess=importance_ess(log_w, dim=0),
         khat=khat,
         num_samples=num_samples,
         proposal=proposal,
     )
+
+
+#: Copies of the [K, N] log-weights held at once (the chunks, their concatenation, the
+#: sort of the k̂ fit), and of one pass's [chunk, N, D] tensors (draws, decoder output,
+#: log-densities, the model's intermediates).
+_WEIGHT_COPIES, _PASS_COPIES = 3, 4
+
+
+def check_budget(name: str, k: int, x: torch.Tensor, *, chunk: int | None = None) -> None:
+    """Refuse ``k`` particles per row of ``x`` when their tensors would exceed the memory
+    budget (:func:`ppl_vae._checks.memory_budget`): the ``[k, N]`` log-weights, and one
+    pass over ``chunk`` particles (``None``: all ``k`` in one pass) of ``[chunk, N, D]``
+    tensors. A ValueError names ``name``, the size and the fix, before anything runs."""
+    n, d, size = x.shape[0], max(1, x[0].numel()), x.element_size()
+    per_pass = _PASS_COPIES * min(k, chunk or k) * n * d * size
+    _checks.within_budget(
+        f"{name}={k} for {n} row(s) of {d} values", _WEIGHT_COPIES * k * n * size + per_pass,
+        _checks.memory_budget(), f"pass a smaller {name} or fewer rows at a time",
+        option=False,
+    )
+
+
+def _check_finite(log_px: torch.Tensor, x: torch.Tensor) -> None:
+    """Refuse an estimate that is NaN or ±inf: the data overflowed the model's arithmetic
+    (e.g. |x| = 1e19 squared in float32), so no number would be the true log p(x)."""
+    bad = ~torch.isfinite(log_px)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten().tolist()
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        big = float(x[bad].abs().max())
+        raise ValueError(
+            f"x: log p(x) is not finite ({float(log_px[bad][0])}) in {len(rows)} row(s) "
+            f"({shown}; largest |x| there {big:.3g}): the model's {x.dtype} arithmetic "
+            "overflows on these values; rescale the data (standardise it), drop those rows, "
+            "or compute in float64 (model.double())"
+        )
 
 
 def _check_vectorize(vectorize) -> None:

@@ -8,9 +8,10 @@ from ppl_vae.metrics.dci import dci
 from ppl_vae.metrics.decomposition import elbo_decomposition
 from ppl_vae.metrics.mig import mig, mig_details
 from ppl_vae.metrics.ood import ood_auroc
-from ppl_vae.metrics.sbc import rank_counts, rank_uniformity, sbc_ranks
+from ppl_vae.metrics.sbc import check_simulations, rank_counts, rank_uniformity, sbc_ranks
 
 __all__ = [
+    "check_simulations",
     "dci",
     "elbo_decomposition",
     "mig",

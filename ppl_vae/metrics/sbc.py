@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ppl_vae._checks import real_array
+from ppl_vae._checks import positive_int, real_array
 from ppl_vae.metrics import _arrays
 
 
@@ -52,12 +52,50 @@ def sbc_ranks(truth, draws) -> np.ndarray:
 def _bins(num_draws: int, n: int, bins) -> int:
     if bins is None:  # about ten expected counts per bin, at most 20 bins
         return int(max(2, min(num_draws + 1, 20, n // 10)))
-    bins = int(bins)
-    if not 2 <= bins <= num_draws + 1:
+    return positive_int("bins", bins, minimum=2, maximum=num_draws + 1,
+                        fix=f"pass an integer 2 <= bins <= num_draws + 1 = {num_draws + 1}")
+
+
+def _ranks(ranks, num_draws) -> tuple[np.ndarray, int]:
+    """``ranks`` as an int64 ``[N, L]`` array in ``0 … num_draws``, and ``num_draws``."""
+    num_draws = positive_int("num_draws", num_draws,
+                             fix="pass S, the posterior draws per simulation (an integer >= 1)")
+    arr = real_array("ranks", ranks, ndim=2, what="ranks [N, L] from sbc_ranks")
+    if not (arr == np.round(arr)).all():
+        raise ValueError("ranks holds non-integer values: pass the integer ranks of sbc_ranks")
+    if arr.min() < 0 or arr.max() > num_draws:
         raise ValueError(
-            f"bins={bins} is invalid: pass 2 <= bins <= num_draws + 1 = {num_draws + 1}"
+            f"ranks range over [{arr.min():g}, {arr.max():g}]: with num_draws={num_draws} "
+            f"they lie in [0, {num_draws}]; pass the S the ranks were computed with"
         )
-    return bins
+    return arr.astype(np.int64), num_draws
+
+
+def _bin_widths(num_draws: int, bins: int) -> np.ndarray:
+    """How many of the rank values 0 … num_draws fall in each bin: rank r goes to bin
+    floor(r·bins / (S + 1)), so bin j starts at ceil(j·(S + 1) / bins)."""
+    starts = -(-np.arange(bins + 1, dtype=np.int64) * (num_draws + 1) // bins)
+    return np.diff(starts)
+
+
+def check_simulations(n, *, num_draws, bins=None, name: str = "ranks") -> None:
+    """Raise unless ``n`` simulations suffice for :func:`rank_uniformity`'s χ² test.
+
+    Cochran's rule for Pearson's χ²: no expected count below 1, at most 20 % of
+    them below 5; fewer simulations give a p-value that means nothing (one
+    simulation would read as calibrated). ``name`` is what the message blames.
+    """
+    n = positive_int(name, n, fix="pass a number of simulations >= 1")
+    num_draws = positive_int("num_draws", num_draws,
+                             fix="pass S, the posterior draws per simulation (an integer >= 1)")
+    bins = _bins(num_draws, n, bins)
+    expected = n * _bin_widths(num_draws, bins) / (num_draws + 1)
+    if expected.min() < 1 or (expected < 5).mean() > 0.2:
+        raise ValueError(
+            f"{name}: {n} simulation(s) give {expected.min():.3g} expected ranks in the "
+            f"emptiest of {bins} bins, too few for the χ² test (every bin needs >= 1 and "
+            "80 % of them >= 5 expected ranks): run more simulations or pass fewer bins"
+        )
 
 
 def rank_counts(ranks, *, num_draws: int, bins: int | None = None) -> dict[str, np.ndarray]:
@@ -73,21 +111,11 @@ def rank_counts(ranks, *, num_draws: int, bins: int | None = None) -> dict[str, 
         ``counts`` int ``[bins, L]``, ``expected`` float ``[bins]`` (per coordinate),
         ``edges`` float ``[bins + 1]`` (in rank units).
     """
-    ranks = np.asarray(ranks)
-    if ranks.ndim != 2 or ranks.size == 0:
-        raise ValueError(f"ranks has shape {ranks.shape}: pass an array [N, L] from sbc_ranks")
-    if isinstance(num_draws, bool) or int(num_draws) != num_draws or num_draws < 1:
-        raise ValueError(f"num_draws={num_draws!r} is invalid: pass S, the draws per simulation")
-    num_draws = int(num_draws)
-    if ranks.min() < 0 or ranks.max() > num_draws:
-        raise ValueError(
-            f"ranks range over [{ranks.min()}, {ranks.max()}]: with num_draws={num_draws} "
-            f"they lie in [0, {num_draws}]; pass the S the ranks were computed with"
-        )
+    ranks, num_draws = _ranks(ranks, num_draws)
     bins = _bins(num_draws, len(ranks), bins)
-    which = ranks.astype(np.int64) * bins // (num_draws + 1)  # [N, L]
+    which = ranks * bins // (num_draws + 1)  # [N, L]
     counts = np.stack([(which == b).sum(axis=0) for b in range(bins)])  # [bins, L]
-    width = np.bincount(np.arange(num_draws + 1) * bins // (num_draws + 1), minlength=bins)
+    width = _bin_widths(num_draws, bins)
     expected = len(ranks) * width / (num_draws + 1)
     edges = np.concatenate([[0.0], np.cumsum(width)]) - 0.5
     return {"counts": counts, "expected": expected, "edges": edges}
@@ -104,6 +132,8 @@ def rank_uniformity(ranks, *, num_draws: int, bins: int | None = None) -> pd.Dat
         S, the posterior draws per simulation.
     bins : int, optional
         Bins of the χ² test; default about ten expected counts per bin (at most 20).
+        Too few simulations for the test (Cochran's rule: an expected count below 1
+        in some bin, or below 5 in more than 20 % of them) are a ValueError.
 
     Returns
     -------
@@ -112,8 +142,10 @@ def rank_uniformity(ranks, *, num_draws: int, bins: int | None = None) -> pd.Dat
         ``rank_mean`` (mean of r / S; 0.5 if unbiased), ``sd_ratio`` (sd of r / S over
         the uniform's; > 1: q too narrow, < 1: too wide), ``n``, ``bins``.
     """
+    ranks, num_draws = _ranks(ranks, num_draws)
     hist = rank_counts(ranks, num_draws=num_draws, bins=bins)
     counts, expected = hist["counts"], hist["expected"]
+    check_simulations(len(ranks), num_draws=num_draws, bins=len(expected))
     chi2, p = stats.chisquare(counts, f_exp=np.broadcast_to(expected[:, None], counts.shape),
                               axis=0)
     u = np.asarray(ranks, dtype=np.float64) / num_draws  # [N, L] in [0, 1]

@@ -79,7 +79,8 @@ def resolve(raw: dict, *, beta, beta_term: str | None) -> tuple[dict, list]:
         if kind == "kl":
             raise ValueError(
                 f"penalty[{i}] of kind 'kl' is now the objective's kl weight: remove it and "
-                f"write [objective] kl = {1.0 + float(p.get('weight', 1.0)):g} (1 + its weight)"
+                f"write [objective] kl = {1.0 + _weight(f'penalty[{i}].weight', p.get('weight', 1.0)):g} "
+                "(1 + its weight)"
             )
         if kind not in _OLD_PENALTIES:
             kept.append(p)

@@ -134,3 +134,38 @@ def config_value(df, key: str, default):
     """Configuration key ``key`` of a run's results table (its first row), or ``default``
     where the run's configurations leave the key out."""
     return df[key].iloc[0] if key in df else default
+
+
+#: Rules of :func:`check_config`: an integer >= 1, a finite number > 0, a non-empty list
+#: of integers >= 1 (an int ``m`` as a rule: an integer >= m).
+COUNT, POSITIVE, COUNTS = 1, "positive", "counts"
+
+
+def check_config(study: str, config, rules: dict) -> dict:
+    """``config`` with the keys of ``rules`` checked, before a trial computes anything.
+
+    A rule is :data:`COUNT` (or any int ``m``: an integer >= m), :data:`POSITIVE`,
+    :data:`COUNTS` or a tuple of the allowed values. A missing key or a bad value is a ValueError naming the
+    study, the key, the value and what to pass (numpy integers count as integers).
+    """
+    from ppl_vae import _checks
+
+    if not isinstance(config, dict):
+        raise ValueError(f"{study}: config={config!r} is invalid: pass a dict of settings")
+    out = dict(config)
+    for key, rule in rules.items():
+        if key not in config:
+            raise ValueError(f"{study}: config has no key {key!r}: add it (see the study's grid)")
+        name, value = f"{study} config {key}", config[key]
+        if isinstance(rule, int):
+            out[key] = _checks.positive_int(name, value, minimum=rule)
+        elif rule == POSITIVE:
+            out[key] = _checks.positive_float(name, value)
+        elif rule == COUNTS:
+            values = value.tolist() if isinstance(value, np.ndarray) else value
+            if not isinstance(values, list | tuple) or not values:
+                raise ValueError(f"{name}={value!r} is invalid: pass a non-empty list of integers >= 1")
+            out[key] = [_checks.positive_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
+        else:
+            _checks.one_of(name, value, rule)
+    return out

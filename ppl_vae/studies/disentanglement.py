@@ -57,6 +57,9 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """Train one model on sprites; MIG, DCI and the ELBO decomposition."""
     import ppl_vae as pv
 
+    config = _common.check_config("disentanglement", config, {
+        "data": ("sprite_grid", "sprites"), "arch": tuple(ARCHS), "n_eval": _common.COUNT,
+        "steps": _common.COUNT, "size": _common.COUNT})
     device = _common.device()
     x_train, factors_of = _source(config)
     arch = config["arch"]

@@ -88,7 +88,9 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """ELBO, IWAE_K (with ESS and k̂) and, where it exists, the exact log p(x)."""
     import ppl_vae as pv
 
-    config = {**OPTIONAL, **config}
+    config = _common.check_config("elbo_vs_is", {**OPTIONAL, **config}, {
+        "n_eval": _common.COUNT, "elbo_particles": _common.COUNT, "ks": _common.COUNTS,
+        "steps": _common.COUNT})
     device = _common.device()
     model, x = _model_and_data(config, seed, device)
     out = {"elbo": _mean_elbo(model, x, particles=config["elbo_particles"], seed=seed,

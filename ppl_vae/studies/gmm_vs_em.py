@@ -39,6 +39,9 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """Per-point log-likelihood of the SVI and the EM fit, train and held-out."""
     import ppl_vae as pv
 
+    config = _common.check_config("gmm_vs_em", config, {
+        "true_components": _common.COUNT, "num_components": _common.COUNT,
+        "em_inits": _common.COUNT, "n": _common.COUNT, "data_dim": _common.COUNT})
     data = pv.data.load(
         "gmm_synthetic", num_components=config["true_components"], data_dim=config["data_dim"],
         n=config["n"], seed=seed,

@@ -169,6 +169,11 @@ def _gaps(model, x, config: dict, seed: int, device) -> dict[str, float]:
 
 def trial(config: dict, seed: int) -> dict[str, float]:
     """Train one VAE; its gaps on a training subset and a test subset (suffix _train/_test)."""
+    config = _common.check_config("inference_gaps", config, {
+        "dataset": ("digits", "mnist"), "guide": ("gaussian", "flow"), "n_eval": _common.COUNT,
+        "elbo_particles": _common.COUNT, "num_samples": _common.COUNT,
+        "local_steps": _common.COUNT, "local_particles": _common.COUNT,
+        "local_lr": _common.POSITIVE, "steps": _common.COUNT})
     device = _common.device()
     model, arrays, binarize = _model_and_data(config, seed, device)
     out = {}

@@ -63,7 +63,9 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """C2ST accuracy of prior samples, aggregate-posterior samples and training images."""
     import ppl_vae as pv
 
-    config = {**OPTIONAL, **config}
+    config = _common.check_config("prior_vs_aggregate", {**OPTIONAL, **config}, {
+        "folds": 2, "trees": _common.COUNT, "latent_dim": _common.COUNT,
+        "steps": _common.COUNT})
     device = _common.device()
     data = _common.dataset(config["dataset"], binarize=True)
     width = _common.mlp(config["hidden"])

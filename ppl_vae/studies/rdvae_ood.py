@@ -56,7 +56,8 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """Accuracy on in-domain test digits and OOD AUROC against digits 5–9."""
     import ppl_vae as pv
 
-    config = {**OPTIONAL, **config}
+    config = _common.check_config("rdvae_ood", {**OPTIONAL, **config}, {
+        "model": ("vae", "rdvae"), "num_samples": _common.COUNT, "steps": _common.COUNT})
     inside, x_out = _splits(config["dataset"])
     width = _common.mlp(config["hidden"])
     device = _common.device()

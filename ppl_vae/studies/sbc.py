@@ -37,7 +37,7 @@ import sys
 import numpy as np
 import torch
 
-from ppl_vae import _seed
+from ppl_vae import _checks, _seed
 from ppl_vae.studies import _common
 from ppl_vae.study import Study
 
@@ -87,6 +87,17 @@ def trial(config: dict, seed: int) -> dict[str, float]:
     """SBC of one guide: χ² p-value, rank shape, KL to the exact posterior, rank histogram."""
     import ppl_vae as pv
 
+    config = _common.check_config("sbc", config, {
+        "guide": ("exact", "amortized"), "covariance": ("full", "diagonal"),
+        "spread": _common.POSITIVE, "n_sims": _common.COUNT, "num_draws": _common.COUNT,
+        "steps": _common.COUNT, "n": _common.COUNT, "data_dim": _common.COUNT,
+        "latent_dim": _common.COUNT, "sigma": _common.POSITIVE, "bins": 2})
+    values = config["n_sims"] * (config["data_dim"] + config["latent_dim"] * (config["num_draws"] + 2))
+    _checks.within_budget(  # z, x, the draws [S, N, L] and their comparison with z
+        f"sbc config n_sims={config['n_sims']}, num_draws={config['num_draws']}", 16 * values,
+        _checks.memory_budget(), "pass fewer simulations or draws", option=False)
+    pv.metrics.check_simulations(config["n_sims"], num_draws=config["num_draws"],
+                                 bins=config["bins"], name="sbc config n_sims")
     model = _trained(seed, _common.device(), *(config[k] for k in _TRAINING))
     n_sims, s = config["n_sims"], config["num_draws"]
     with torch.no_grad(), _seed.seeded(seed + 1):

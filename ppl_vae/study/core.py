@@ -28,10 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._checks import MAX_SEED, one_of, positive_int
+from .._checks import MAX_SEED, flag, memory_budget, one_of, positive_int, within_budget
 from . import executors, ray_executor
 from .analysis import RESERVED_NAMES
 from .references import Reference, check_references
@@ -65,7 +66,7 @@ def _check_grid(argument: str, grid) -> list[dict]:
                 "(they are column names of the result tables)"
             )
         try:
-            text = canonical_config(config)
+            text = canonical_config(_plain(config))
         except (TypeError, ValueError) as err:
             raise ValueError(
                 f"{argument}[{i}]={config!r} is not JSON-serialisable ({err}): use plain "
@@ -77,12 +78,33 @@ def _check_grid(argument: str, grid) -> list[dict]:
                 "list each configuration once (use seeds for repetitions)"
             )
         seen[text] = i
-    return [dict(config) for config in grid]
+    return [_plain(config) for config in grid]
 
 
-def _check_seeds(argument: str, seeds) -> list[int]:
+def _plain(value):
+    """Numpy scalars and arrays in a config as Python numbers and lists (as JSON keeps them)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    return value
+
+
+#: Bookkeeping per trial (job dict, key, record) — what a huge ``seeds`` is checked against.
+TRIAL_BYTES = 1024
+
+
+def _check_seeds(argument: str, seeds, *, configs: int = 1) -> list[int]:
+    if isinstance(seeds, np.ndarray):
+        seeds = seeds.item() if seeds.ndim == 0 else list(seeds)
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        return list(range(positive_int(argument, seeds, fix="pass a number of seeds >= 1")))
+        n = positive_int(argument, seeds, fix="pass a number of seeds >= 1")
+        within_budget(f"{argument}={n}: {n * configs} trials", n * configs * TRIAL_BYTES,
+                      memory_budget(), "pass fewer seeds", option=False)
+        return list(range(n))
+
     ok = isinstance(seeds, Sequence | range) and not isinstance(seeds, str) and len(seeds) > 0
     if ok:
         ok = all(
@@ -217,7 +239,7 @@ class Study:
 
 
 def _check_size(study: Study, size, small: bool) -> str:
-    if small:
+    if flag("small", small):
         if size not in ("default", "small"):
             raise ValueError(
                 f"small=True and size={size!r} disagree: pass size={size!r} alone"
@@ -344,7 +366,9 @@ def run(
             f"gpus_per_trial={gpus_per_trial} is only used by Ray trials on CUDA: pass "
             "executor='ray' with device='cuda' or 'auto', or drop gpus_per_trial"
         )
-    seeds = _check_seeds("seeds", study.default_seeds if seeds is None else seeds)
+    seeds = _check_seeds("seeds", study.default_seeds if seeds is None else seeds,
+                         configs=len(configs))
+    progress, retry_failed = flag("progress", progress), flag("retry_failed", retry_failed)
     if workers is not None:
         workers = positive_int("workers", workers, fix="pass a number of workers >= 1 or None")
     out_dir = Path(out) / study.name

@@ -10,6 +10,7 @@ grey levels from the run's seeded stream.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -36,8 +37,12 @@ def epoch_order(n: int, seed: int | None, device) -> torch.Tensor:
 
 
 def is_source(x) -> bool:
-    """A lazily indexed dataset (``len(x)`` and ``x[indices]``, e.g. ``pv.data.SpriteGrid``)."""
-    return (not torch.is_tensor(x) and not isinstance(x, (np.ndarray, list, tuple))
+    """A lazily indexed dataset (``len(x)`` and ``x[indices]``, e.g. ``pv.data.SpriteGrid``).
+
+    Strings, bytes and mappings are not (they are refused as data by the array check).
+    """
+    return (not torch.is_tensor(x)
+            and not isinstance(x, (np.ndarray, list, tuple, str, bytes, bytearray, Mapping))
             and hasattr(x, "__len__") and hasattr(x, "__getitem__"))
 
 
@@ -48,8 +53,15 @@ def streamed(model, x, y, binarize):
             f"x={type(x).__name__} is streamed (rendered batch by batch), which needs an "
             "amortized guide: a local guide or a GMM needs all the data up front (pass an array)"
         )
-    n = len(x)
-    first = batch(x, torch.arange(min(n, 8)), True, False, model)  # fails early on bad rows
+    n = _checks.positive_int("len(x)", len(x), fix="a streamed data set needs at least one row")
+    try:
+        first = batch(x, torch.arange(min(n, 8)), True, False, model)  # fails early on bad rows
+    except (TypeError, IndexError, KeyError) as err:
+        raise ValueError(
+            f"x={type(x).__name__} cannot be read as rows ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:100] if str(err) else ''}): pass an array [N, D], or "
+            "a dataset whose x[indices] (an integer array) returns those rows as an array [B, D]"
+        ) from None
     if y is not None:
         y = _device.move(_checks.label_tensor("y", y, n=n, num_classes=model.num_classes),
                          first.device)

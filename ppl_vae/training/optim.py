@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import pyro.optim.clipped_adam
 import torch
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from ppl_vae import _checks
 
@@ -108,12 +110,14 @@ def _scheduler_factory(table: dict):
             f"lr_schedule kind={table['kind']!r} is not a torch.optim.lr_scheduler class: pass "
             "e.g. {'kind': 'StepLR', 'step_size': 1000, 'gamma': 0.5} or 'iwae_paper'"
         )
+    if cls.get_lr is LRScheduler.get_lr and not issubclass(cls, ReduceLROnPlateau):
+        raise ValueError(
+            f"lr_schedule kind={table['kind']!r} is an abstract base class (it defines no "
+            "rate): pass a concrete schedule such as 'StepLR', 'ExponentialLR' or 'OneCycleLR'"
+        )
 
     def factory(optimizer):
-        try:
-            return cls(optimizer, **options)
-        except TypeError as err:
-            raise ValueError(f"lr_schedule={table!r} is invalid: {err}") from None
+        return cls(optimizer, **options)
 
     return factory
 
@@ -135,19 +139,104 @@ def parse_schedule(lr_schedule) -> object:
     )
 
 
-def build_schedule(lr_schedule, optimizer, *, num_data: int, batch_size: int):
+def build_schedule(lr_schedule, optimizer, *, num_data: int, batch_size: int,
+                   steps: int | None = None, validation: bool | None = None):
+    """The scheduler on ``optimizer``, checked before training starts.
+
+    A schedule that cannot be built, whose settings are invalid (a step size below 1,
+    a decay factor that is not a finite number > 0, a ``OneCycleLR`` shorter than
+    ``steps``, ...), that fails or gives a non-finite or negative rate within its first
+    ``min(steps, DRY_STEPS)`` steps (one step without ``steps``; run on a stand-in
+    optimizer), or a ``ReduceLROnPlateau``
+    without validation data (``validation=False``: it would never step) is a
+    ValueError naming ``lr_schedule``. ``steps=None`` skips the length check of a
+    ``OneCycleLR``, ``validation=None`` the plateau check.
+    """
     if lr_schedule is None:
         return None
     if lr_schedule == "iwae_paper":
         rate = StagedRate(iwae_paper_boundaries(num_data, batch_size), 10 ** (-1 / 7))
         return torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
-    scheduler = lr_schedule(optimizer)
+    scheduler = _built(lr_schedule, optimizer)
+    check_scheduler(scheduler, steps=steps, validation=validation)
+    _dry_run(lr_schedule, optimizer, steps)
+    return scheduler
+
+
+def _built(lr_schedule, optimizer):
+    """``lr_schedule(optimizer)``; any error it raises (user code) as a ValueError."""
+    try:
+        scheduler = lr_schedule(optimizer)
+    except Exception as err:  # a factory is user code: any failure is bad input
+        raise ValueError(
+            f"lr_schedule could not build a scheduler ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:160] if str(err) else ''}): fix its settings, e.g. "
+            "{'kind': 'StepLR', 'step_size': 1000, 'gamma': 0.5}"
+        ) from err
     if not hasattr(scheduler, "step") or not hasattr(scheduler, "state_dict"):
         raise ValueError(
             f"lr_schedule returned {type(scheduler).__name__}, not a scheduler: the factory "
             "must return a torch.optim.lr_scheduler object built on the optimizer it is given"
         )
     return scheduler
+
+
+#: Steps of the stand-in run of a schedule before training (cheap: no model involved);
+#: one step when the run's length is not given (a schedule may be exactly that short).
+DRY_STEPS = 100
+#: Settings of torch's schedulers that must be integers >= 1 / finite numbers > 0.
+_COUNTS = ("step_size", "T_max", "T_0", "total_steps", "step_size_up", "total_iters")
+_POSITIVE = ("gamma", "factor", "T_mult")
+
+
+def check_scheduler(scheduler, *, steps: int | None = None, validation: bool | None = None):
+    """Refuse a built scheduler whose settings torch accepts but cannot run (see
+    :func:`build_schedule`); a ValueError names ``lr_schedule``, the setting and the fix."""
+    name = f"lr_schedule {type(scheduler).__name__}"
+    for key in _COUNTS:
+        if key in vars(scheduler):
+            _checks.positive_int(f"{name} {key}", vars(scheduler)[key])
+    for key in _POSITIVE:
+        if key in vars(scheduler):
+            _checks.positive_float(f"{name} {key}", vars(scheduler)[key])
+    total = vars(scheduler).get("total_steps")
+    if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) and steps and total < steps:
+        raise ValueError(
+            f"{name} total_steps={total} is shorter than the run (steps={steps}): torch "
+            f"would stop at step {total + 1}; pass total_steps={steps} (or more)"
+        )
+    if is_plateau(scheduler) and validation is False:
+        raise ValueError(
+            f"{name} steps on the validation bound, but no validation data are given, so the "
+            "rate would never change: pass x_val= (ppl-vae train: --val-fraction) or use "
+            "another schedule"
+        )
+
+
+def _dry_run(lr_schedule, optimizer, steps: int | None) -> None:
+    """Build the schedule again on a one-parameter copy of ``optimizer`` and step it."""
+    stand_in = type(optimizer)([torch.zeros(1, requires_grad=True)], **optimizer.defaults)
+    scheduler = lr_schedule(stand_in)
+    if is_plateau(scheduler):
+        return
+    step = 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for step in range(1, min(steps, DRY_STEPS) + 1 if steps else 2):
+                stand_in.step()
+                scheduler.step()
+                rate = stand_in.param_groups[0]["lr"]
+                if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not (
+                    math.isfinite(rate) and rate >= 0
+                ):
+                    raise ValueError(f"the rate became {rate!r}")
+    except Exception as err:  # the schedule's own code failed: bad input
+        raise ValueError(
+            f"lr_schedule fails at step {step} ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:160] if str(err) else ''}): fix its settings (a step "
+            "size >= 1, a decay factor that is a finite number > 0)"
+        ) from err
 
 
 def describe_schedule(lr_schedule, scheduler) -> object:

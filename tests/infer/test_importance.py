@@ -214,3 +214,14 @@ def test_bad_arguments_name_the_argument(ppca):
         pv.infer.log_likelihood(ppca.model, x, guide=ppca.guide, proposal="posterior")
     with pytest.raises(ValueError, match="guide"):
         pv.infer.log_likelihood(ppca.model, x)
+
+
+def test_overflowing_data_are_refused_but_float64_computes_them():
+    model = pv.build("vae", data_dim=4, latent_dim=2, likelihood={"kind": "normal"},
+                     decoder={"hidden": [8]}, guide={"hidden": [8]})
+    x = torch.zeros(3, 4)
+    x[1] = 1e19
+    with pytest.raises(ValueError, match=r"not finite \(-inf\) in 1 row\(s\) \(1; largest"):
+        pv.infer.log_likelihood(model, x, num_samples=8, seed=0)
+    est = pv.infer.log_likelihood(model.double(), x.double(), num_samples=8, seed=0)
+    assert torch.isfinite(est.log_px).all() and est.log_px[1] < -1e30

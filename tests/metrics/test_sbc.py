@@ -51,13 +51,13 @@ def test_miscalibrated_posteriors_fail_with_their_shape(spread, shift, shape):
 
 
 def test_chi2_is_pearsons_on_the_binned_ranks():
-    ranks = np.array([[0], [1], [2], [3], [4], [4], [4]])  # S = 4: 5 rank values
+    ranks = np.array([[0], [1], [2], [3], [4], [4], [4]] * 5)  # S = 4: 5 rank values
     hist = metrics.rank_counts(ranks, num_draws=4, bins=2)  # rank values {0,1,2} and {3,4}
-    np.testing.assert_array_equal(hist["counts"][:, 0], [3, 4])
-    np.testing.assert_allclose(hist["expected"], [7 * 3 / 5, 7 * 2 / 5])
+    np.testing.assert_array_equal(hist["counts"][:, 0], [15, 20])
+    np.testing.assert_allclose(hist["expected"], [35 * 3 / 5, 35 * 2 / 5])
     np.testing.assert_allclose(hist["edges"], [-0.5, 2.5, 4.5])
     row = metrics.rank_uniformity(ranks, num_draws=4, bins=2).iloc[0]
-    chi2 = (3 - 4.2) ** 2 / 4.2 + (4 - 2.8) ** 2 / 2.8
+    chi2 = (15 - 21) ** 2 / 21 + (20 - 14) ** 2 / 14
     assert row["chi2"] == pytest.approx(chi2) and row["dof"] == 1
     assert row["p_value"] == pytest.approx(stats.chi2.sf(chi2, 1))
     assert row["rank_mean"] == pytest.approx(ranks.mean() / 4)
@@ -72,8 +72,25 @@ def test_chi2_is_pearsons_on_the_binned_ranks():
         (lambda: metrics.rank_uniformity(np.array([[1]]), num_draws=0), "num_draws=0"),
         (lambda: metrics.rank_counts(np.array([[1]]), num_draws=4, bins=9), "bins=9"),
         (lambda: metrics.rank_counts(np.array([1, 2]), num_draws=4), "\\[N, L\\]"),
+        (lambda: metrics.rank_uniformity(np.array([[np.nan]] * 50), num_draws=4), "ranks.*NaN"),
+        (lambda: metrics.rank_uniformity(np.array([[1.5]] * 50), num_draws=4), "non-integer"),
+        (lambda: metrics.rank_uniformity(np.ones((50, 1)), num_draws=4, bins=2.5),
+         "bins=2.5 is invalid: pass an integer 2 <= bins"),
+        (lambda: metrics.rank_uniformity(np.ones((50, 1)), num_draws=np.int64(4), bins=True),
+         "bins=True"),
+        (lambda: metrics.rank_uniformity(np.array([[1]]), num_draws=4),
+         "1 simulation.*too few for the χ² test.*run more simulations"),
+        (lambda: metrics.rank_uniformity(np.ones((30, 1)), num_draws=19, bins=20),
+         "30 simulation.*pass fewer bins"),
     ],
 )
 def test_bad_inputs_are_value_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_numpy_integers_are_accepted():
+    ranks = np.arange(100).reshape(50, 2) % 5
+    a = metrics.rank_uniformity(ranks, num_draws=4, bins=5)
+    b = metrics.rank_uniformity(ranks.astype(np.float32), num_draws=np.int32(4), bins=np.int64(5))
+    assert a.equals(b)

@@ -251,3 +251,17 @@ def test_process_pool_needs_a_picklable_trial(tmp_path):
     with pytest.raises(ValueError, match="module-level function"):
         ps.run(study, seeds=2, out=tmp_path, workers=2, progress=False)
     assert len(ps.run(study, seeds=2, out=tmp_path, workers=1, progress=False)) == 4
+
+
+def test_numpy_seeds_and_config_values_count_like_python_ones(tmp_path):
+    def trial(config, seed):
+        assert type(config["n"]) is int and config["ks"] == [1, 2]
+        return {"x": float(seed)}
+
+    grid = [{"n": np.int64(3), "ks": np.array([1, 2])}]
+    study = ps.Study(name="np", question="Q", trial=trial, grid=grid)
+    a = ps.run(study, seeds=np.arange(2), out=tmp_path, progress=False, workers=1)
+    b = ps.run(ps.Study(name="np", question="Q", trial=trial, grid=[{"n": 3, "ks": [1, 2]}]),
+            seeds=np.int64(2), out=tmp_path, progress=False, workers=1)
+    assert sorted(a.seed) == sorted(b.seed) == [0, 1]
+    assert a.config_id.tolist() == b.config_id.tolist()
