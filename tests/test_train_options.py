@@ -394,6 +394,19 @@ def test_resume_refuses_changed_options(change, fragment, digits, tmp_path):
     assert fragment in str(err.value)
 
 
+def test_resume_refuses_a_changed_lambda_schedule(digits, tmp_path):
+    # LambdaLR's settings do not show its lambda: the digest of its rates does.
+    path = tmp_path / "ck.pt"
+    kw = {"batch_size": 64, "seed": 1, "progress": False, "checkpoint": path}
+    halve = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 ** (s // 5))
+    third = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.3 ** (s // 5))
+    pv.fit(small_vae(), digits.x_train, steps=6, lr_schedule=halve, **kw)
+    with pytest.raises(ValueError, match="lr_trajectory: checkpoint"):
+        pv.fit(small_vae(), digits.x_train, steps=12, lr_schedule=third, resume=True, **kw)
+    again = pv.fit(small_vae(), digits.x_train, steps=12, lr_schedule=halve, resume=True, **kw)
+    assert len(again.history) == 12
+
+
 def test_resume_override_and_steps_below_the_checkpoint(digits, tmp_path):
     path = tmp_path / "ck.pt"
     base = {"batch_size": 64, "seed": 1, "progress": False, "checkpoint": path}

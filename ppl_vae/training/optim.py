@@ -7,6 +7,7 @@ turned into torch objects by a small builder.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import warnings
@@ -237,6 +238,37 @@ def _dry_run(lr_schedule, optimizer, steps: int | None) -> None:
             f"{str(err).splitlines()[0][:160] if str(err) else ''}): fix its settings (a step "
             "size >= 1, a decay factor that is a finite number > 0)"
         ) from err
+
+
+#: Steps of the stand-in run whose rates identify a schedule factory on resume (the
+#: same for every run, so that continuing to more steps compares alike; ~0.1 s).
+TRAJECTORY_STEPS = 10_000
+
+
+def rate_digest(lr_schedule, optimizer) -> str | None:
+    """A digest of the rates a schedule factory gives over its first
+    ``TRAJECTORY_STEPS`` steps (on a stand-in optimizer; a schedule that stops earlier,
+    like a short ``OneCycleLR``, up to where it stops): two factories of one class whose
+    code differs (a changed ``LambdaLR`` lambda) differ here, which their settings do
+    not show. ``None`` for no schedule, a named one, or ``ReduceLROnPlateau`` (its
+    rates follow the validation values)."""
+    if lr_schedule is None or isinstance(lr_schedule, str):
+        return None
+    stand_in = type(optimizer)([torch.zeros(1, requires_grad=True)], **optimizer.defaults)
+    scheduler = lr_schedule(stand_in)
+    if is_plateau(scheduler):
+        return None
+    digest = hashlib.blake2b(digest_size=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for step in range(TRAJECTORY_STEPS):
+            digest.update(repr([g["lr"] for g in stand_in.param_groups]).encode())
+            try:
+                scheduler.step()
+            except Exception:  # noqa: BLE001 - the schedule ends here; its end is part of it
+                digest.update(f"end at {step}".encode())
+                break
+    return digest.hexdigest()
 
 
 def describe_schedule(lr_schedule, scheduler) -> object:

@@ -18,7 +18,8 @@ import torch
 
 RESUME_MODES = (False, True, "override")
 # Options whose change keeps the optimizer's/scheduler's saved state meaningful.
-STATE_KEYS = {"optimizer": ("optimizer",), "schedule": ("lr", "lr_schedule", "optimizer")}
+STATE_KEYS = {"optimizer": ("optimizer",),
+              "schedule": ("lr", "lr_schedule", "lr_trajectory", "optimizer")}
 
 
 def fingerprint(x: torch.Tensor | None, y: torch.Tensor | None = None) -> str | None:

@@ -156,7 +156,8 @@ class Trainer:
         cfg = self.config
         self.opt = optim.build_optimizer(cfg.optimizer_spec, self.model.parameters(), cfg.lr)
         self.scheduler = optim.build_schedule(cfg.schedule, self.opt, num_data=self.data.n,
-                                              batch_size=cfg.batch_size)
+                                              batch_size=cfg.batch_size, steps=cfg.steps,
+                                              validation=self.data.x_val is not None)
         self.plateau = self.scheduler is not None and optim.is_plateau(self.scheduler)
         self.params = list(self.model.parameters())
         self.kl_weight = float(self.model.kl_weight)
@@ -173,7 +174,7 @@ class Trainer:
                                    model) if data.source else data.x)
             model.initialize(first, data.y, seed=cfg.seed)
             self.build([])
-            self.options_now = options | {"lr_schedule": self._schedule_description()}
+            self.options_now = options | self._schedule_description()
             return
         saved = ckpt.read(self.checkpoint)
         if saved["spec"] != model.spec:
@@ -192,12 +193,17 @@ class Trainer:
         model.load_state_dict(saved["state_dict"])
         columns = columns_for(data.x_val is not None, bool(cfg.val_iwae))
         self.build(restore(training.get("columns", []), training.get("rows", []), columns))
-        self.options_now = options | {"lr_schedule": self._schedule_description()}
+        self.options_now = options | self._schedule_description()
         self._restore_state(training, mode)
         self.last_saved = self.start or None
 
-    def _schedule_description(self):
-        return optim.describe_schedule(self.config.schedule, self.scheduler)
+    def _schedule_description(self) -> dict:
+        """The schedule's class and settings, and (for a factory) a digest of its rates;
+        a checkpoint without the digest (an earlier version) is compared on the rest."""
+        cfg = self.config
+        out = {"lr_schedule": optim.describe_schedule(cfg.schedule, self.scheduler)}
+        digest = optim.rate_digest(cfg.schedule, self.opt)
+        return out | ({"lr_trajectory": digest} if digest is not None else {})
 
     def _restore_state(self, training: dict, mode) -> None:
         """Optimiser, schedule and best-so-far from the checkpoint, where they still apply."""
