@@ -273,7 +273,7 @@ KINDS = [
 
 
 @pytest.mark.parametrize(("kind", "options", "data"), KINDS, ids=[k[0] for k in KINDS])
-def test_each_kind_builds_fits_samples_and_scores(kind, options, data, grey):
+def test_each_kind_builds_fits_samples_and_scores(kind, options, data, grey, tmp_path):
     x = (grey * 16).round() if data == "counts" else grey  # the digits' 0..16 as counts
     model = pv.build("vae", data_dim=64, latent_dim=4, likelihood={"kind": kind, **options},
                      decoder={"hidden": [32]}, guide={"hidden": [32]})
@@ -292,3 +292,5 @@ def test_each_kind_builds_fits_samples_and_scores(kind, options, data, grey):
     elbo = pv.infer.elbo(model, held_out, num_particles=16, seed=1)
     assert torch.isfinite(est.log_px).all() and torch.isfinite(elbo).all()
     assert float(elbo.mean()) <= float(est.log_px.mean())
+    again = pv.load(pv.save(model, tmp_path / "m.pt"))  # learned scales and df travel too
+    torch.testing.assert_close(again.sample(5, noise=True, seed=2), model.sample(5, noise=True, seed=2))
