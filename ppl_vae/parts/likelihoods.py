@@ -173,11 +173,14 @@ class StudentTLikelihood(ScaledLikelihood):
     ``model.sample(noise=False)`` is a ValueError).
     """
 
-    def __init__(self, ctx, *, scale=0.1, df=5.0):
+    #: ν of ``df = "learned"`` at the start (and the default fixed ν).
+    default_df = 5.0
+
+    def __init__(self, ctx, *, scale=0.1, df=default_df):
         super().__init__(ctx)
         self.params_per_dim = 1 + self._init_scale(scale)
         if df == "learned":
-            self.log_df = nn.Parameter(torch.full((ctx.data_dim,), math.log(5.0)))
+            self.log_df = nn.Parameter(torch.full((ctx.data_dim,), math.log(self.default_df)))
         else:
             nu = _checks.positive_float("likelihood.df", df, fix="pass a number > 0 or 'learned'")
             self.register_buffer("log_df", torch.full((ctx.data_dim,), math.log(nu)))
