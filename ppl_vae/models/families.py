@@ -7,6 +7,7 @@ a new family is one registered class plus a preset.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 from ppl_vae import _checks, registry
@@ -90,10 +91,15 @@ class LatentFamily(Family):
             options = {k: v for k, v in table.items() if k != "kind"}
             return registry.get(kind, table["kind"])(ctx, **options)
 
+        prior = make("prior", spec["prior"])
+        likelihood = make("likelihood", spec["likelihood"])
+        # The decoder (and every part made after it: `make` reads `ctx` when called)
+        # sees how many values per data dimension the likelihood takes.
+        ctx = dataclasses.replace(ctx, params_per_dim=likelihood.params_per_dim)
         parts = {
             "context": ctx,
-            "prior": make("prior", spec["prior"]),
-            "likelihood": make("likelihood", spec["likelihood"]),
+            "prior": prior,
+            "likelihood": likelihood,
             "decoder": make("decoder", spec["decoder"]),
             "guide": make("guide", spec["guide"]),
             "objective": objective_mod.Objective(

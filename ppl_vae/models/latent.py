@@ -176,11 +176,13 @@ class LatentVariableModel(nn.Module):
         if not (
             linear
             and isinstance(self.likelihood, NormalLikelihood)
+            and self.likelihood.params_per_dim == 1  # σ fixed or learned, not a function of z
             and type(self.prior) is StandardNormal
         ):
             raise NotImplementedError(
                 "no closed-form log p(x) for this model: it needs a linear decoder "
-                "(decoder.hidden = []), a normal likelihood and the standard-normal prior"
+                "(decoder.hidden = []), a normal likelihood whose scale is a number or "
+                "'learned', and the standard-normal prior"
             )
         layer = self.decoder.net[0]
         w, b = layer.weight, layer.bias  # [D, L], [D]

@@ -5,6 +5,7 @@ Importing this package registers the built-in parts.
 
 from ppl_vae.parts import (  # noqa: F401
     conv,
+    discretized,
     guides,
     likelihoods,
     networks,

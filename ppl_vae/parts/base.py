@@ -17,11 +17,17 @@ from ppl_vae import _checks
 
 @dataclass(frozen=True)
 class Context:
-    """Sizes shared by the parts of one model."""
+    """Sizes shared by the parts of one model.
+
+    ``params_per_dim`` is how many values the decoder outputs per data dimension:
+    the likelihood's :attr:`Likelihood.params_per_dim` (1 for Bernoulli logits, 2 for
+    a Normal whose scale the decoder outputs, ``levels`` for a categorical, ...).
+    """
 
     data_dim: int
     latent_dim: int
     num_classes: int | None = None
+    params_per_dim: int = 1
 
 
 @dataclass
@@ -84,9 +90,13 @@ class Likelihood(nn.Module):
 
     ``binary_data`` (class attribute): True when the support is {0, 1}, so data
     must be binarized before use (the CLI asks this, never the kind's name).
+    ``params_per_dim`` (set per instance from the spec keys): the decoder outputs
+    this many blocks of ``data_dim`` values, block-major (``out[..., k·D:(k+1)·D]``
+    is block k); :meth:`blocks` splits them.
     """
 
     binary_data = False
+    params_per_dim = 1
 
     def __init__(self, ctx: Context):
         super().__init__()
@@ -94,6 +104,17 @@ class Likelihood(nn.Module):
 
     def distribution(self, out: torch.Tensor) -> torch.distributions.Distribution:
         raise NotImplementedError
+
+    def blocks(self, out: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The decoder output ``[..., P·D]`` as P blocks ``[..., D]`` (P = params_per_dim)."""
+        p, d = self.params_per_dim, self.data_dim
+        if out.shape[-1] != p * d:
+            raise ValueError(
+                f"the decoder outputs {out.shape[-1]} values per row, but the likelihood "
+                f"{type(self).__name__} needs {p}·data_dim = {p * d}: a decoder must output "
+                "ctx.params_per_dim · ctx.data_dim values"
+            )
+        return out.unflatten(-1, (p, d)).unbind(-2)
 
     def check_data(self, x: torch.Tensor, name: str = "x") -> None:
         """Raise a ValueError if ``x`` lies outside the likelihood's support."""

@@ -123,7 +123,9 @@ class ConvDecoder(nn.Module):
     The mirror of :class:`ConvEncoder`: ``z → hidden… → channels[-1]×(H/2ⁿ)×(W/2ⁿ)``,
     then one transposed convolution per entry of ``channels`` read backwards, the
     last one to the image's channels. Returns the likelihood's parameters (e.g.
-    Bernoulli logits) as flat rows ``[..., D]``.
+    Bernoulli logits) as flat rows ``[..., D]``; a likelihood with
+    ``params_per_dim = P`` gets P images' worth of channels, flattened block after
+    block (``[..., P·D]``).
     """
 
     def __init__(self, ctx, *, image_shape=None, channels=CHANNELS, hidden=(256,),
@@ -136,7 +138,8 @@ class ConvDecoder(nn.Module):
         self.head = mlp(ctx.latent_dim, hidden, math.prod(self.start), activation,
                         where="decoder")
         act = ACTIVATIONS[activation]
-        outs = (*reversed(channels[:-1]), self.image_shape[0])  # 64, 32, 32, 1
+        self.params_per_dim = ctx.params_per_dim
+        outs = (*reversed(channels[:-1]), self.image_shape[0] * ctx.params_per_dim)  # 64, 32, 32, 1
         layers: list[nn.Module] = [act()]
         for i, (c_in, c_out) in enumerate(zip(reversed(channels), outs)):
             layers.append(nn.ConvTranspose2d(c_in, c_out, KERNEL, STRIDE, PADDING))
@@ -147,5 +150,5 @@ class ConvDecoder(nn.Module):
     def forward(self, z):
         rows, lead = _flat_batch(z, z.shape[-1])
         h = self.head(rows).reshape(-1, *self.start)  # [B, C, H/2ⁿ, W/2ⁿ]
-        out = self.deconvs(h)  # [B, *image_shape]
-        return out.reshape(*lead, math.prod(self.image_shape))
+        out = self.deconvs(h)  # [B, P·C, H, W]
+        return out.reshape(*lead, self.params_per_dim * math.prod(self.image_shape))

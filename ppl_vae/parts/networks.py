@@ -32,11 +32,15 @@ def mlp(in_dim: int, hidden, out_dim: int, activation: str, *, where: str) -> nn
 
 @register("decoder", "mlp")
 class MLPDecoder(nn.Module):
-    """f[z, φ]: an MLP from the latent to the likelihood's parameters (linear when hidden=[])."""
+    """f[z, φ]: an MLP from the latent to the likelihood's parameters (linear when hidden=[]).
+
+    Outputs ``ctx.params_per_dim · data_dim`` values: the likelihood's parameter blocks.
+    """
 
     def __init__(self, ctx, *, hidden=(256,), activation="relu"):
         super().__init__()
-        self.net = mlp(ctx.latent_dim, hidden, ctx.data_dim, activation, where="decoder")
+        out_dim = ctx.data_dim * ctx.params_per_dim
+        self.net = mlp(ctx.latent_dim, hidden, out_dim, activation, where="decoder")
 
     @property
     def is_linear(self) -> bool:

@@ -1,4 +1,4 @@
-"""Priors p(z): the standard normal, and the RD-VAE's class-conditional Gaussians."""
+"""Priors p(z): the standard normal, a learned Gaussian mixture, and the RD-VAE's class Gaussians."""
 
 from __future__ import annotations
 
@@ -24,6 +24,51 @@ class StandardNormal(Prior):
 
     def distribution(self, y=None):
         return dist.Normal(self._zero, torch.ones_like(self._zero)).to_event(1)
+
+
+def gaussian_mixture(logits, means, scales) -> dist.MixtureSameFamily:
+    """Σ_k softmax(logits)_k Norm_z[μ_k, diag s_k²]: ``logits [K]``, ``means``/``scales [K, L]``."""
+    components = dist.Normal(means, scales).to_event(1)
+    return dist.MixtureSameFamily(dist.Categorical(logits=logits), components)
+
+
+@register("prior", "mixture")
+class GaussianMixturePrior(Prior):
+    """A mixture of K learned diagonal Gaussians, p(z) = Σ_k π_k Norm_z[μ_k, diag s_k²].
+
+    Means, scales (by their logs) and the weights' logits are all learned. At the start the
+    means are ``spread`` · N(0, I) draws (from the build's seed, so the components begin
+    apart), the scales are 1 and the weights uniform; ``components = 1`` with
+    ``spread = 0`` starts as the standard normal.
+
+    Parameters
+    ----------
+    components : int
+        K.
+    spread : float
+        Standard deviation of the initial means around the origin (>= 0).
+    """
+
+    def __init__(self, ctx, *, components=10, spread=1.0):
+        super().__init__(ctx)
+        self.components = _checks.positive_int("prior.components", components)
+        spread = _checks.finite_number("prior.spread", spread, minimum=0)
+        self.means = nn.Parameter(spread * torch.randn(self.components, ctx.latent_dim))
+        self.log_scale = nn.Parameter(torch.zeros(self.components, ctx.latent_dim))
+        self.logits = nn.Parameter(torch.zeros(self.components))
+
+    def distribution(self, y=None):
+        return gaussian_mixture(self.logits, self.means, self.log_scale.exp())
+
+    def factors(self, *, needed_by):
+        """One component factorises (its Normal); a mixture of several does not: ValueError."""
+        if self.components == 1:
+            return dist.Normal(self.means[0], self.log_scale[0].exp())
+        raise ValueError(
+            f"{needed_by} needs a prior p(z) that factorises over dimensions, but "
+            f"prior.kind='mixture' with components={self.components} couples them: use "
+            "prior.kind='standard_normal' (or components=1)"
+        )
 
 
 @register("prior", "class_conditional")
@@ -86,15 +131,14 @@ class ClassConditional(Prior):
         """μ, ``[C, latent]``; what the repulsion penalty acts on."""
         return self.means
 
-    def _components(self) -> dist.Distribution:
-        """The C class Gaussians as one distribution with batch shape ``[C]``."""
-        scale = self.log_scale.exp().unsqueeze(-1).expand_as(self.means)  # [C, L]
-        return dist.Normal(self.means, scale).to_event(1)
+    def _scales(self) -> torch.Tensor:
+        """s_c per class and dimension, ``[C, L]``."""
+        return self.log_scale.exp().unsqueeze(-1).expand_as(self.means)
 
     def distribution(self, y=None):
         """p(z | y) with batch ``[B]`` when labels are given, else the class mixture p(z)."""
         if y is None:
-            return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), self._components())
+            return gaussian_mixture(self.logits, self.means, self._scales())
         scale = self.log_scale.exp()[y].unsqueeze(-1).expand(*y.shape, self.latent_dim)
         return dist.Normal(self.means[y], scale).to_event(1)
 
@@ -105,7 +149,7 @@ class ClassConditional(Prior):
     def class_log_joint(self, z: torch.Tensor) -> torch.Tensor:
         """log π_c + log Norm_z[μ_c, s_c² I] for every class: ``[..., C]`` from ``[..., L]``."""
         log_pi = torch.log_softmax(self.logits, dim=-1)  # [C]
-        return log_pi + self._components().log_prob(z.unsqueeze(-2))
+        return log_pi + dist.Normal(self.means, self._scales()).to_event(1).log_prob(z.unsqueeze(-2))
 
     def class_log_posterior(self, z: torch.Tensor) -> torch.Tensor:
         """log p(c | z), ``[..., C]`` (normalised over classes by Bayes' rule)."""
