@@ -26,7 +26,7 @@ LAYERS = {
     "data": 1,
     "parts": 2,
     "models": 3, "checkpoint": 3,
-    "infer": 4, "train": 4, "training": 4,  # fit validates with pv.infer's bounds
+    "infer": 4, "training": 4,  # fit validates with pv.infer's bounds
     "metrics": 5,
     "plots": 6,
     "analysis": 7,

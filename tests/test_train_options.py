@@ -436,7 +436,7 @@ def test_stale_temporary_files_are_removed(digits, tmp_path):
 
 @pytest.mark.parametrize("build_kw, fit_kw", [({}, {"lr": 1e4}), ({"beta": 1e30}, {})])
 def test_divergence_is_reported(build_kw, fit_kw, digits):
-    with pytest.warns(pv.train.DivergenceWarning, match="training diverged"):
+    with pytest.warns(pv.DivergenceWarning, match="training diverged"):
         result = pv.fit(small_vae(**build_kw), digits.x_train, steps=40, batch_size=64,
                         progress=False, **fit_kw)
     assert result.diverged and result.history.diverged.iloc[-1]
@@ -444,7 +444,7 @@ def test_divergence_is_reported(build_kw, fit_kw, digits):
 
 def test_ordinary_training_is_not_flagged(digits):
     with warnings.catch_warnings():
-        warnings.simplefilter("error", pv.train.DivergenceWarning)
+        warnings.simplefilter("error", pv.DivergenceWarning)
         result = pv.fit(small_vae(), digits.x_train, steps=40, lr=3e-3, progress=False)
     assert not result.diverged and not result.history.diverged.any()
 

@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         print(f"ppl-vae {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:
-        from ppl_vae.train import TrainingError
+        from ppl_vae.training import TrainingError
 
         if isinstance(err, TrainingError):
             print(f"ppl-vae {args.command}: error: {err}", file=sys.stderr)

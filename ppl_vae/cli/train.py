@@ -148,7 +148,7 @@ def _split(data, fraction: float, seed: int):
 
 def _cli_training_error(err, args, out):
     """The same stop, worded for the command line (flags, not Python arguments)."""
-    from ppl_vae.train import TrainingError
+    from ppl_vae.training import TrainingError
 
     where = (
         f"the last good checkpoint (step {err.last_saved}) is at {out}/checkpoint.pt: "
@@ -167,7 +167,7 @@ def _cli_training_error(err, args, out):
 def run(args) -> int:
     import ppl_vae as pv
     from ppl_vae import plots
-    from ppl_vae.train import TrainingError
+    from ppl_vae.training import TrainingError
 
     _common.apply_threads(args)
     raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize, args.classes)

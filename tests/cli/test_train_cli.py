@@ -4,7 +4,7 @@ import pandas as pd
 
 from ppl_vae.cli import main
 from ppl_vae.cli import train as cli_train
-from ppl_vae.train import TrainingError
+from ppl_vae.training import TrainingError
 
 
 def test_training_table_and_flags(tmp_path, capsys):

@@ -58,7 +58,7 @@ def test_beta_scales_only_the_training_objective():
     assert heavy.kl_weight == 4.0
     # Same weights (same seed) -> same ELBO whatever beta.
     assert torch.allclose(pv.infer.elbo(plain, x, seed=0), pv.infer.elbo(heavy, x, seed=0))
-    loss = pv.train._loss_fn(heavy, 1)
+    loss = pv.training.bounds.elbo_loss(heavy, 1)
     with pv._seed.seeded(0):
         l_heavy = loss.differentiable_loss(heavy.model, heavy.guide, x)
     with pv._seed.seeded(0):
