@@ -31,6 +31,7 @@ class GaussianMixture(nn.Module):
     latent_sites = ()  # the assignment is summed out: no KL term to weight
     penalized = False
     kl_weight = 1.0
+    data_plate = "data"
 
     def __init__(self, spec: dict):
         super().__init__()

@@ -44,6 +44,8 @@ class Model(Protocol):
         The weight of the KL term in the training loss (β; 1 for the plain ELBO).
     data_dim : int
         The dimension D of a datapoint ``x`` (rows are ``[N, D]``).
+    data_plate : str
+        The name of the plate that holds the datapoints (``"data"`` in ppl_vae's models).
     """
 
     max_plate_nesting: int
@@ -56,6 +58,7 @@ class Model(Protocol):
     penalized: bool
     kl_weight: float
     data_dim: int
+    data_plate: str
 
     def model(self, x, y=None, *, idx=None, num_data=None):
         """The generative program: datapoints in ``pyro.plate("data")``, latent ``"z"``,

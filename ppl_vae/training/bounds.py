@@ -151,6 +151,7 @@ class Bound:
         self.kl_warmup = kl_warmup
         self.latent_sites = tuple(model.latent_sites)
         self.nesting = model.max_plate_nesting
+        self.plate = model.data_plate
         k = parsed["num_samples"]
         if parsed["kind"] == "elbo":
             self.elbo = elbo_loss(model, k)
@@ -165,13 +166,13 @@ class Bound:
         bound = renyi_bound(
             model.model, model.guide, x, y,
             num_particles=self.parsed["num_samples"], alpha=self.parsed["alpha"],
-            nesting=self.nesting, kwargs={"idx": idx, "num_data": num_data},
+            nesting=self.nesting, kwargs={"idx": idx, "num_data": num_data}, plate=self.plate,
         )
         return -bound.sum() * (num_data / x.shape[0])
 
 
 def renyi_bound(model_fn, guide_fn, x, y=None, *, num_particles: int, alpha: float = 0.0,
-                nesting: int = 1, kwargs=None) -> torch.Tensor:
+                nesting: int = 1, kwargs=None, plate: str = DATA_PLATE) -> torch.Tensor:
     """Per-datapoint Rényi bound ``[N]`` of order ``alpha`` with K = ``num_particles``
     draws (``alpha = 0``: the IWAE bound L_K), differentiable in the parameters.
 
@@ -179,12 +180,12 @@ def renyi_bound(model_fn, guide_fn, x, y=None, *, num_particles: int, alpha: flo
     ``"data"`` (subsampled or not) and whose guide latents are reparameterised.
     """
     lw = log_weights(model_fn, guide_fn, x, y, num_particles=num_particles, nesting=nesting,
-                     kwargs=kwargs)  # [K, N]
+                     kwargs=kwargs, plate=plate)  # [K, N]
     return pv_math.renyi_mean(lw, alpha, dim=0)
 
 
 def log_weights(model_fn, guide_fn, x, y=None, *, num_particles: int, nesting: int = 1,
-                kwargs=None) -> torch.Tensor:
+                kwargs=None, plate: str = DATA_PLATE) -> torch.Tensor:
     """``[K, N]`` log p(x, z_k) − log q(z_k | x) per datapoint, differentiable.
 
     Training needs what the inference utilities do not offer: gradients, and a
@@ -210,16 +211,16 @@ def log_weights(model_fn, guide_fn, x, y=None, *, num_particles: int, nesting: i
                     f"guide site {name!r} is not reparameterisable: the IWAE/Rényi bound "
                     "needs reparameterised latents; use bound='elbo'"
                 )
-            total = total + sign * _per_datapoint(name, site, nesting)
+            total = total + sign * _per_datapoint(name, site, nesting, plate)
     return total.expand(num_particles, x.shape[0])
 
 
-def _per_datapoint(name: str, site, nesting: int) -> torch.Tensor:
-    """A site's unscaled log-density reduced to ``[K, B]`` (plates nested in "data" summed)."""
-    frames = [f for f in site["cond_indep_stack"] if f.name == DATA_PLATE]
+def _per_datapoint(name: str, site, nesting: int, plate: str) -> torch.Tensor:
+    """A site's unscaled log-density reduced to ``[K, B]`` (plates nested in ``plate`` summed)."""
+    frames = [f for f in site["cond_indep_stack"] if f.name == plate]
     if not frames or frames[0].dim is None:
         raise ValueError(
-            f"site {name!r} is outside the plate {DATA_PLATE!r}: the IWAE/Rényi bound "
+            f"site {name!r} is outside the plate {plate!r}: the IWAE/Rényi bound "
             "weighs each datapoint on its own and needs every site inside it; use bound='elbo'"
         )
     lp = site["fn"].log_prob(site["value"])

@@ -12,6 +12,7 @@ plain Adam + ELBO loop, number for number.
 
 from __future__ import annotations
 
+from ppl_vae.training import pair
 from ppl_vae.training import resume as resume_mod
 from ppl_vae.training.config import FitConfig, normalize
 from ppl_vae.training.history import FitResult
@@ -50,7 +51,11 @@ def fit(
     ----------
     model
         A ppl_vae model (``pv.build``): anything that keeps the contract
-        ``pv.models.Model``.
+        ``pv.models.Model``; or a user's own Pyro pair — an object with
+        ``model``/``guide`` methods, or a ``(model, guide)`` tuple — whose contract is
+        read off its program (:class:`ppl_vae.training.pair.PyroPair`): trained with
+        ``Trace_ELBO`` (``TraceEnum_ELBO`` when a site is enumerated), minibatch sites
+        in the datapoint plate scaled by N / B.
     x : array [N, D], or a lazily indexed dataset
         Training data; checked against the model (dimension, support, finiteness).
         An object with ``len(x)`` and ``x[indices] -> array [B, D]`` (e.g.
@@ -169,8 +174,18 @@ def fit(
     resume = resume_mod.check_mode(resume)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
-    trainer = Trainer(model, config, checkpoint=checkpoint, callbacks=callbacks,
+    trainable = pair.as_trainable(model, x, y)
+    if isinstance(trainable, pair.PyroPair) and not trainable.amortized and config.batch_size < len(x):
+        raise ValueError(
+            f"batch_size={config.batch_size} is below the {len(x)} rows, but the guide's "
+            "parameters are sized by the data (e.g. AutoNormal on per-datapoint latents), so a "
+            f"minibatch would update rows it does not hold: pass batch_size>={len(x)} (the whole "
+            "set at every step), or use an amortized guide (an encoder)"
+        )
+    trainer = Trainer(trainable, config, checkpoint=checkpoint, callbacks=callbacks,
                       log_dir=log_dir, device=device)
     trainer.prepare(x, y, x_val, y_val)
     trainer.resume(resume)
-    return trainer.run()
+    result = trainer.run()
+    result.model = model  # the user's own object, trained in place
+    return result

@@ -77,6 +77,7 @@ class FitResult:
     history: pd.DataFrame
     best_step: int | None = None
     stopped_at: int | None = None
+    data_dim: int = 1  # D of a datapoint: the scale of the 'absurd loss' divergence test
 
     @property
     def final_loss(self) -> float:
@@ -89,7 +90,7 @@ class FitResult:
         if self.history.empty:
             return False
         first = float(self.history["loss"].iloc[0])
-        return is_diverged(self.final_loss, first, self.model.data_dim)
+        return is_diverged(self.final_loss, first, self.data_dim)
 
     def warn_if_diverged(self, lr: float) -> None:
         if self.diverged:

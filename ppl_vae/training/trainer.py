@@ -117,7 +117,8 @@ class Trainer:
             if not model.amortized:
                 raise ValueError(
                     "x_val given, but the model's guide is local (free parameters per training "
-                    "point) and cannot score new data: use guide={'kind': 'amortized'} or drop x_val"
+                    "point) and cannot score new data: use an amortized guide (an encoder; "
+                    "guide={'kind': 'amortized'} in a spec) or drop x_val"
                 )
             x_val, y_val = model.check_data(x_val, y_val, name="x_val")
         elif cfg.stopping is not None or cfg.val_iwae:
@@ -367,7 +368,7 @@ class Trainer:
             self.model.load_state_dict(best.state)
         history = self.history.frame()
         result = FitResult(model=self.model, history=history, best_step=best.step,
-                           stopped_at=best.stopped)
+                           stopped_at=best.stopped, data_dim=self.model.data_dim)
         result.warn_if_diverged(self.config.lr)
         cbs.dispatch(self.callbacks, "on_end", history)
         return result
