@@ -26,11 +26,12 @@ def versions() -> dict:
     return {"ppl_vae": __version__, "torch": str(torch.__version__), "pyro": str(pyro.__version__)}
 
 
-def payload(model, training: dict | None = None) -> dict:
-    """The dict stored on disk for ``model`` (plus optional training state)."""
+def payload(model, training: dict | None = None, *, spec: dict | None = None) -> dict:
+    """The dict stored on disk for ``model`` (plus optional training state); ``spec``
+    replaces ``model.spec`` (a user's module has none)."""
     out = {
         "format": FORMAT,
-        "spec": model.spec,
+        "spec": model.spec if spec is None else spec,
         "state_dict": model.state_dict(),
         "versions": versions(),
     }
@@ -186,17 +187,90 @@ def read(path) -> dict:
     return obj
 
 
-def save(model, path) -> Path:
+def save(model, path, *, factory: str | None = None) -> Path:
     """Save ``model`` (spec, weights, versions) to ``path`` atomically.
 
     ``path`` must be a new or existing regular file (not a folder, symlink or
-    device); a failed write leaves an existing file unchanged.
+    device); a failed write leaves an existing file unchanged. A user's own
+    ``nn.Module`` (no ppl_vae spec) is saved as its weights plus the name of an
+    importable factory that builds it, ``factory="package.module:make_model"``;
+    :func:`load` rebuilds it only when the caller names that factory again (a
+    file never makes ppl_vae import code by itself).
     """
-    if not hasattr(model, "spec") or not hasattr(model, "state_dict"):
-        raise ValueError(f"model of type {type(model).__name__} is not a ppl_vae model")
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"path={path!r} is invalid: pass a file path such as 'model.pt'")
+    if factory is not None:
+        _factory_parts(factory)
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError(f"model of type {type(model).__name__} is not a torch nn.Module: "
+                             "only a module's weights can be saved with factory=")
+        return write_atomic(payload(model, spec={FACTORY_KEY: factory}), path)
+    if not hasattr(model, "spec") or not isinstance(model.spec, dict):
+        raise ValueError(
+            f"model of type {type(model).__name__} is not a ppl_vae model: save your own "
+            "module as pv.save(model, path, factory='package.module:make_model') (a function "
+            "that builds it), and load it with pv.load(path, factory=...)"
+        )
     return write_atomic(payload(model), path)
+
+
+#: The spec key of a checkpoint holding a user's module built by a named factory.
+FACTORY_KEY = "factory"
+
+
+def _factory_parts(factory) -> tuple[str, str]:
+    if not isinstance(factory, str) or factory.count(":") != 1 or not all(factory.split(":")):
+        raise ValueError(
+            f"factory={factory!r} is invalid: pass 'package.module:function', a function "
+            "that takes no arguments and returns the module"
+        )
+    module, attr = factory.split(":")
+    return module, attr
+
+
+def _from_factory(path, saved: str, factory, state: dict):
+    """The user's module rebuilt by ``factory`` (which must be the one it was saved with)."""
+    import importlib
+
+    if factory is None:
+        raise ValueError(
+            f"{str(path)!r} holds a user's module saved with factory={saved!r}: pass "
+            f"pv.load(path, factory={saved!r}) to rebuild it (a file never imports code by itself)"
+        )
+    if factory != saved:
+        raise ValueError(
+            f"factory={factory!r} differs from the one {str(path)!r} was saved with "
+            f"({saved!r}): pass factory={saved!r}"
+        )
+    module, attr = _factory_parts(factory)
+    try:
+        make = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"factory={factory!r} cannot be imported ({err}): check the name, and "
+                         "that its package is installed") from None
+    model = make()
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise _bad(path, f"its weights do not match what {factory} builds ({_first_line(err)})") from None
+    return model
+
+
+def _unregistered(spec: dict) -> str | None:
+    """``'prior.kind='laplace''`` for the first part of ``spec`` no registered class has."""
+    from ppl_vae import registry
+
+    family = spec.get("family")
+    if isinstance(family, str) and family not in registry.names("family"):
+        return f"family={family!r}"
+    tables = [(k, spec.get(k)) for k in ("prior", "likelihood", "decoder", "guide")]
+    tables += [(f"penalty[{i}]", t) for i, t in enumerate(spec.get("penalty") or [])]
+    for where, table in tables:
+        kind = table.get("kind") if isinstance(table, dict) else None
+        part = where.split("[")[0]
+        if isinstance(kind, str) and kind not in registry.names(part):
+            return f"{where}.kind={kind!r}"
+    return None
 
 
 def _bad(path, what: str) -> ValueError:
@@ -211,8 +285,11 @@ def _first_line(err: BaseException) -> str:
     return (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0])[:200] if lines else type(err).__name__
 
 
-def load(path, *, device=None):
+def load(path, *, device=None, factory: str | None = None):
     """Rebuild a model saved by :func:`save` (or a training checkpoint).
+
+    A user's module saved with ``factory=`` is rebuilt by calling that factory, which
+    the caller names again (``pv.load(path, factory="package.module:make_model")``).
 
     The stored spec must be a dict (data, never a path to read); the stored
     tensors are checked against the shapes that spec implies — on a model built
@@ -232,6 +309,16 @@ def load(path, *, device=None):
         isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
     ):
         raise _bad(path, "its state_dict is missing or holds something other than tensors")
+    if set(spec) == {FACTORY_KEY}:
+        model = _from_factory(path, spec[FACTORY_KEY], factory, state)
+        return model.to(dev) if dev is not None else model
+    missing = _unregistered(spec)
+    if missing is not None:
+        raise ValueError(
+            f"{str(path)!r} names {missing}, a part that is not registered in this process: "
+            "import the module that registers it (@pv.register) before pv.load — on the "
+            "command line, --import MODULE"
+        )
     try:
         _, shell = skeleton(spec)
     except ValueError as err:

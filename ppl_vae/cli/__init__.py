@@ -28,7 +28,23 @@ def parser() -> argparse.ArgumentParser:
                 continue  # subcommand not shipped in this build
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--import", dest="imports", action="append", default=[], metavar="MODULE",
+            help="import MODULE first, e.g. one that registers parts of your own with "
+                 "@pv.register (repeatable)",
+        )
     return p
+
+
+def _import_modules(names) -> None:
+    """The modules of ``--import``: an ImportError names the flag and the module."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ValueError(f"--import {name}: {err}; check the module name and that it is "
+                             "importable from here (installed, or on PYTHONPATH)") from None
 
 
 #: Numeric options shared by several subcommands: attribute -> (flag, smallest value).
@@ -73,6 +89,7 @@ def main(argv=None) -> int:
         return 2
     try:
         _check_numbers(args)
+        _import_modules(args.imports)
         return int(args.func(args) or 0)
     except (ValueError, NotImplementedError) as err:
         return _error(args, err)
