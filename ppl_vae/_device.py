@@ -16,32 +16,41 @@ import torch
 from ppl_vae import _checks
 
 
-def resolve(device) -> torch.device | None:
-    """``None`` stays ``None``; ``"auto"`` picks CUDA when present; others are checked."""
+def _as(name: str, value) -> str:
+    """``device='cpu'`` for an argument, ``--device cpu`` for a command-line flag."""
+    return f"{name} {value}" if name.startswith("--") else f"{name}={_checks._short(value)}"
+
+
+def resolve(device, *, name: str = "device") -> torch.device | None:
+    """``None`` stays ``None``; ``"auto"`` picks CUDA when present; others are checked.
+
+    ``name`` is what messages call the option (``"--device"`` on the command line).
+    """
     if device is None:
         return None
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    fallback = f"pass {_as(name, 'cpu')} or {_as(name, 'auto')}"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(
-            f"device={_checks._short(device)} is not a device: pass 'auto', 'cpu', 'cuda' or "
-            "'cuda:N'"
+            f"{_as(name, device)} is not a device: pass 'auto', 'cpu', 'cuda' or 'cuda:N'"
         ) from err
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={_checks._short(device)} but no CUDA device is available here: pass "
-                "device='cpu' or device='auto'"
-            )
+            raise ValueError(f"{_as(name, device)} but no CUDA device is available here: {fallback}")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(
-                f"device={_checks._short(device)} but only {torch.cuda.device_count()} CUDA "
-                "device(s) exist: pass cuda:0 .. cuda:N-1"
+                f"{_as(name, device)} but only {torch.cuda.device_count()} CUDA device(s) exist: "
+                "pass cuda:0 .. cuda:N-1"
             )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"{_as(name, device)} but no MPS (Apple GPU) device is available here: {fallback}"
+        )
     elif dev.type not in ("cpu", "mps"):
-        raise ValueError(f"device={_checks._short(device)} is not supported: pass 'cpu' or 'cuda'")
+        raise ValueError(f"{_as(name, device)} is not supported: pass 'cpu' or 'cuda'")
     return dev
 
 

@@ -40,35 +40,60 @@ def payload(model, training: dict | None = None, *, spec: dict | None = None) ->
     return out
 
 
-def check_target(path) -> Path:
+def check_target(path, *, name: str = "path") -> Path:
     """Raise a ValueError unless ``path`` can be (re)placed by a checkpoint file.
 
     Refused: a folder, a path under a file, and anything but a regular file
     (a symlink, a device such as ``/dev/full``, a FIFO) — an atomic rename would
-    replace the link or node itself, not write through it.
+    replace the link or node itself, not write through it. ``name`` is the
+    argument the messages blame.
     """
     path = Path(path)
     if path.is_symlink():
         raise ValueError(
-            f"path={str(path)!r} is a symbolic link: saving would replace the link, not its "
+            f"{name}={str(path)!r} is a symbolic link: saving would replace the link, not its "
             f"target; pass the real path ({os.path.realpath(path)!r}) or a new file name"
         )
     if path.is_dir():
-        raise ValueError(f"path={str(path)!r} is a folder: pass a file path such as "
+        raise ValueError(f"{name}={str(path)!r} is a folder: pass a file path such as "
                          f"{str(path / 'model.pt')!r}")
     if path.exists() and not path.is_file():
         raise ValueError(
-            f"path={str(path)!r} is not a regular file (a device, FIFO or socket): pass a "
+            f"{name}={str(path)!r} is not a regular file (a device, FIFO or socket): pass a "
             "path to a new or existing regular file"
         )
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(
-                    f"path={str(path)!r} is inside {str(parent)!r}, which is a file, not a "
+                    f"{name}={str(path)!r} is inside {str(parent)!r}, which is a file, not a "
                     "folder: choose another path"
                 )
             break
+    return path
+
+
+def check_checkpoint_path(path) -> Path:
+    """Check ``fit(checkpoint=path)`` before training starts; return it as a Path.
+
+    The refusals of :func:`save` (a folder, a symlink, a FIFO or device, a path under
+    a file), plus a path that is not a string or path-like, and a folder that this
+    process may not write into (checked with ``os.access``: a folder made immutable
+    by its file system's flags is only found at the first write, which raises an
+    OSError naming the path). Each is a ValueError naming ``checkpoint``.
+    """
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValueError(
+            f"checkpoint={path!r} is invalid: pass a file path such as 'run/checkpoint.pt' "
+            "(or None for no checkpoint)"
+        )
+    path = check_target(path, name="checkpoint")
+    folder = next((p for p in path.parents if p.exists()), Path("."))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"checkpoint={str(path)!r} cannot be written: the folder {str(folder)!r} is not "
+            "writable by this user; pass a path in a writable folder"
+        )
     return path
 
 

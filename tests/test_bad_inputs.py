@@ -389,6 +389,10 @@ case("log_likelihood-x-1e19", ["x", "not finite", "row(s) (3;", "1e+19", "float6
 case("log_likelihood-x-1e30", ["x", "not finite", "rescale"],
      lambda t: pv.infer.log_likelihood(NORMAL, X.index_fill(0, torch.tensor([0]), 1e30),
                                        num_samples=4, seed=0))
+if not torch.backends.mps.is_available():
+    case("device-mps", ["device='mps'", "no MPS", "device='cpu'"],
+         lambda t: pv.infer.elbo(MODEL, X, device="mps"))
+    case("fit-device-mps", ["device='mps'", "no MPS"], lambda t: fit1(X, device="mps"))
 case("penalty-kl-weight-text", ["penalty[0].weight='abc'", "finite number"],
      lambda t: pv.build("vae", penalty=[{"kind": "kl", "weight": "abc"}]))
 case("kl-text", ["objective.kl='abc'", "finite number"],

@@ -513,3 +513,17 @@ pv.fit(model, data.x_train, steps=10, checkpoint={str(path)!r}, checkpoint_every
     pv.fit(model, digits.x_train, steps=10, checkpoint=path, checkpoint_every=5, resume=True,
            progress=False)
     assert not list(tmp_path.glob("*.tmp")) and ckpt.read(path)["training"]["step"] == 10
+
+
+def test_fit_checks_the_checkpoint_path_and_an_edited_training_state(digits, tmp_path):
+    with pytest.raises(ValueError, match="checkpoint="):
+        pv.fit(small_vae(), digits.x_train, steps=1, checkpoint=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="checkpoint=5 is invalid"):
+        pv.fit(small_vae(), digits.x_train, steps=1, checkpoint=5, progress=False)
+    path = tmp_path / "ck.pt"
+    pv.fit(small_vae(), digits.x_train, steps=3, checkpoint=path, progress=False)
+    saved = torch.load(path, weights_only=True)
+    saved["training"]["rng"] = torch.zeros(3, dtype=torch.uint8)  # an RNG state of another size
+    torch.save(saved, path)
+    with pytest.raises(ValueError, match="rng"):
+        pv.fit(small_vae(), digits.x_train, steps=6, checkpoint=path, resume=True, progress=False)

@@ -34,7 +34,11 @@ def parser() -> argparse.ArgumentParser:
             help="import MODULE first, e.g. one that registers parts of your own with "
                  "@pv.register (repeatable)",
         )
+    _COMMAND_PARSERS.update(sub.choices)
     return p
+
+
+_COMMAND_PARSERS: dict = {}  # subcommand -> its parser, for flag_wording
 
 
 def _import_modules(names) -> None:
@@ -56,7 +60,13 @@ _AT_LEAST = {
     "num_samples": ("--num-samples", 1), "num_clusters": ("--num-clusters", 1),
     "max_rows": ("--max-rows", 1), "size": ("--size", 1), "latent_dim": ("--latent-dim", 1),
     "seeds": ("--seeds", 1), "workers": ("--workers", 1),
+    "kl_warmup": ("--kl-warmup", 0), "eval_every": ("--eval-every", 1),
+    "checkpoint_every": ("--checkpoint-every", 1), "num_particles": ("--num-particles", 1),
+    "val_iwae": ("--val-iwae", 1), "early_stopping": ("--early-stopping", 1),
+    "sync_every": ("--sync-every", 1),
 }
+#: Positive float options checked the same way (``val_fraction`` 0 means "none").
+_POSITIVE = {"lr": "--lr", "k": "--k", "clip_norm": "--clip-norm", "alpha": "--alpha"}
 
 
 def _check_numbers(args) -> None:
@@ -70,14 +80,40 @@ def _check_numbers(args) -> None:
             _checks.seed(flag, value)
         else:
             _checks.positive_int(flag, value, minimum=minimum)
-    for attr, flag in (("lr", "--lr"), ("k", "--k")):
+    for attr, flag in _POSITIVE.items():
         value = getattr(args, attr, None)
         if isinstance(value, float):
             _checks.positive_float(flag, value)
+    fraction = getattr(args, "val_fraction", None)
+    if isinstance(fraction, float) and fraction != 0:
+        _checks.fraction("--val-fraction", fraction)
+
+
+#: What a library message asks for, as the command line gives it.
+_LIBRARY_WORDING = {
+    "pass x_val=<array [M, D]>": "pass --val-fraction F (validation data held out of the "
+                                 "training data)",
+}
+
+
+def flag_wording(text: str, command) -> str:
+    """``text`` with the library's argument names (``kl_warmup=``) as the subcommand's flags
+    (``--kl-warmup=``), where the subcommand has that flag."""
+    import re
+
+    for library, cli in _LIBRARY_WORDING.items():
+        text = text.replace(library, cli)
+    flags = {a.dest: a.option_strings[-1] for a in getattr(command, "_actions", ())
+             if a.option_strings and a.option_strings[-1].startswith("--")}
+    text = re.sub(r"(?<![\w.\-\[])([a-z][a-z0-9_]*)=",
+                  lambda m: f"{flags[m[1]]}=" if m[1] in flags else m[0], text)
+    return re.sub(r"(?<![\w.\-\[])([a-z][a-z0-9]*_[a-z0-9_]+)(?= )",  # e.g. "val_iwae needs"
+                  lambda m: flags.get(m[1], m[1]), text)
 
 
 def _error(args, err) -> int:
     text = " ".join(str(err).split()) or type(err).__name__
+    text = flag_wording(text, _COMMAND_PARSERS.get(args.command))
     print(f"ppl-vae {args.command}: error: {text}", file=sys.stderr)
     return 2
 
@@ -87,11 +123,15 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser().print_help()
         return 2
+    from ppl_vae.cli import _common
+
+    _common.CREATED.clear()
     try:
         _check_numbers(args)
         _import_modules(args.imports)
         return int(args.func(args) or 0)
     except (ValueError, NotImplementedError) as err:
+        _common.remove_created_if_empty()
         return _error(args, err)
     except OSError as err:  # permissions, a bad --out, a full disk: name the path, no traceback
         return _error(args, f"{err}; check the path, its permissions and free space")

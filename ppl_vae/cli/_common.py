@@ -35,12 +35,29 @@ def load_for(spec: dict, name_or_path: str, **options):
     return load_data(name_or_path, binarize=True if needs_binary(spec) else None, **options)
 
 
+#: Folders :func:`output_dir` created in this command, deepest first.
+CREATED: list[Path] = []
+
+
 def output_dir(path) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out={str(out)!r} is a file: pass a folder")
+    missing = [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
+    CREATED.extend(missing)
     return out
+
+
+def remove_created_if_empty() -> None:
+    """Remove the folders :func:`output_dir` created that are still empty: a command
+    refused as bad input leaves the disk as it was."""
+    for folder in CREATED:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something was written) or already gone
+            pass
+    CREATED.clear()
 
 
 def image_shape_for(dim: int, given=None):
@@ -94,9 +111,9 @@ def write_json(obj, path) -> Path:
 
 
 def print_table(frame: pd.DataFrame, *, digits: int = 3) -> None:
-    """Print a DataFrame as an aligned plain-text table."""
+    """Print a DataFrame as an aligned plain-text table (a missing value as n/a)."""
     with pd.option_context("display.width", 140, "display.max_columns", 30):
-        print(frame.round(digits).to_string(index=False))
+        print(frame.round(digits).to_string(index=False, na_rep="n/a"))
 
 
 def add_threads_option(p, default=None) -> None:
@@ -118,11 +135,7 @@ def device_of(args):
     """The resolved ``--device`` (a ValueError naming the flag for a bad value), or None."""
     from ppl_vae import _device
 
-    value = getattr(args, "device", None)
-    try:
-        return _device.resolve(value)
-    except ValueError as err:
-        raise ValueError(f"--{err!s}") from None
+    return _device.resolve(getattr(args, "device", None), name="--device")
 
 
 def apply_threads(args) -> None:

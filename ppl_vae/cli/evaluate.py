@@ -13,6 +13,7 @@ import math
 import pandas as pd
 
 from ppl_vae.cli import _common
+from ppl_vae.infer.importance import check_budget
 
 SPLITS = ("train", "test")
 
@@ -79,7 +80,11 @@ def _guide_for(model, x, seed: int):
 
 
 def evaluate(model, x, *, ks, seed: int = 0, chunk_size=None, split: str = "test") -> pd.DataFrame:
-    """One row per K: elbo, log_px (IWAE_K), its standard error, ESS and the k̂ share."""
+    """One row per K: elbo, log_px (IWAE_K), its standard error, ESS and the k̂ shares.
+
+    Where K is too small for a k̂ fit at any point (K < ~25: every point "cannot tell"),
+    ``khat_threshold`` and ``share_unreliable`` are NaN (printed n/a), not 0.
+    """
     import ppl_vae as pv
 
     y = None
@@ -95,6 +100,7 @@ def evaluate(model, x, *, ks, seed: int = 0, chunk_size=None, split: str = "test
             model, x, y, guide=guide, num_samples=k, chunk_size=chunk_size, seed=seed + k
         )
         s = res.summary()
+        told = s["share_cannot_tell"] < 1  # else K is too small to fit k̂ anywhere
         rows.append(
             {
                 "split": split,
@@ -104,7 +110,9 @@ def evaluate(model, x, *, ks, seed: int = 0, chunk_size=None, split: str = "test
                 "log_px": s["log_px"],
                 "log_px_se": s["log_px_se"],
                 "ess_mean": s["ess_mean"],
-                "share_unreliable": s["share_unreliable"],
+                "khat_threshold": s["khat_threshold"] if told else math.nan,
+                "share_unreliable": s["share_unreliable"] if told else math.nan,
+                "share_cannot_tell": s["share_cannot_tell"],
                 "exact_log_px": exact,
             }
         )
@@ -120,6 +128,10 @@ def run(args) -> int:
         raise ValueError(f"--chunk-size={args.chunk_size} is invalid: pass an integer >= 1")
     model = pv.load(args.checkpoint, device=_common.device_of(args))
     x, _, data = model_data(model, args.data, args.split, args.max_points)
+    rows = model.check_data(x)[0]
+    for k in ks:
+        check_budget("--ks", k, rows, chunk=args.chunk_size or 1,
+                     fix="pass smaller --ks values, or fewer points with --max-points")
     out = _common.output_dir(args.out)
     table = evaluate(model, x, ks=ks, seed=args.seed, chunk_size=args.chunk_size, split=args.split)
     print(

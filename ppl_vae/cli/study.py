@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 
+from ppl_vae.cli import _common
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -90,6 +92,8 @@ def run(args) -> int:
         raise ValueError(f"--size={size} is invalid: pass one of {', '.join(study.SIZES)}")
     if os.path.isfile(args.out):
         raise ValueError(f"--out={args.out!r} is a file: pass a folder")
+    if args.executor == "local":  # a Ray cluster's devices are checked against the cluster
+        _common.device_of(args)
     df = study.run(
         args.name, executor=args.executor, address=args.address, seeds=args.seeds,
         out=args.out, size=size, workers=args.workers, progress=not args.no_progress,

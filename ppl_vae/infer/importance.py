@@ -277,7 +277,8 @@ def log_likelihood(
 _WEIGHT_COPIES, _PASS_COPIES = 3, 4
 
 
-def check_budget(name: str, k: int, x: torch.Tensor, *, chunk: int | None = None) -> None:
+def check_budget(name: str, k: int, x: torch.Tensor, *, chunk: int | None = None,
+                 fix: str | None = None) -> None:
     """Refuse ``k`` particles per row of ``x`` when their tensors would exceed the memory
     budget (:func:`ppl_vae._checks.memory_budget`): the ``[k, N]`` log-weights, and one
     pass over ``chunk`` particles (``None``: all ``k`` in one pass) of ``[chunk, N, D]``
@@ -285,8 +286,8 @@ def check_budget(name: str, k: int, x: torch.Tensor, *, chunk: int | None = None
     n, d, size = x.shape[0], max(1, x[0].numel()), x.element_size()
     per_pass = _PASS_COPIES * min(k, chunk or k) * n * d * size
     _checks.within_budget(
-        f"{name}={k} for {n} row(s) of {d} values", _WEIGHT_COPIES * k * n * size + per_pass,
-        _checks.memory_budget(), f"pass a smaller {name} or fewer rows at a time",
+        f"{name}{' ' if name.startswith('--') else '='}{k} for {n} row(s) of {d} values", _WEIGHT_COPIES * k * n * size + per_pass,
+        _checks.memory_budget(), fix or f"pass a smaller {name} or fewer rows at a time",
         option=False,
     )
 

@@ -12,6 +12,7 @@ in a warning and recorded in the checkpoint.
 from __future__ import annotations
 
 import hashlib
+import numbers
 import warnings
 
 import torch
@@ -80,3 +81,142 @@ def plain(obj):
     if isinstance(obj, (list, tuple)):
         return [plain(v) for v in obj]
     return obj
+
+
+def _bad_field(checkpoint, field: str, what: str) -> ValueError:
+    return ValueError(
+        f"checkpoint={str(checkpoint)!r}: its training state field {field!r} {what}; the file "
+        "was edited or written by another version: resume=False trains afresh from the "
+        "spec (pv.load(checkpoint) still reads its weights)"
+    )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real)  # bool included: the 'diverged' column
+
+
+def _check_best(best, checkpoint) -> None:
+    """The best-validation record: value (a number), step/stopped (None or an int), bad
+    (an int >= 0), state (None or a state_dict of tensors)."""
+    if best is None:
+        return
+    ok = (_is_real(best.get("value", 0.0)) and _is_int(best.get("bad", 0)) and best.get("bad", 0) >= 0
+          and all(best.get(k) is None or _is_int(best.get(k)) for k in ("step", "stopped"))
+          and (best.get("state") is None or isinstance(best["state"], dict) and all(
+              torch.is_tensor(v) for v in best["state"].values())))
+    if not ok or set(best) - {"value", "step", "state", "bad", "stopped"}:
+        raise _bad_field(checkpoint, "best", "is not a best-validation record (value, step, "
+                                             "state, bad, stopped)")
+
+
+def _check_rng(saved: dict, checkpoint) -> None:
+    state = saved.get("rng")
+    size = torch.get_rng_state().numel()
+    if state is not None and not (torch.is_tensor(state) and state.dtype == torch.uint8
+                                  and state.shape == (size,)):
+        got = (f"a {state.dtype} tensor of shape {tuple(state.shape)}" if torch.is_tensor(state)
+               else type(state).__name__)
+        raise _bad_field(checkpoint, "rng", f"is {got}, not torch's CPU generator state "
+                                            f"(a uint8 tensor of {size} bytes)")
+    cuda = saved.get("cuda_rng")
+    if cuda is not None and not (isinstance(cuda, (list, tuple)) and all(
+            torch.is_tensor(s) and s.dtype == torch.uint8 and s.dim() == 1 for s in cuda)):
+        raise _bad_field(checkpoint, "cuda_rng", "is not a list of CUDA generator states "
+                                                 "(uint8 tensors)")
+
+
+def _check_history(saved: dict, step: int, checkpoint) -> None:
+    rows, columns = saved.get("rows", []), saved.get("columns")
+    if not isinstance(rows, (list, tuple)):
+        raise _bad_field(checkpoint, "rows", f"is {type(rows).__name__}, not a list of rows")
+    if not rows:
+        return
+    if not (isinstance(columns, (list, tuple)) and columns and all(isinstance(c, str) for c in columns)
+            and {"step", "loss", "time"} <= set(columns)):
+        raise _bad_field(checkpoint, "columns", f"is {columns!r}, not a list of column names "
+                                                "with step, loss and time")
+    for i, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)) or len(row) != len(columns):
+            raise _bad_field(checkpoint, "rows", f"row {i} is {row!r:.80}, not {len(columns)} "
+                                                 "values (one per column)")
+        bad = next((v for v in row if not _is_real(v)), None)
+        if bad is not None:
+            raise _bad_field(checkpoint, "rows", f"row {i} holds {bad!r:.40}, not a number")
+        at = row[list(columns).index("step")]
+        if not (_is_int(at) and 1 <= at <= step):
+            raise _bad_field(checkpoint, "rows", f"row {i} is for step {at!r}, outside 1..{step}")
+
+
+def _check_optimizer(state, params, checkpoint) -> None:
+    """The saved optimizer state: torch's layout, and (with ``params``) the same number of
+    parameters and per-parameter buffers of each parameter's shape."""
+    if state is None:
+        return
+    if not (isinstance(state, dict) and isinstance(state.get("state"), dict)
+            and isinstance(state.get("param_groups"), (list, tuple))
+            and all(isinstance(g, dict) and isinstance(g.get("params"), (list, tuple))
+                    for g in state["param_groups"])):
+        raise _bad_field(checkpoint, "optimizer", "is not an optimizer state_dict (a dict of "
+                                                  "'state' and 'param_groups')")
+    if params is None:
+        return
+    params = list(params)
+    ids = [i for g in state["param_groups"] for i in g["params"]]
+    if len(ids) != len(params):
+        raise _bad_field(checkpoint, "optimizer", f"holds {len(ids)} parameters, the model "
+                                                  f"{len(params)}")
+    shape_of = {i: tuple(p.shape) for i, p in zip(ids, params)}
+    for i, buffers in state["state"].items():
+        if i not in shape_of or not isinstance(buffers, dict):
+            raise _bad_field(checkpoint, "optimizer", f"has state for parameter {i!r}, which "
+                                                      "its groups do not list")
+        for key in PARAM_SHAPED & set(buffers):
+            value = buffers[key]
+            if not torch.is_tensor(value) or tuple(value.shape) != shape_of[i]:
+                got = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+                raise _bad_field(checkpoint, "optimizer", f"has {key} of shape {got} for a "
+                                                          f"parameter of shape {shape_of[i]}")
+
+
+#: Optimizer buffers that have their parameter's shape (Adam, AdamW, ClippedAdam, SGD).
+PARAM_SHAPED = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"}
+#: Fields of a checkpoint's training state and the types they must have (None allowed
+#: where the run had no such thing).
+_FIELD_TYPES = {"options": dict, "scheduler": dict, "best": dict, "overrides": (list, tuple)}
+
+
+def check_saved_training(saved_training, checkpoint, *, params=None) -> None:
+    """Refuse a checkpoint's training state that resuming could not use, before any of it is.
+
+    ``saved_training`` is the ``"training"`` entry of a checkpoint read for
+    ``resume=True``; ``params`` (optional), the model's parameters in the optimizer's
+    order, lets the optimizer state's buffers be compared with their shapes. A
+    ValueError names the checkpoint and the field: a training state that is not a
+    dict, a step that is not an integer >= 0, an RNG state of the wrong type or
+    size, history rows that are not numbers (or for steps past the saved step), an
+    optimizer state of another layout or other shapes, a seed outside 0..2**63-1.
+    """
+    if saved_training is None:
+        return
+    if not isinstance(saved_training, dict):
+        raise _bad_field(checkpoint, "training", f"is {type(saved_training).__name__} "
+                                                 f"({saved_training!r:.40}), not a dict")
+    step = saved_training.get("step", 0)
+    if not (_is_int(step) and step >= 0):
+        raise _bad_field(checkpoint, "step", f"is {step!r}, not an integer >= 0")
+    seed = saved_training.get("seed", 0)
+    if not (_is_int(seed) and 0 <= seed < 2**63):
+        raise _bad_field(checkpoint, "seed", f"is {seed!r}, not an integer seed")
+    for field, kind in _FIELD_TYPES.items():
+        value = saved_training.get(field)
+        if value is not None and not isinstance(value, kind):
+            raise _bad_field(checkpoint, field, f"is {type(value).__name__}, not "
+                                                f"{getattr(kind, '__name__', 'a list')}")
+    _check_rng(saved_training, checkpoint)
+    _check_best(saved_training.get("best"), checkpoint)
+    _check_history(saved_training, int(step), checkpoint)
+    _check_optimizer(saved_training.get("optimizer"), params, checkpoint)

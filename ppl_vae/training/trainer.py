@@ -88,7 +88,7 @@ class Trainer:
     def __init__(self, model, config: FitConfig, *, checkpoint=None, callbacks=(),
                  log_dir=None, device=None):
         self.model, self.config = model, config
-        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.checkpoint = None if checkpoint is None else ckpt.check_checkpoint_path(checkpoint)
         self.callbacks = cbs.check(callbacks)
         bounds.check_applicable(config.bound_spec, model, kl_warmup=config.kl_warmup)
         dev = _device.resolve(device)
@@ -183,6 +183,8 @@ class Trainer:
                 f"checkpoint={str(self.checkpoint)!r} holds a different model spec: "
                 "resume with the model it was written for, or pass resume=False"
             )
+        resume_mod.check_saved_training(saved.get("training"), self.checkpoint,
+                                        params=list(model.parameters()))
         training = self.saved_training = saved.get("training") or {}
         self.start = int(training.get("step", 0))
         if cfg.steps < self.start:

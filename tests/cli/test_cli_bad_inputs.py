@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import ppl_vae as pv
 from ppl_vae.cli import main
@@ -53,6 +54,24 @@ CASES = [
     ("study-seeds", ["study", "elbo_vs_is", "--seeds", "0"], "--seeds=0"),
     ("study-name", ["study", "nope"], "nope"),
     ("study-out-is-file", ["study", "elbo_vs_is", "--out", "afile"], "afile"),
+    # round 3: flags named as flags, nothing created before refusing, sizes, devices
+    ("train-kl-warmup", ["train", "--kl-warmup", "-1", "--out", "run"], "--kl-warmup=-1"),
+    ("train-val-fraction", ["train", "--val-fraction", "1.5", "--out", "run"],
+     "--val-fraction=1.5"),
+    ("train-val-iwae-no-val", ["train", "--steps", "1", "--val-iwae", "5", "--out", "run/sub"],
+     "--val-iwae needs validation data: pass --val-fraction"),
+    ("train-early-stop-no-val", ["train", "--steps", "1", "--early-stopping", "2",
+                                 "--out", "run"], "--early-stopping needs validation data"),
+    ("train-kl-text", ["train", "--steps", "1", "--set", "objective.kl=abc", "--out", "run"],
+     "objective.kl='abc'"),
+    ("evaluate-ks-huge", ["evaluate", "m.pt", "--ks", "1,1000000000", "--out", "ev"],
+     "--ks 1000000000"),
+    *[(f"{cmd[0]}-mps", [*cmd, "--device", "mps"], "--device mps but no MPS")
+      for cmd in (["train", "--steps", "1", "--out", "run"], ["sample", "m.pt"],
+                  ["evaluate", "m.pt", "--out", "ev"], ["resynth", "m.pt"],
+                  ["ood", "m.pt", "--in-classes", "0-4"], ["traverse", "m.pt", "--data", "digits"],
+                  ["quickstart", "--out", "q"], ["study", "elbo_vs_is", "--small"])
+      if not torch.backends.mps.is_available()],
 ]
 
 

@@ -40,6 +40,22 @@ def test_evaluate_writes_the_table(checkpoint, tmp_path, capsys):
     assert "log_px" in capsys.readouterr().out
 
 
+def test_khat_columns_are_not_applicable_where_k_is_too_small(checkpoint, tmp_path, capsys):
+    # K = 1, 2, 10: PSIS cannot fit a tail at any point (every one "cannot tell"), so
+    # neither a share of unreliable points nor the threshold (-2.32 at K = 2) is a number.
+    assert main(["evaluate", str(checkpoint), "--ks", "1,2,10,100", "--max-points", "30",
+                 "--out", str(tmp_path)]) == 0
+    frame = pd.read_csv(tmp_path / "evaluate.csv").set_index("K")
+    small = frame.loc[[1, 2, 10]]
+    assert (small["share_cannot_tell"] == 1).all()
+    assert small["share_unreliable"].isna().all() and small["khat_threshold"].isna().all()
+    assert frame.loc[100, "khat_threshold"] == pytest.approx(0.5)  # 1 - 1/log10(100)
+    assert frame.loc[100, "share_unreliable"] >= 0 and frame.loc[100, "share_cannot_tell"] == 0
+    lines = capsys.readouterr().out.splitlines()
+    row_k2 = next(line for line in lines if line.split()[2:3] == ["2"])
+    assert row_k2.count("n/a") == 3 and "-2.32" not in row_k2  # threshold, share, exact
+
+
 def test_evaluate_reports_exact_log_px_for_the_linear_gaussian_lvm(tmp_path):
     data = pv.data.load("linear_gaussian", data_dim=4, latent_dim=1, n=200, seed=0)
     np_path = tmp_path / "lg.npz"
