@@ -4,7 +4,7 @@ Loads a trained RD-VAE (``ppl-vae train --spec rdvae --classes 0-4``), splits th
 test set of ``--data`` into in-domain (``--in-classes``, relabelled 0..C-1 as in
 training) and out-of-domain rows (every other class), and reports the latent
 classification accuracy on the in-domain rows and the OOD AUROC of every
-``ood_score`` method. Writes ``ood.csv``, ``latent_scatter.png`` (first two
+score method of ``pv.analysis.evaluate_ood``. Writes ``ood.csv``, ``latent_scatter.png`` (first two
 principal directions of the encoder means, OOD points marked) and
 ``subclasses.png`` (k-means sub-classes of one in-domain class).
 """
@@ -30,7 +30,8 @@ def register(sub) -> None:
         help="the in-domain classes the model was trained on, e.g. 0-4",
     )
     p.add_argument(
-        "--method", action="append", help="ood_score method (repeatable; default: every method)"
+        "--method", action="append",
+        help="score method of pv.analysis.ood_score (repeatable; default: every method)",
     )
     p.add_argument("--num-samples", type=int, default=256, help="importance samples for log_px")
     p.add_argument(
@@ -59,26 +60,25 @@ def split_domains(data, classes):
 
 
 def run(args) -> int:
-    import pandas as pd
     import torch
     from sklearn.decomposition import PCA
 
     import ppl_vae as pv
     from ppl_vae import plots
     from ppl_vae.analysis import find_subclasses, subclass_figure
-    from ppl_vae.models.rdvae import DEFAULT_OOD_METHOD, OOD_METHODS
+    from ppl_vae.analysis.ood import METHODS, evaluate_ood
 
     _common.apply_threads(args)
     model = pv.load(args.checkpoint, device=_common.device_of(args))
-    if not hasattr(model, "ood_score"):
+    if not model.class_structured:
         raise ValueError(
             f"checkpoint {args.checkpoint!r} holds a {model.spec['family']!r} model without "
-            "ood_score: train a class-structured model (--spec rdvae)"
+            "class Gaussians: train a class-structured model (--spec rdvae)"
         )
-    methods = args.method or list(OOD_METHODS)
+    methods = args.method or list(METHODS)
     for m in methods:
-        if m not in OOD_METHODS:
-            raise ValueError(f"--method={m!r} is not recognised; valid: {', '.join(OOD_METHODS)}")
+        if m not in METHODS:
+            raise ValueError(f"--method={m!r} is not recognised; valid: {', '.join(METHODS)}")
     classes = _common.parse_classes(args.in_classes)
     if len(classes) != model.num_classes:
         raise ValueError(
@@ -91,22 +91,8 @@ def run(args) -> int:
 
     y_in = torch.as_tensor(inside.y_test)
     accuracy = float((model.predict(inside.x_test, seed=args.seed) == y_in).float().mean())
-    rows = []
-    for m in methods:
-        s_in = model.ood_score(
-            inside.x_test, method=m, num_samples=args.num_samples, seed=args.seed
-        )
-        s_out = model.ood_score(x_out, method=m, num_samples=args.num_samples, seed=args.seed)
-        rows.append(
-            {
-                "method": m,
-                "auroc": pv.metrics.ood_auroc(s_in, s_out),
-                "score_in_mean": float(s_in.mean()),
-                "score_out_mean": float(s_out.mean()),
-                "default": m == DEFAULT_OOD_METHOD,
-            }
-        )
-    table = pd.DataFrame(rows)
+    table = evaluate_ood(model, inside.x_test, x_out, methods=methods,
+                         num_samples=args.num_samples, seed=args.seed)
     table.insert(0, "accuracy", accuracy)
     table.insert(0, "n_out", len(x_out))
     table.insert(0, "n_in", len(inside.x_test))

@@ -32,6 +32,7 @@ class GaussianMixture(nn.Module):
     penalized = False
     kl_weight = 1.0
     data_plate = "data"
+    class_structured = False  # its components are clusters of x, not classes of a latent
 
     def __init__(self, spec: dict):
         super().__init__()

@@ -58,6 +58,11 @@ class LatentVariableModel(nn.Module):
         return self.q.amortized
 
     @property
+    def class_structured(self) -> bool:
+        """The prior holds one Gaussian per class (``prior.kind='class_conditional'``)."""
+        return self.prior.class_structured
+
+    @property
     def penalized(self) -> bool:
         """The loss adds objective terms or penalties to the ELBO."""
         return self.objective.active

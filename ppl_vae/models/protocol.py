@@ -46,6 +46,9 @@ class Model(Protocol):
         The dimension D of a datapoint ``x`` (rows are ``[N, D]``).
     data_plate : str
         The name of the plate that holds the datapoints (``"data"`` in ppl_vae's models).
+    class_structured : bool
+        True when the prior holds one Gaussian per class (``model.prior.class_means``,
+        ``class_log_posterior``): classification and latent out-of-domain scores.
     """
 
     max_plate_nesting: int
@@ -59,6 +62,7 @@ class Model(Protocol):
     kl_weight: float
     data_dim: int
     data_plate: str
+    class_structured: bool
 
     def model(self, x, y=None, *, idx=None, num_data=None):
         """The generative program: datapoints in ``pyro.plate("data")``, latent ``"z"``,

@@ -9,7 +9,8 @@ where L_rep (the ``repulsion`` penalty) keeps the class means at least √ρ apa
 Classes then separate in the latent space while each keeps what is needed to
 reconstruct its members, so the model classifies (``class_log_prob``,
 ``predict``), keeps sub-classes inside a class Gaussian (``ppl_vae.analysis.find_subclasses``),
-and flags out-of-domain inputs (``ood_score``).
+and flags out-of-domain inputs (``ppl_vae.analysis.ood_score``: any model's −log p(x), and
+the latent scores of a class-structured prior).
 """
 
 from __future__ import annotations
@@ -24,13 +25,6 @@ from ppl_vae.models.families import LatentFamily
 from ppl_vae.models.latent import LatentVariableModel
 from ppl_vae.registry import register
 
-#: ``ood_score`` methods; see :meth:`RDVAE.ood_score`.
-OOD_METHODS = ("log_px", "latent_density", "latent_distance")
-#: Chosen by ``benchmarks/rdvae_ood_digits.py`` (digits 0-4 vs 5-9, three seeds): the
-#: class-marginal importance-sampled log p(x) separates best; the latent scores see
-#: only the encoder mean and miss OOD digits the encoder maps into a class Gaussian.
-DEFAULT_OOD_METHOD = "log_px"
-
 
 class RDVAE(LatentVariableModel):
     """A latent variable model with a class-conditional prior; build with ``pv.build("rdvae")``."""
@@ -39,7 +33,7 @@ class RDVAE(LatentVariableModel):
 
     def __init__(self, spec, parts):
         super().__init__(spec, parts)
-        if not hasattr(self.prior, "class_log_posterior"):
+        if not self.prior.class_structured:
             raise ValueError(
                 f"prior.kind={spec['prior']['kind']!r} has no class Gaussians: family 'rdvae' "
                 "needs prior.kind='class_conditional'"
@@ -80,72 +74,6 @@ class RDVAE(LatentVariableModel):
     def predict(self, x, *, num_samples: int = 32, seed: int | None = 0) -> torch.Tensor:
         """Most probable class ``[N]`` under :meth:`class_log_prob`."""
         return self.class_log_prob(x, num_samples=num_samples, seed=seed).argmax(-1)
-
-    @torch.no_grad()
-    def log_marginal(
-        self, x, *, num_samples: int = 256, seed: int | None = 0, chunk_size: int = 64
-    ) -> torch.Tensor:
-        """Importance-sampled log p(x) ``[N]`` of the class-marginal model, from its own parts.
-
-        log p̂(x) = log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x),  z_k ~ q(z|x),
-
-        with p(z) = Σ_c π_c Norm_z[μ_c, s_c² I]: the importance-weighted bound of
-        order K (Burda et al., 2016), below log p(x) in expectation. ``chunk_size``
-        rows are evaluated at a time (memory ~ K · chunk_size · D); the draws are
-        made for all rows at once, so the result does not depend on it.
-        """
-        x, _ = self.check_data(x)
-        num_samples = _checks.positive_int("num_samples", num_samples)
-        chunk_size = _checks.positive_int("chunk_size", chunk_size)
-        q = self.encode(x)
-        with _seed.seeded(seed):
-            z = q.sample((num_samples,))  # [K, N, L]
-        log_w = self.prior.distribution(None).log_prob(z) - q.log_prob(z)  # [K, N]
-        log_px = [
-            self.decode(z[:, i : i + chunk_size]).log_prob(x[i : i + chunk_size])
-            for i in range(0, x.shape[0], chunk_size)
-        ]
-        return log_mean_exp(log_w + torch.cat(log_px, dim=1), dim=0)
-
-    @torch.no_grad()
-    def ood_score(
-        self,
-        x,
-        *,
-        method: str = DEFAULT_OOD_METHOD,
-        num_samples: int = 256,
-        seed: int | None = 0,
-    ) -> torch.Tensor:
-        """Out-of-domain score ``[N]``, higher = more out-of-domain.
-
-        Parameters
-        ----------
-        x : array [N, D]
-        method : {"log_px", "latent_density", "latent_distance"}
-            ``"log_px"``: −log p(x) of the class-marginal model (prior summed over
-            classes), by importance sampling with K = ``num_samples`` draws from
-            q(z|x) (:meth:`log_marginal`, the IWAE bound; ``pv.infer.log_likelihood``
-            with ``y=None`` computes the same estimator with diagnostics).
-            ``"latent_density"``: −log Σ_c π_c Norm[g_μ(x); μ_c, s_c² I], the negative
-            class-marginal prior density at the encoder mean.
-            ``"latent_distance"``: min_c ‖g_μ(x) − μ_c‖² / s_c², the squared
-            (scale-normalised) distance from the encoder mean to the nearest class mean.
-            The default was chosen by measurement (see ``DEFAULT_OOD_METHOD``).
-        num_samples : int
-            Importance samples for ``"log_px"``.
-        seed : int, optional
-        """
-        _checks.one_of("method", method, OOD_METHODS)
-        x, _ = self.check_data(x)
-        if method == "log_px":
-            num_samples = _checks.positive_int("num_samples", num_samples)
-            return -self.log_marginal(x, num_samples=num_samples, seed=seed)
-        mu = self.encode(x).mean  # [N, L]
-        if method == "latent_density":
-            return -self.prior.distribution(None).log_prob(mu)
-        scale2 = self.prior.log_scale.exp().pow(2)  # [C]
-        sq = (mu.unsqueeze(1) - self.prior.class_means).pow(2).sum(-1)  # [N, C]
-        return (sq / scale2).min(dim=1).values
 
 
 @register("family", "rdvae")

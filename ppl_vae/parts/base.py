@@ -47,7 +47,14 @@ class PenaltyInputs:
 
 
 class Prior(nn.Module):
-    """p(z) (optionally p(z | y)). Subclasses implement :meth:`distribution`."""
+    """p(z) (optionally p(z | y)). Subclasses implement :meth:`distribution`.
+
+    ``class_structured`` (class attribute): one Gaussian Norm_z[μ_c, s_c² I] per class,
+    with ``class_means``, ``log_scale`` and ``class_log_posterior`` (classification and
+    the latent out-of-domain scores of :mod:`ppl_vae.analysis.ood` use them).
+    """
+
+    class_structured = False
 
     def __init__(self, ctx: Context):
         super().__init__()

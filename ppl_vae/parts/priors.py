@@ -98,6 +98,8 @@ class ClassConditional(Prior):
         π fixed uniform, or learned logits.
     """
 
+    class_structured = True
+
     def __init__(self, ctx, *, scale=1.0, spread=3.0, class_weights="uniform"):
         super().__init__(ctx)
         if not ctx.num_classes or ctx.num_classes < 2:

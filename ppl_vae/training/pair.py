@@ -62,6 +62,7 @@ class PyroPair(nn.Module):
     requires_labels = False
     streamable = False  # the probe above needs the data up front
     penalized = False  # a user's loss is its ELBO: the program says nothing else
+    class_structured = False
     kl_weight = 1.0
 
     def __init__(self, model, guide=None, *, x, y=None):

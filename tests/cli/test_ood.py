@@ -100,4 +100,4 @@ def test_model_without_classes_is_refused(tmp_path, capsys):
     path = tmp_path / "vae.pt"
     pv.save(pv.build("vae"), path)
     assert main(["ood", str(path), "--in-classes", "0-4", "--out", str(tmp_path)]) == 2
-    assert "without ood_score" in capsys.readouterr().err
+    assert "without class Gaussians" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import torch
 
 import ppl_vae as pv
 from ppl_vae.analysis import find_subclasses, subclass_figure
-from ppl_vae.models.rdvae import OOD_METHODS
+from ppl_vae.analysis.ood import METHODS as OOD_METHODS
 
 IN = [0, 1, 2, 3, 4]
 
@@ -72,7 +72,7 @@ def test_bad_input(digits):
     with pytest.raises(ValueError, match="num_classes"):
         pv.build({"family": "rdvae", "num_classes": None})
     with pytest.raises(ValueError, match="method"):
-        model.ood_score(inside.x_test[:2], method="entropy")
+        pv.analysis.ood_score(model, inside.x_test[:2], method="entropy")
     with pytest.raises(ValueError, match="class_conditional"):
         pv.build("rdvae", prior={"kind": "standard_normal"})
 
@@ -83,8 +83,8 @@ def test_digits_accuracy_and_ood(trained, digits):
     acc = (trained.predict(inside.x_test) == torch.as_tensor(inside.y_test)).float().mean()
     assert acc > 0.85, f"in-domain accuracy {acc:.3f}; chance is 0.2"
     for method in OOD_METHODS:
-        s_in = trained.ood_score(inside.x_test, method=method, num_samples=64)
-        s_out = trained.ood_score(x_out, method=method, num_samples=64)
+        s_in = pv.analysis.ood_score(trained, inside.x_test, method=method, num_samples=64)
+        s_out = pv.analysis.ood_score(trained, x_out, method=method, num_samples=64)
         auroc = pv.metrics.ood_auroc(s_in, s_out)
         assert auroc > 0.65, f"{method}: OOD AUROC {auroc:.3f}"
 
@@ -103,18 +103,21 @@ def test_subclasses_figure(trained, digits, tmp_path):
         find_subclasses(trained, inside.x_train[:5], inside.y_train[:5], label=0, num_clusters=3)
 
 
-def test_log_marginal_matches_importance_sampling_in_infer(digits):
-    """The model's own IWAE estimate (used by ood_score) is pv.infer.log_likelihood's.
-
-    Same seed, same draws from q(z|x): the two agree to float precision.
-    """
+def test_the_log_px_score_is_importance_sampling_in_infer(digits):
+    """One log-weight engine: the log_px score is −pv.infer.log_likelihood (same seed, same
+    draws), the class-marginal IWAE bound; it applies to any model, the latent scores only
+    to a class-structured prior."""
     inside, _ = digits
     model = pv.build("rdvae", latent_dim=2, decoder={"hidden": [16]}, guide={"hidden": [16]})
     x = inside.x_test[:20]
-    own = model.log_marginal(x, num_samples=2000, seed=0, chunk_size=7)
-    ref = pv.infer.log_likelihood(model, x, num_samples=2000, seed=0, diagnostics=False).log_px
-    torch.testing.assert_close(own, ref, rtol=1e-5, atol=1e-4)
-    torch.testing.assert_close(model.ood_score(x, num_samples=2000, seed=0), -own)
+    ref = pv.infer.log_likelihood(model, x, num_samples=500, seed=0, diagnostics=False).log_px
+    torch.testing.assert_close(pv.analysis.ood_score(model, x, num_samples=500, seed=0), -ref)
+    vae = pv.build("vae", latent_dim=2, decoder={"hidden": [16]}, guide={"hidden": [16]})
+    assert pv.analysis.ood_score(vae, x, num_samples=8).shape == (20,)
+    with pytest.raises(ValueError, match="needs a class-structured prior"):
+        pv.analysis.ood_score(vae, x, method="latent_distance")
+    table = pv.analysis.evaluate_ood(model, x, inside.x_train[:20], num_samples=8)
+    assert list(table.method) == list(OOD_METHODS) and table.auroc.between(0, 1).all()
 
 
 def test_kl_weight_scales_the_latent_but_not_the_label(digits):
