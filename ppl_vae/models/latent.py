@@ -178,7 +178,7 @@ class LatentVariableModel(nn.Module):
         from ppl_vae.parts.likelihoods import NormalLikelihood
         from ppl_vae.parts.priors import StandardNormal
 
-        linear = getattr(self.decoder, "is_linear", False)
+        linear = self.decoder.is_linear
         if not (
             linear
             and isinstance(self.likelihood, NormalLikelihood)

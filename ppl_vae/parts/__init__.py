@@ -13,7 +13,8 @@ from ppl_vae.parts import (  # noqa: F401
     priors,
     repulsion,
 )
-from ppl_vae.parts.base import Context, Guide, Likelihood, Penalty, PenaltyInputs, Prior
+from ppl_vae.parts.base import Context, Decoder, Guide, Likelihood, Penalty, PenaltyInputs, Prior
 from ppl_vae.parts.objective import Objective
 
-__all__ = ["Context", "Guide", "Likelihood", "Objective", "Penalty", "PenaltyInputs", "Prior"]
+__all__ = ["Context", "Decoder", "Guide", "Likelihood", "Objective", "Penalty", "PenaltyInputs",
+           "Prior"]

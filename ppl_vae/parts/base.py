@@ -46,6 +46,17 @@ class PenaltyInputs:
     num_data: int
 
 
+class Decoder(nn.Module):
+    """f[z, φ]: from a latent ``[..., L]`` to the likelihood's parameters ``[..., P·D]``
+    (``P = ctx.params_per_dim`` blocks of ``D`` values). Subclasses implement ``forward``.
+
+    ``is_linear`` (declared): the map is one affine layer, so a normal likelihood on a
+    standard-normal latent has a closed-form marginal (``LatentVariableModel.marginal``).
+    """
+
+    is_linear = False
+
+
 class Prior(nn.Module):
     """p(z) (optionally p(z | y)). Subclasses implement :meth:`distribution`.
 

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ppl_vae import _checks
+from ppl_vae.parts.base import Decoder
 from ppl_vae.parts.networks import ACTIVATIONS, mlp
 from ppl_vae.registry import register
 
@@ -117,7 +118,7 @@ class ConvEncoder(nn.Module):
 
 
 @register("decoder", "conv")
-class ConvDecoder(nn.Module):
+class ConvDecoder(Decoder):
     """f[z, φ]: an MLP to a small feature map, then stride-2 transposed convolutions.
 
     The mirror of :class:`ConvEncoder`: ``z → hidden… → channels[-1]×(H/2ⁿ)×(W/2ⁿ)``,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ppl_vae import _checks
+from ppl_vae.parts.base import Decoder
 from ppl_vae.registry import register
 
 ACTIVATIONS = {
@@ -31,7 +32,7 @@ def mlp(in_dim: int, hidden, out_dim: int, activation: str, *, where: str) -> nn
 
 
 @register("decoder", "mlp")
-class MLPDecoder(nn.Module):
+class MLPDecoder(Decoder):
     """f[z, φ]: an MLP from the latent to the likelihood's parameters (linear when hidden=[]).
 
     Outputs ``ctx.params_per_dim · data_dim`` values: the likelihood's parameter blocks.
