@@ -96,8 +96,10 @@ def run(prog: Program, x, y, st: Structure, *, particles: int | None, proposal: 
             if g is None:
                 model = EnumMessenger(first_available_dim=first_dim)(model_fn)
             else:
-                # as TraceEnum_ELBO: the model allocates enum dims left of the guide's
-                model = EnumMessenger()(poutine.replay(model_fn, trace=g))
+                # as TraceEnum_ELBO: replay outside enumeration (a replayed site is not
+                # enumerated, and pyro.markov's enum bookkeeping sees every site), with
+                # the model's enum dims allocated left of the guide's
+                model = poutine.replay(EnumMessenger()(model_fn), trace=g)
             m = poutine.trace(model).get_trace(x, y)
     m = prune_subsample_sites(m)
     g = prune_subsample_sites(g) if g is not None else None
