@@ -856,3 +856,38 @@ class MarkovHMM:
         for t in range(1, x.shape[1]):
             alpha = torch.logsumexp(alpha[:, :, None] + self.trans.double().log(), 1) + emit[:, t]
         return torch.logsumexp(alpha, 1)
+
+
+# ---------------------------------------------------------------------------
+# constrained local latent: Gamma–Poisson (a negative-binomial marginal)
+# ---------------------------------------------------------------------------
+
+
+class GammaPoisson:
+    """rate_i ~ Gamma(a, b), counts_ij ~ Poisson(rate_i), j = 1..D.
+
+    log p(x) = a log b − log Γ(a) + log Γ(a + S) − (a + S) log(b + D) − Σ log x_j!,
+    S = Σ_j x_j; the posterior is Gamma(a + S, b + D).
+    """
+
+    def __init__(self, a=2.0, b=1.5, d=4):
+        self.a, self.b, self.d = a, b, d
+
+    def sample(self, n=N, seed=1):
+        g = torch.Generator().manual_seed(seed)
+        rate = (0.8 * torch.randn(n, generator=g) + 0.3).exp()  # any rates: the answer is exact
+        return torch.poisson(rate[:, None].expand(n, self.d), generator=g)
+
+    def model(self, x):
+        with pyro.plate("data", x.shape[0]):
+            rate = pyro.sample("rate", dist.Gamma(self.a, self.b))
+            pyro.sample("counts", dist.Poisson(rate.unsqueeze(-1)).to_event(1), obs=x)
+
+    def exact(self, x):
+        x = x.double()
+        s, a, b = x.sum(1), self.a, self.b
+        return (a * math.log(b) - math.lgamma(a) + torch.lgamma(a + s)
+                - (a + s) * math.log(b + self.d) - torch.lgamma(x + 1).sum(1))
+
+    def posterior_mean(self, x):
+        return (self.a + x.sum(1)) / (self.b + self.d)
