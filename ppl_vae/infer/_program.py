@@ -276,6 +276,8 @@ def sample_sites(trace):
             continue
         if name.startswith(_runtime.PENALTY_PREFIX):
             continue
+        if site["infer"].get("_deterministic"):
+            continue  # pyro.deterministic: a recorded value, log-density 0
         yield name, site
 
 
@@ -382,6 +384,13 @@ def _latents(m, g, plate: str, skip) -> list:
                     f"guide site {name!r} has no counterpart in the model: importance weights "
                     "need every guide latent to be a model latent"
                 )
+            if not _inside(s, plate) and trace is g and _plates(s) and _inside(m.nodes[name], plate):
+                raise ValueError(
+                    f"guide site {name!r} lies in plate(s) {[f.name for f in _plates(s)]} but the "
+                    f"model's datapoint plate is {plate!r}: the plate names differ, so the guide's "
+                    f"draws are not matched to the model's datapoints; name the guide's plate "
+                    f"{plate!r} as in the model"
+                )
             if not _inside(s, plate):
                 raise ValueError(
                     f"latent site {name!r} lies outside plate {plate!r}: it is shared by every "
@@ -406,6 +415,14 @@ def _find_data_plate(trace, observed, n: int, requested: str | None) -> str:
         names = {f.name: f for f in _plates(site)}
         common = names if common is None else {k: v for k, v in common.items() if k in names}
     common = common or {}
+    sequential = sorted({f.name for _, site in observed for f in site["cond_indep_stack"]
+                         if not f.vectorized})
+    if sequential and not common:
+        raise ValueError(
+            f"plate(s) {sequential} are iterated sequentially (for i in pyro.plate(...)): a "
+            "sequential datapoint plate is not supported; write the vectorised "
+            f"`with pyro.plate({sequential[0]!r}, {n}):` around the observations"
+        )
     if requested is not None:
         every = {f.name for _, s in trace.nodes.items() if s["type"] == "sample" for f in _plates(s)}
         if requested not in every:

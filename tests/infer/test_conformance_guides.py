@@ -213,3 +213,46 @@ def test_joint_autoguides_are_refused_pointing_to_autonormal(lg, auto):
     guide(x)
     with pytest.raises(ValueError, match="auxiliary draw outside plate 'data'.*AutoNormal"):
         pv.infer.log_likelihood(lg.model1, x, guide=guide, num_samples=4)
+
+
+# ---------------------------------------------------------------------------
+# refusals that name their own cause; pyro.deterministic is ignored (log-density 0)
+# ---------------------------------------------------------------------------
+
+
+def test_deterministic_sites_are_ignored_inside_and_outside_the_plate(lg):
+    def model(x):
+        pyro.deterministic("n_rows", torch.tensor(float(x.shape[0])))
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(lg.l), 1.0).to_event(1))
+            loc = pyro.deterministic("loc", z @ lg.w.T + lg.b, event_dim=1)
+            pyro.sample("x", dist.Normal(loc, lg.sigma).to_event(1), obs=x)
+
+    x = lg.sample()
+    res = pv.infer.log_likelihood(model, x, guide=lg.guide1, num_samples=3, seed=0)
+    close(res.log_px, lg.exact(x))
+    close(pv.infer.elbo(model, x, guide=lg.guide1), lg.exact(x))
+
+
+def test_sequential_data_plate_is_refused_as_such(lg):
+    def model(x):
+        for i in pyro.plate("data", x.shape[0]):
+            z = pyro.sample(f"z_{i}", dist.Normal(torch.zeros(lg.l), 1.0).to_event(1))
+            pyro.sample(f"x_{i}", dist.Normal(z @ lg.w.T + lg.b, lg.sigma).to_event(1), obs=x[i])
+
+    x = lg.sample()
+    with pytest.raises(ValueError, match=r"\['data'\] are iterated sequentially.*"
+                                         r"with pyro.plate\('data', 7\)"):
+        pv.infer.log_likelihood(model, x, proposal="prior", num_samples=2)
+
+
+def test_guide_plate_with_another_name_is_refused_naming_both(lg):
+    def guide(x):
+        loc, cov = lg.post(x)
+        with pyro.plate("batch", x.shape[0]):
+            pyro.sample("z", dist.MultivariateNormal(loc, covariance_matrix=cov))
+
+    x = lg.sample()
+    with pytest.raises(ValueError, match=r"'z' lies in plate\(s\) \['batch'\] but the model's "
+                                         r"datapoint plate is 'data': the plate names differ"):
+        pv.infer.log_likelihood(lg.model1, x, guide=guide, num_samples=2)
