@@ -11,8 +11,11 @@ the datapoint plate (the plate of size ``N = len(x)`` that holds every
 observation), the plate nesting, the latent and observed sites, and the global
 point estimates (``Delta`` guide sites outside the datapoint plate, e.g. an
 ``AutoDelta`` guide), which the estimators condition on like parameters: their
-values are read once, here, and held fixed in model and guide. What
-has no per-datapoint meaning is refused with a ``ValueError`` naming the site.
+values are read once, here, and held fixed in model and guide. A ``Delta``
+computed from auxiliary draws (``infer={"is_auxiliary": True}``, AutoNormal's
+``<name>_unconstrained``) is a latent with a density, not a point estimate; a
+point mass inside the datapoint plate is recorded so that the estimators refuse
+it. What has no per-datapoint meaning is refused with a ``ValueError`` naming the site.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 import pyro.distributions as dist
 import torch
 from pyro import poutine
+from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from ppl_vae import _checks, _device, _runtime
@@ -202,6 +206,9 @@ class Structure:
     point_masses: frozenset[str]
     has_enumeration: bool
     point_values: dict = field(default_factory=dict, compare=False, repr=False)
+    local_point_masses: frozenset[str] = frozenset()
+    auxiliary: frozenset[str] = frozenset()
+    drivers: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def is_point_mass(fn) -> bool:
@@ -215,6 +222,49 @@ def is_point_mass(fn) -> bool:
         fn = inner
 
 
+def is_auxiliary(site) -> bool:
+    """A guide site marked ``infer={"is_auxiliary": True}`` (e.g. AutoNormal's ``*_unconstrained``)."""
+    return bool(site["infer"].get("is_auxiliary"))
+
+
+class _AuxiliaryLeaves(Messenger):
+    """Give each continuous auxiliary site's value a fresh leaf that records gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.leaves = {}
+
+    def _postprocess_message(self, msg):
+        value = msg["value"]
+        if (msg["type"] == "sample" and is_auxiliary(msg) and isinstance(value, torch.Tensor)
+                and value.is_floating_point()):
+            msg["value"] = self.leaves[msg["name"]] = value.detach().requires_grad_()
+
+
+def auxiliary_drivers(prog: Program, x, y, deltas) -> dict:
+    """``{delta site: auxiliary sites its value is a function of}`` from one guide run.
+
+    A ``Delta`` whose value is computed from auxiliary draws (AutoNormal's model sites:
+    ``biject_to(support)`` of ``<name>_unconstrained``, its ``log_density`` the
+    log-Jacobian) is a random variable with a density; one that depends on no auxiliary
+    draw is a point mass. The dependence is read from the autograd graph.
+    """
+    leaves = _AuxiliaryLeaves()
+    devices = [x.device] if x.device.type == "cuda" else []
+    with _runtime.no_penalties(), torch.enable_grad(), torch.random.fork_rng(devices=devices):
+        g = poutine.trace(leaves(prog.run_guide)).get_trace(x, y)
+        names, tensors = list(leaves.leaves), list(leaves.leaves.values())
+        out = {}
+        for name in deltas:
+            value = g.nodes[name]["value"]
+            if not (tensors and isinstance(value, torch.Tensor) and value.requires_grad):
+                out[name] = ()
+                continue
+            grads = torch.autograd.grad(value.sum(), tensors, allow_unused=True, retain_graph=True)
+            out[name] = tuple(n for n, grad in zip(names, grads) if grad is not None)
+    return out
+
+
 def _plates(site) -> list:
     return [f for f in site["cond_indep_stack"] if f.vectorized and f.dim is not None]
 
@@ -226,6 +276,8 @@ def sample_sites(trace):
             continue
         if name.startswith(_runtime.PENALTY_PREFIX):
             continue
+        if site["infer"].get("_deterministic"):
+            continue  # pyro.deterministic: a recorded value, log-density 0
         yield name, site
 
 
@@ -258,41 +310,16 @@ def structure(prog: Program, x, y=None, *, data_plate: str | None = None,
     if not observed:
         raise ValueError("the model has no observed site: pass the data as obs=x to pyro.sample")
     plate = _find_data_plate(m, observed, n, data_plate)
-    frames = [f for name, s in observed for f in _plates(s) if f.name == plate]
-    frame = frames[0]
-    point_masses = set()
-    if g is not None:
-        for name, s in sample_sites(g):
-            outside = all(f.name != plate for f in _plates(s))
-            if outside and is_point_mass(s["fn"]):
-                point_masses.add(name)
-    latents = []
-    for trace in (g, m) if g is not None else (m,):
-        for name, s in sample_sites(trace):
-            if s["is_observed"] or name in point_masses or name in latents:
-                continue
-            if all(f.name != plate for f in _plates(s)):
-                raise ValueError(
-                    f"latent site {name!r} lies outside plate {plate!r}: it is shared by every "
-                    "datapoint, so a per-datapoint log p(x) is not defined. Make it a point "
-                    "estimate (pyro.param, or a Delta/AutoDelta guide site, which are conditioned "
-                    "on) or move it inside the plate"
-                )
-            latents.append(name)
+    frame = next(f for name, s in observed for f in _plates(s) if f.name == plate)
+    globals_, locals_, auxiliary, drivers = _classify_guide(prog, x, y, g, plate)
+    latents = _latents(m, g, plate, globals_ | auxiliary)
     for name, s in observed:
-        if all(f.name != plate for f in _plates(s)):
+        if not _inside(s, plate):
             raise ValueError(
                 f"observed site {name!r} lies outside plate {plate!r}: its log-density has no "
                 f"per-datapoint share; put it inside the plate (or name a penalty factor "
                 f"'{_runtime.PENALTY_PREFIX}...' to leave it out of log p(x))"
             )
-    if g is not None:
-        for name, s in sample_sites(g):
-            if not s["is_observed"] and name not in m.nodes:
-                raise ValueError(
-                    f"guide site {name!r} has no counterpart in the model: importance weights "
-                    "need every guide latent to be a model latent"
-                )
     nesting = max((-f.dim for t in (g, m) if t is not None
                    for _, s in sample_sites(t) for f in _plates(s)), default=1)
     enumerated = any(
@@ -303,11 +330,76 @@ def structure(prog: Program, x, y=None, *, data_plate: str | None = None,
         data_plate=plate, data_dim=frame.dim, size=n,
         subsample_size=n if frame.size == -1 else frame.size, nesting=nesting, latents=tuple(latents),
         observed=tuple(name for name, _ in observed if name not in labels),
-        labels=tuple(labels), point_masses=frozenset(point_masses),
+        labels=tuple(labels), point_masses=globals_,
         has_enumeration=enumerated,
-        point_values={name: g.nodes[name]["value"] for name in point_masses},
+        point_values={name: g.nodes[name]["value"] for name in globals_},
+        local_point_masses=locals_, auxiliary=auxiliary, drivers=drivers,
     )
     return (st, m, g) if traces else st
+
+
+def _inside(site, plate: str) -> bool:
+    return any(f.name == plate for f in _plates(site))
+
+
+def _classify_guide(prog: Program, x, y, g, plate: str):
+    """``(global point masses, local point masses, auxiliary sites, drivers)`` of the guide.
+
+    A ``Delta`` computed from auxiliary draws is a latent with a density (``drivers``
+    names its auxiliary sites); any other ``Delta`` is a point mass: outside the
+    datapoint plate a point estimate to condition on, inside it a point-mass proposal.
+    An auxiliary draw outside the plate is one joint latent over all datapoints.
+    """
+    if g is None:
+        return frozenset(), frozenset(), frozenset(), {}
+    sites = [(name, s) for name, s in sample_sites(g) if not s["is_observed"]]
+    auxiliary = frozenset(name for name, s in sites if is_auxiliary(s))
+    for name, s in sites:
+        if name in auxiliary and not _inside(s, plate):
+            raise ValueError(
+                f"guide site {name!r} is an auxiliary draw outside plate {plate!r}: one joint "
+                "latent for all datapoints together (as AutoDiagonalNormal, "
+                "AutoMultivariateNormal and AutoLowRankMultivariateNormal draw), so there is no "
+                "per-datapoint q(z|x) and no per-datapoint log p(x). Use AutoNormal (one Normal "
+                "per datapoint inside the plate) or an amortized guide q(z|x)"
+            )
+    deltas = [name for name, s in sites if name not in auxiliary and is_point_mass(s["fn"])]
+    drivers = auxiliary_drivers(prog, x, y, deltas) if auxiliary and deltas else {}
+    points = [name for name in deltas if not drivers.get(name)]
+    inside = {name for name in points if _inside(g.nodes[name], plate)}
+    return (frozenset(points) - inside, frozenset(inside), auxiliary,
+            {name: drivers[name] for name in deltas if drivers.get(name)})
+
+
+def _latents(m, g, plate: str, skip) -> list:
+    """The latent sites, guide's first; refuses a random latent outside the datapoint plate
+    and a guide latent the model does not have."""
+    latents = []
+    for trace in (g, m) if g is not None else (m,):
+        for name, s in sample_sites(trace):
+            if s["is_observed"] or name in skip or name in latents:
+                continue
+            if trace is g and name not in m.nodes:
+                raise ValueError(
+                    f"guide site {name!r} has no counterpart in the model: importance weights "
+                    "need every guide latent to be a model latent"
+                )
+            if not _inside(s, plate) and trace is g and _plates(s) and _inside(m.nodes[name], plate):
+                raise ValueError(
+                    f"guide site {name!r} lies in plate(s) {[f.name for f in _plates(s)]} but the "
+                    f"model's datapoint plate is {plate!r}: the plate names differ, so the guide's "
+                    f"draws are not matched to the model's datapoints; name the guide's plate "
+                    f"{plate!r} as in the model"
+                )
+            if not _inside(s, plate):
+                raise ValueError(
+                    f"latent site {name!r} lies outside plate {plate!r}: it is shared by every "
+                    "datapoint, so a per-datapoint log p(x) is not defined. Make it a point "
+                    "estimate (pyro.param, or a Delta/AutoDelta guide site, which are conditioned "
+                    "on) or move it inside the plate"
+                )
+            latents.append(name)
+    return latents
 
 
 def _is_labels(value, y) -> bool:
@@ -323,6 +415,14 @@ def _find_data_plate(trace, observed, n: int, requested: str | None) -> str:
         names = {f.name: f for f in _plates(site)}
         common = names if common is None else {k: v for k, v in common.items() if k in names}
     common = common or {}
+    sequential = sorted({f.name for _, site in observed for f in site["cond_indep_stack"]
+                         if not f.vectorized})
+    if sequential and not common:
+        raise ValueError(
+            f"plate(s) {sequential} are iterated sequentially (for i in pyro.plate(...)): a "
+            "sequential datapoint plate is not supported; write the vectorised "
+            f"`with pyro.plate({sequential[0]!r}, {n}):` around the observations"
+        )
     if requested is not None:
         every = {f.name for _, s in trace.nodes.items() if s["type"] == "sample" for f in _plates(s)}
         if requested not in every:

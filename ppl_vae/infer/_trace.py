@@ -15,7 +15,10 @@ through this module, with Pyro's own semantics for each site:
 - a latent the guide does not sample is drawn from its prior, so it is part of
   the proposal and its prior term cancels; point-estimate globals (``Delta``
   guide sites outside the datapoint plate) are conditioned on, like
-  parameters; penalty factors (``penalty*``) are left out;
+  parameters; auxiliary guide draws (AutoNormal's ``*_unconstrained``) weigh in
+  the guide's log-density together with their ``Delta``'s log-Jacobian, as in
+  ``Trace_ELBO``; a point-mass proposal for a local latent is refused;
+  penalty factors (``penalty*``) are left out;
 - a subsampled datapoint plate is evaluated whole, in blocks of its subsample
   size, without the N/B subsampling scale.
 
@@ -96,8 +99,10 @@ def run(prog: Program, x, y, st: Structure, *, particles: int | None, proposal: 
             if g is None:
                 model = EnumMessenger(first_available_dim=first_dim)(model_fn)
             else:
-                # as TraceEnum_ELBO: the model allocates enum dims left of the guide's
-                model = EnumMessenger()(poutine.replay(model_fn, trace=g))
+                # as TraceEnum_ELBO: replay outside enumeration (a replayed site is not
+                # enumerated, and pyro.markov's enum bookkeeping sees every site), with
+                # the model's enum dims allocated left of the guide's
+                model = poutine.replay(EnumMessenger()(model_fn), trace=g)
             m = poutine.trace(model).get_trace(x, y)
     m = prune_subsample_sites(m)
     g = prune_subsample_sites(g) if g is not None else None
@@ -293,6 +298,22 @@ class Refusal(ValueError):
     """A program the estimators cannot evaluate exactly (never retried per particle)."""
 
 
+def refuse_point_masses(st: Structure, what: str = "importance sampling and the ELBO") -> None:
+    """Refuse a point-mass (``Delta``) guide site for a per-datapoint latent.
+
+    With q(z|x) = δ(z − ẑ) every weight is log p(x, ẑ): neither log p(x) nor a bound
+    on it (the ELBO of a point mass is −∞), so no number is returned.
+    """
+    if st.local_point_masses:
+        name = min(st.local_point_masses)
+        raise Refusal(
+            f"guide site {name!r} is a point mass (a Delta, e.g. AutoDelta) inside plate "
+            f"{st.data_plate!r}: {what} need a proposal with a density, and a point mass "
+            f"gives log p(x, z_MAP), not log p(x). Use a guide with a density for {name!r} "
+            "(a Gaussian guide, e.g. AutoNormal), or log_likelihood(..., proposal='prior')"
+        )
+
+
 _FALLBACK_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)
 
 
@@ -305,6 +326,8 @@ def log_weights(prog: Program, x, y, st: Structure, *, num_particles: int, propo
     ``log_q_enum`` holds their guide log-probabilities (for the ELBO).
     ``vectorized`` says which path ran, so the caller's next chunk takes the same.
     """
+    if proposal == "guide":
+        refuse_point_masses(st)
     if vectorize is not False:
         try:
             return (*_over_blocks(prog, x, y, st, num_particles, proposal, keep_guide_enum, True),

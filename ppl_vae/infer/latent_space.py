@@ -20,6 +20,7 @@ ppl_vae model; ``decode(z)`` is used when the model offers one.
 from __future__ import annotations
 
 import torch
+from torch.distributions import biject_to
 
 from ppl_vae import _checks, _device, _seed
 from ppl_vae.infer import _program, _trace
@@ -73,13 +74,44 @@ class _View:
         self.latent = _choose("continuous latent", latent, names, "latent")
         self.observed = _choose("observed", observed, list(self.st.observed), "observed")
         self.prior_site = m.nodes[self.latent]
+        self.guide_trace = g
         self.guide_site = g.nodes[self.latent] if g is not None and self.latent in g.nodes else None
 
-    def posterior(self):
-        """q(z | x) at the latent site, batch ``[N]`` (size-1 plate dims folded into the event)."""
+    def posterior(self, *, point_ok: bool = False):
+        """q(z | x) at the latent site, batch ``[N]`` (size-1 plate dims folded into the event).
+
+        A point-mass guide site has no density and is refused unless ``point_ok``
+        (its mean, the point, is still exact); an AutoNormal-style site is the pushforward
+        of its auxiliary draw.
+        """
         if self.guide_site is None:
             raise ValueError(f"the guide does not sample {self.latent!r}: pass guide=")
-        return _flat_batch(self.guide_site["fn"], self.st.size)
+        if self.latent in self.st.local_point_masses and not point_ok:
+            raise ValueError(
+                f"q(z|x) at guide site {self.latent!r} is a point mass (a Delta, e.g. AutoDelta): "
+                "it has no density, so the aggregated posterior and its decomposition are not "
+                "defined. Use a guide with a density (a Gaussian guide, e.g. AutoNormal); "
+                "project(method='mean') returns the point itself"
+            )
+        fn = self.guide_site["fn"]
+        if self.latent in self.st.drivers:
+            fn = self._pushforward()
+        return _flat_batch(fn, self.st.size)
+
+    def _pushforward(self):
+        """biject_to(support) of the auxiliary draw, checked against the traced value."""
+        drivers = self.st.drivers[self.latent]
+        aux = self.guide_trace.nodes[drivers[0]] if len(drivers) == 1 else None
+        transform = biject_to(self.prior_site["fn"].support)
+        if aux is None or not torch.allclose(transform(aux["value"]), self.guide_site["value"]):
+            raise ValueError(
+                f"guide site {self.latent!r} is computed from auxiliary site(s) {list(drivers)} "
+                "other than as biject_to(support) of one draw (as AutoNormal does): its q(z|x) "
+                "has no known form here; use AutoNormal or a guide that samples it directly"
+            )
+        if torch.equal(aux["value"], self.guide_site["value"]):
+            return aux["fn"]  # an unconstrained latent: the auxiliary Normal itself
+        return torch.distributions.TransformedDistribution(aux["fn"], [transform])
 
     def shape_latent(self, z: torch.Tensor) -> torch.Tensor:
         """``z [M, latent]`` reshaped to the model's value shape at the latent site."""
@@ -337,7 +369,7 @@ def project(
                      kwargs=kwargs, require_guide=method == "mean",
                      guide_optional=method == "map", device=device)
         if method == "mean":
-            return moments(view.posterior())[0].reshape(view.st.size, -1).detach()
+            return moments(view.posterior(point_ok=True))[0].reshape(view.st.size, -1).detach()
         return _map(view, steps=steps, lr=lr)
 
 
@@ -345,7 +377,7 @@ def start_point(view: _View) -> torch.Tensor:
     """Where a per-datapoint search starts, ``[N, latent]``: the guide's mean, else the prior's."""
     with torch.no_grad():
         if view.guide_site is not None:
-            return moments(view.posterior())[0].reshape(view.st.size, -1)
+            return moments(view.posterior(point_ok=True))[0].reshape(view.st.size, -1)
         prior = _flat_batch(view.prior_site["fn"], view.st.size)
         return prior.mean.reshape(view.st.size, -1).expand(view.st.size, -1)
 

@@ -29,6 +29,13 @@ D, L, N = 5, 2, 7
 SIGMA = 0.5
 
 
+def close(actual, expected, atol=2e-4):
+    """``actual`` equals ``expected`` within ``atol`` (in float64, no relative slack)."""
+    torch.testing.assert_close(
+        torch.as_tensor(actual).double(), torch.as_tensor(expected).double(), atol=atol, rtol=0
+    )
+
+
 # ---------------------------------------------------------------------------
 # closed forms
 # ---------------------------------------------------------------------------
@@ -732,3 +739,155 @@ class SSVAE(nn.Module):
 
     def decode_mean(self, z, y):
         return self.decoder(_broadcast_cat(z, y))
+
+
+# ---------------------------------------------------------------------------
+# pyro.markov: a linear-Gaussian state-space model and an enumerated discrete HMM
+# ---------------------------------------------------------------------------
+
+
+class StateSpace:
+    """z_0 ~ N(0, q²), z_t = a z_{t-1} + q ε_t, x_t = z_t + r η_t, one sequence per row.
+
+    z = B ε with B[t, s] = a^{t-s} q (s ≤ t), so x ~ N(0, P + r²I), P = BBᵀ (the value a
+    Kalman filter computes), and p(z | x) = N(P(P + r²I)⁻¹x, P − P(P + r²I)⁻¹P), a
+    Gauss-Markov chain: the guide that samples z_t | z_{t-1} from it is exact.
+    """
+
+    def __init__(self, a=0.8, q=0.6, r=0.5, t=4):
+        self.a, self.q, self.r, self.t = a, q, r, t
+        idx = torch.arange(t, dtype=torch.float64)
+        lag = idx[:, None] - idx[None, :]
+        b = torch.where(lag >= 0, a ** lag.clamp(min=0) * q, torch.zeros(()))
+        self.p = b @ b.T
+        self.cov_x = self.p + r**2 * torch.eye(t, dtype=torch.float64)
+
+    def sample(self, n=N, seed=1):
+        g = torch.Generator().manual_seed(seed)
+        mvn = torch.distributions.MultivariateNormal(torch.zeros(self.t, dtype=torch.float64),
+                                                     self.cov_x)
+        chol = torch.linalg.cholesky(mvn.covariance_matrix)
+        return (torch.randn(n, self.t, generator=g, dtype=torch.float64) @ chol.T).float()
+
+    def exact(self, x):
+        mvn = torch.distributions.MultivariateNormal(torch.zeros(self.t, dtype=torch.float64),
+                                                     self.cov_x)
+        return mvn.log_prob(x.double())
+
+    def posterior(self, x):
+        gain = self.p @ torch.linalg.inv(self.cov_x)
+        return x.double() @ gain.T, self.p - gain @ self.p  # mean [N, T], cov [T, T]
+
+    def model(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z = torch.zeros(x.shape[0])
+            for t in pyro.markov(range(x.shape[1])):
+                z = pyro.sample(f"state_{t}", dist.Normal(self.a * z, self.q))
+                pyro.sample(f"obs_{t}", dist.Normal(z, self.r), obs=x[:, t])
+
+    def guide_exact(self, x):
+        mean, cov = self.posterior(x)
+        mean, cov = mean.float(), cov.float()
+        with pyro.plate("data", x.shape[0]):
+            prev = None
+            for t in pyro.markov(range(x.shape[1])):
+                if prev is None:
+                    loc, var = mean[:, 0], cov[0, 0]
+                else:
+                    k = cov[t, t - 1] / cov[t - 1, t - 1]
+                    loc = mean[:, t] + k * (prev - mean[:, t - 1])
+                    var = cov[t, t] - k * cov[t, t - 1]
+                prev = pyro.sample(f"state_{t}", dist.Normal(loc, var.sqrt()))
+
+    WIDEN = 1.5
+
+    def guide_mean_field(self, x):
+        """Independent N(posterior mean, WIDEN² · posterior variance) per step."""
+        mean, cov = self.posterior(x)
+        scale = (self.WIDEN * cov.diagonal().sqrt()).float()
+        with pyro.plate("data", x.shape[0]):
+            for t in pyro.markov(range(x.shape[1])):
+                pyro.sample(f"state_{t}", dist.Normal(mean[:, t].float(), scale[t]))
+
+    def elbo_mean_field(self, x):
+        """E_q[log p(x, z)] + H[q] in closed form for ``guide_mean_field``."""
+        t = self.t
+        mean, cov = self.posterior(x)
+        var = (self.WIDEN**2) * cov.diagonal()
+        joint = torch.zeros(2 * t, 2 * t, dtype=torch.float64)
+        joint[:t, :t], joint[:t, t:], joint[t:, :t], joint[t:, t:] = self.p, self.p, self.p, self.cov_x
+        prec = torch.linalg.inv(joint)
+        v = torch.cat([mean, x.double()], 1)  # mean of (z, x) under q, [N, 2T]
+        quad = ((v @ prec) * v).sum(1) + (prec.diagonal()[:t] * var).sum()
+        log_p = -0.5 * (torch.logdet(2 * math.pi * joint) + quad)
+        entropy = 0.5 * torch.log(2 * math.pi * math.e * var).sum()
+        return log_p + entropy
+
+
+class MarkovHMM:
+    """A discrete HMM under ``pyro.markov``, states enumerated in the model (forward algorithm)."""
+
+    def __init__(self, k=3, t=5, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.init = torch.softmax(torch.randn(k, generator=g), 0)
+        self.trans = torch.softmax(torch.randn(k, k, generator=g) * 2, 1)
+        self.locs = torch.tensor([-2.0, 0.0, 2.5])[:k]
+        self.k, self.t, self.scale = k, t, 0.7
+
+    def sample(self, n=N, seed=1):
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.t, generator=g) * 2
+
+    def model(self, x):
+        with pyro.plate("data", x.shape[0]):
+            s = None
+            for t in pyro.markov(range(x.shape[1])):
+                probs = self.init if s is None else self.trans[s]
+                s = pyro.sample(f"s_{t}", dist.Categorical(probs), infer={"enumerate": "parallel"})
+                pyro.sample(f"x_{t}", dist.Normal(self.locs[s], self.scale), obs=x[:, t])
+
+    def guide(self, x):
+        pass
+
+    def exact(self, x):
+        emit = torch.distributions.Normal(self.locs.double(), self.scale).log_prob(
+            x.double()[..., None])  # [N, T, K]
+        alpha = self.init.double().log() + emit[:, 0]
+        for t in range(1, x.shape[1]):
+            alpha = torch.logsumexp(alpha[:, :, None] + self.trans.double().log(), 1) + emit[:, t]
+        return torch.logsumexp(alpha, 1)
+
+
+# ---------------------------------------------------------------------------
+# constrained local latent: Gamma–Poisson (a negative-binomial marginal)
+# ---------------------------------------------------------------------------
+
+
+class GammaPoisson:
+    """rate_i ~ Gamma(a, b), counts_ij ~ Poisson(rate_i), j = 1..D.
+
+    log p(x) = a log b − log Γ(a) + log Γ(a + S) − (a + S) log(b + D) − Σ log x_j!,
+    S = Σ_j x_j; the posterior is Gamma(a + S, b + D).
+    """
+
+    def __init__(self, a=2.0, b=1.5, d=4):
+        self.a, self.b, self.d = a, b, d
+
+    def sample(self, n=N, seed=1):
+        g = torch.Generator().manual_seed(seed)
+        rate = (0.8 * torch.randn(n, generator=g) + 0.3).exp()  # any rates: the answer is exact
+        return torch.poisson(rate[:, None].expand(n, self.d), generator=g)
+
+    def model(self, x):
+        with pyro.plate("data", x.shape[0]):
+            rate = pyro.sample("rate", dist.Gamma(self.a, self.b))
+            pyro.sample("counts", dist.Poisson(rate.unsqueeze(-1)).to_event(1), obs=x)
+
+    def exact(self, x):
+        x = x.double()
+        s, a, b = x.sum(1), self.a, self.b
+        return (a * math.log(b) - math.lgamma(a) + torch.lgamma(a + s)
+                - (a + s) * math.log(b + self.d) - torch.lgamma(x + 1).sum(1))
+
+    def posterior_mean(self, x):
+        return (self.a + x.sum(1)) / (self.b + self.d)
