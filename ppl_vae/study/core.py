@@ -338,7 +338,8 @@ def run(
     workers : int, optional
         Parallel trials; default ``min(cpu count, number of trials to run)``.
     progress : bool, default True
-        Show a progress bar over completed trials.
+        Show a progress bar over completed trials (on a terminal: without a TTY, e.g.
+        in a log file, none is written).
     retry_failed : bool, default False
         Run again trials whose stored record is a failure.
     device : {None, "auto", "cpu", "cuda", "cuda:N"}, optional
@@ -412,7 +413,7 @@ def run(
         total=len(pending),
         desc=f"study {study.name}",
         unit="trial",
-        disable=not progress or not pending,
+        disable=True if not progress or not pending else None,  # None: off without a TTY
     )
     failed = 0
 
