@@ -14,6 +14,9 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from ppl_vae import registry
 
 PART_TABLES = ("prior", "likelihood", "decoder", "guide")
@@ -55,10 +58,24 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def plain(value):
+    """Numpy scalars and arrays (and 0-d tensors) in a spec as Python numbers and lists, so
+    ``hidden=np.array([64, 64])`` means what ``hidden=[64, 64]`` does."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    if torch.is_tensor(value) and value.ndim == 0 and value.device.type != "meta":
+        return value.item()
+    return value
+
+
 def load(spec) -> dict:
     """Return the raw spec dict for a preset name, a TOML path or a dict."""
     if isinstance(spec, dict):
-        return copy.deepcopy(spec)
+        return plain(copy.deepcopy(spec))
     if isinstance(spec, (str, Path)):
         text = str(spec)
         if text in presets():
@@ -86,6 +103,7 @@ def merge(base: dict, overrides: dict) -> dict:
     writes ``objective.kl`` (or the reverse) is not a conflict.
     """
     out = copy.deepcopy(base)
+    overrides = plain(overrides)
     _drop_replaced_alias(out, overrides)
     for key, value in overrides.items():
         old = out.get(key)

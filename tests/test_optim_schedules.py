@@ -88,3 +88,12 @@ def test_build_schedule_with_the_runs_length_checks_it_all():
     plateau = optim.parse_schedule({"kind": "ReduceLROnPlateau"})
     with pytest.raises(ValueError, match="no validation data"):
         optim.build_schedule(plateau, opt, num_data=10, batch_size=5, validation=False)
+
+
+def test_numpy_optimizer_options_are_accepted():
+    import numpy as np
+
+    parsed = optim.parse_optimizer({"kind": "adamw", "weight_decay": np.float64(0.01),
+                                    "betas": np.array([0.9, 0.99])})
+    assert parsed["options"] == {"weight_decay": 0.01, "betas": (0.9, 0.99)}
+    assert type(parsed["options"]["weight_decay"]) is float

@@ -86,3 +86,13 @@ def test_invalid_toml_is_a_value_error(tmp_path):
     path.write_text("family = ")
     with pytest.raises(ValueError, match="not valid TOML"):
         pv.build(path)
+
+
+def test_numpy_values_in_a_spec_mean_what_python_values_do():
+    import numpy as np
+
+    a = pv.build("vae", latent_dim=np.int64(2), decoder={"hidden": np.array([8, 8])},
+                 objective={"kl": np.float32(0.5)})
+    b = pv.build("vae", latent_dim=2, decoder={"hidden": [8, 8]}, objective={"kl": 0.5})
+    assert a.spec == b.spec
+    assert type(a.spec["latent_dim"]) is int and type(a.spec["decoder"]["hidden"][0]) is int

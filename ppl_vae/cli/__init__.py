@@ -85,8 +85,10 @@ def _check_numbers(args) -> None:
         if isinstance(value, float):
             _checks.positive_float(flag, value)
     fraction = getattr(args, "val_fraction", None)
-    if isinstance(fraction, float) and fraction != 0:
+    if isinstance(fraction, float) and fraction != 0:  # 0: no validation data
         _checks.fraction("--val-fraction", fraction)
+    if getattr(args, "test_fraction", None) is not None:
+        _checks.fraction("--test-fraction", args.test_fraction)
 
 
 #: What a library message asks for, as the command line gives it.

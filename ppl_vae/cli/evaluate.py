@@ -15,14 +15,19 @@ import pandas as pd
 from ppl_vae.cli import _common
 from ppl_vae.infer.importance import check_budget
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "all")
 
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="ELBO vs importance-sampled log p(x), with diagnostics")
     p.add_argument("checkpoint", help="a file written by pv.save / ppl-vae train")
     p.add_argument("--data", default="digits", help="dataset name or file (default: digits)")
-    p.add_argument("--split", choices=SPLITS, default="test")
+    p.add_argument("--split", choices=SPLITS, default=None,
+                   help="rows to score: all (default for an .npz file: every row it holds), "
+                        "test (default for a named data set) or train")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="share of an .npz file without x_test (or of a named data set) held "
+                        "out as its test split (default 0.2), for --split test/train")
     p.add_argument("--ks", default="1,10,100,1000", help="importance samples K, comma-separated")
     p.add_argument("--max-points", type=int, default=None, help="evaluate the first N points only")
     p.add_argument("--chunk-size", type=int, default=None, help="particles per pass (memory)")
@@ -56,10 +61,26 @@ def parse_ks(text: str) -> list[int]:
     return sorted(set(ks))
 
 
-def model_data(model, name: str, split: str = "train", max_points: int | None = None):
-    """``(x, y, dataset)`` of ``split`` from ``--data``, binarized when the model needs 0/1 data."""
-    data = _common.load_for(model.spec, name)
-    x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+def default_split(name: str) -> str:
+    """``"all"`` for an ``.npz`` file (score every row it holds), else ``"test"``."""
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    return "all" if path.suffix == ".npz" and path.is_file() else "test"
+
+
+def model_data(model, name: str, split: str = "train", max_points: int | None = None,
+               test_fraction: float | None = None):
+    """``(x, y, dataset)`` of ``split`` (``"all"``: train and test rows together) from
+    ``--data``, binarized when the model needs 0/1 data."""
+    import numpy as np
+
+    data = _common.load_for(model.spec, name, test_fraction=test_fraction)
+    if split == "all":
+        x = np.concatenate([data.x_train, data.x_test])
+        y = None if data.y_train is None else np.concatenate([data.y_train, data.y_test])
+    else:
+        x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
     if max_points is not None:
         if max_points < 1:
             raise ValueError(f"--max-points={max_points} is invalid: pass an integer >= 1")
@@ -67,6 +88,15 @@ def model_data(model, name: str, split: str = "train", max_points: int | None = 
         y = None if y is None else y[:max_points]
     model.check_data(x)  # dimension / support mismatches become one-line errors
     return x, y, data
+
+
+def describe_rows(split: str, n: int, data, test_fraction: float | None) -> str:
+    """What was scored, e.g. ``all 350 rows`` or ``test split: 70 of 350 rows``."""
+    total = len(data.x_train) + len(data.x_test)
+    if split == "all":
+        return f"all {total} rows" if n == total else f"the first {n} of all {total} rows"
+    held = f", test_fraction {test_fraction:g}" if test_fraction is not None else ""
+    return f"{split} split{held}: {n} of {total} rows"
 
 
 def _guide_for(model, x, seed: int):
@@ -127,16 +157,20 @@ def run(args) -> int:
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size={args.chunk_size} is invalid: pass an integer >= 1")
     model = pv.load(args.checkpoint, device=_common.device_of(args))
-    x, _, data = model_data(model, args.data, args.split, args.max_points)
+    split = args.split or default_split(args.data)
+    if split == "all" and args.test_fraction is not None:
+        raise ValueError(f"--test-fraction={args.test_fraction} needs --split test or train "
+                         f"(--data={args.data!r} is scored whole)")
+    x, _, data = model_data(model, args.data, split, args.max_points, args.test_fraction)
     rows = model.check_data(x)[0]
     for k in ks:
         check_budget("--ks", k, rows, chunk=args.chunk_size or 1,
                      fix="pass smaller --ks values, or fewer points with --max-points")
     out = _common.output_dir(args.out)
-    table = evaluate(model, x, ks=ks, seed=args.seed, chunk_size=args.chunk_size, split=args.split)
+    table = evaluate(model, x, ks=ks, seed=args.seed, chunk_size=args.chunk_size, split=split)
     print(
-        f"{model.spec['family']} on {data.name} ({args.split}, {len(x)} points), "
-        "nats per datapoint:"
+        f"{model.spec['family']} on {data.name} "
+        f"({describe_rows(split, len(x), data, args.test_fraction)}), nats per datapoint:"
     )
     _common.print_table(table)
     table.to_csv(out / "evaluate.csv", index=False)

@@ -53,7 +53,56 @@ def register(sub) -> None:
                         "lets trials share a GPU); only with --executor ray")
     p.add_argument("--retry-failed", action="store_true", help="rerun trials recorded as failed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--set", action="append", metavar="KEY=V1,V2",
+                   help="change the grid: every configuration of the chosen size with KEY set "
+                        "to each value (TOML values, e.g. --set latent_dim=2,8 or "
+                        "--set hidden=[16],[32]); repeat for several keys")
     p.set_defaults(func=run)
+
+
+def parse_grid_sets(items) -> dict:
+    """``["latent_dim=2,8", "hidden=[16],[32]"]`` -> ``{"latent_dim": [2, 8], "hidden": [[16],
+    [32]]}``: the values of a key are read as one TOML array (text without quotes stays text)."""
+    import tomllib
+
+    out = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not raw.strip():
+            raise ValueError(f"--set {item!r} is invalid: use KEY=V1,V2, e.g. --set latent_dim=2,8")
+        try:
+            values = tomllib.loads(f"v = [{raw}]")["v"]
+        except tomllib.TOMLDecodeError:
+            values = [v.strip() for v in raw.split(",")]
+        if key in out or len(values) != len({repr(v) for v in values}):
+            raise ValueError(f"--set {item!r} repeats a key or a value: give each once")
+        out[key] = values
+    return out
+
+
+def with_grid_sets(found, size: str, sets: dict):
+    """``found`` (a Study) with the grid of ``size`` expanded by ``sets``; the keys must be
+    keys of the study's configurations (of any size)."""
+    import dataclasses
+    import itertools
+
+    if not sets:
+        return found
+    grids = [g for g in (found.grid, found.small_grid, found.paper_grid) if g]
+    known = set().union(*(set(c) for g in grids for c in g))
+    unknown = sorted(set(sets) - known)
+    if unknown:
+        raise ValueError(
+            f"--set {unknown[0]}=... is not a configuration key of study {found.name!r}: "
+            f"use one of {', '.join(sorted(known))}"
+        )
+    field = {"default": "grid", "small": "small_grid", "paper": "paper_grid"}[size]
+    base = found.configs(size)
+    grid = [{**config, **dict(zip(sets, values))}
+            for config in base for values in itertools.product(*sets.values())]
+    grid = list({repr(sorted(c.items())): c for c in grid}.values())  # drop repeats
+    return dataclasses.replace(found, **{field: grid})
 
 
 def _listing() -> str:
@@ -94,12 +143,13 @@ def run(args) -> int:
         raise ValueError(f"--out={args.out!r} is a file: pass a folder")
     if args.executor == "local":  # a Ray cluster's devices are checked against the cluster
         _common.device_of(args)
+    chosen_study = with_grid_sets(study.get_study(args.name), size, parse_grid_sets(args.set))
     df = study.run(
-        args.name, executor=args.executor, address=args.address, seeds=args.seeds,
+        chosen_study, executor=args.executor, address=args.address, seeds=args.seeds,
         out=args.out, size=size, workers=args.workers, progress=not args.no_progress,
         retry_failed=args.retry_failed, device=args.device, gpus_per_trial=args.gpus_per_trial,
     )
-    out_dir = os.path.join(args.out, study.get_study(args.name).name)
+    out_dir = os.path.join(args.out, chosen_study.name)
     failed = _count_failures(out_dir)
     trials = df[["config_id", "seed"]].drop_duplicates().shape[0] if not df.empty else 0
     print(f"{args.name}: {trials} trial(s) ok, {failed} failed; wrote {out_dir}/report.md")

@@ -275,6 +275,13 @@ def load_npz(
 ) -> Dataset:
     """Load a user ``.npz`` archive (see the module docstring for its arrays).
 
+    A file without ``x_test`` is split: ``test_fraction`` of its rows (20 % by
+    default), drawn with ``seed`` (stratified by ``y`` when present), become
+    ``x_test`` and the rest ``x_train`` — so ``x_train`` alone is not every row.
+    Save ``x_test`` in the file to fix the split yourself; ``ppl-vae evaluate``
+    scores every row of an ``.npz`` file unless given ``--split`` (and
+    ``--test-fraction``).
+
     Parameters
     ----------
     path : str or Path

@@ -19,6 +19,7 @@ and the standard error. Only finite values enter; NaN results are dropped.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,26 @@ def _check_table(df) -> None:
 def config_columns(df: pd.DataFrame) -> list[str]:
     """Names of the configuration-key columns of a result table (everything not reserved)."""
     return [c for c in df.columns if c not in RESERVED_NAMES]
+
+
+def _references(labels: pd.DataFrame, reference: int, pair_within: Sequence[str]) -> dict:
+    """``config_id -> its reference``: ``reference``, or within groups of equal
+    ``pair_within`` keys, the group's own (see :func:`paired_comparison`)."""
+    missing = [k for k in pair_within if k not in labels.columns]
+    if missing:
+        raise ValueError(
+            f"pair_within={list(pair_within)!r} names {', '.join(map(repr, missing))}, not a "
+            f"configuration key of this table ({', '.join(map(str, labels.columns))})"
+        )
+    if not pair_within:
+        return dict.fromkeys(labels.index, reference)
+    keys = labels[list(pair_within)].astype(str).apply(tuple, axis=1)
+    out = {}
+    for _, group in keys.groupby(keys, sort=False):
+        ids = list(group.index)
+        own = reference if reference in ids else min(ids)
+        out.update(dict.fromkeys(ids, own))
+    return out
 
 
 def _config_labels(df: pd.DataFrame) -> pd.DataFrame:
@@ -148,7 +169,8 @@ def _paired_row(x: np.ndarray, ref: np.ndarray) -> dict:
     return row
 
 
-def paired_comparison(df: pd.DataFrame, *, reference: int | None = None) -> pd.DataFrame:
+def paired_comparison(df: pd.DataFrame, *, reference: int | None = None,
+                      pair_within: Sequence[str] = ()) -> pd.DataFrame:
     """Compare every configuration with a reference one on the seeds they share.
 
     Seeds make trials paired: the same seed gives the same data split,
@@ -163,6 +185,12 @@ def paired_comparison(df: pd.DataFrame, *, reference: int | None = None) -> pd.D
     reference : int, optional
         ``config_id`` of the reference configuration; default the smallest
         ``config_id`` (the first configuration of the study's grid).
+    pair_within : sequence of str, optional
+        Configuration keys that decide the data a trial sees (e.g. the model where
+        each model gets its own preprocessing): only configurations equal in these
+        keys share data and seeds, so each such group is compared with its own
+        reference (``reference`` where it is in the group, else the group's smallest
+        ``config_id``); a group of one configuration gives no row.
 
     Returns
     -------
@@ -184,11 +212,13 @@ def paired_comparison(df: pd.DataFrame, *, reference: int | None = None) -> pd.D
             f"reference={reference!r} is not a config_id of this table; "
             f"valid ids: {', '.join(map(str, ids))}"
         )
+    references = _references(labels, reference, pair_within)
     wide = df.pivot_table(index=["metric", "seed"], columns="config_id", values="value")
     rows = []
     for metric in pd.unique(df["metric"]):
         table = wide.loc[metric] if metric in wide.index.get_level_values(0) else None
         for config_id in ids:
+            reference = references[config_id]
             if config_id == reference:
                 continue
             row = {"metric": metric, "config_id": config_id, **labels.loc[config_id].to_dict()}

@@ -156,6 +156,12 @@ class Study:
     analyze : callable, optional
         ``analyze(df, out_dir)`` draws study-specific figures from the tidy table
         into ``out_dir``; PNG files it writes are linked from the report.
+    pair_within : sequence of str, optional
+        Configuration keys that decide the data a trial sees (e.g. ``["model"]`` where
+        each model gets its own preprocessing): ``paired.csv`` then compares only
+        configurations equal in these keys, on the same seeds, each group against its
+        first configuration. Default: all configurations share data, compared with
+        the first.
     default_seeds : int or list of int, default 3
         Seeds used when :func:`run` gets ``seeds=None``.
     version : str or int, optional
@@ -181,6 +187,7 @@ class Study:
     analyze: Callable[[pd.DataFrame, Path], object] | None = None
     default_seeds: int | list[int] = field(default=3)
     version: str | int | None = None
+    pair_within: Sequence[str] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -208,6 +215,11 @@ class Study:
                 "name prefixes"
             )
         object.__setattr__(self, "detail_metrics", tuple(self.detail_metrics))
+        if isinstance(self.pair_within, str) or not all(isinstance(k, str) for k in self.pair_within):
+            raise ValueError(
+                f"pair_within={self.pair_within!r} is invalid: pass a list of configuration keys"
+            )
+        object.__setattr__(self, "pair_within", tuple(self.pair_within))
         _check_seeds("default_seeds", self.default_seeds)
         if self.version is not None and (
             isinstance(self.version, bool) or not isinstance(self.version, str | int)
@@ -326,7 +338,8 @@ def run(
     workers : int, optional
         Parallel trials; default ``min(cpu count, number of trials to run)``.
     progress : bool, default True
-        Show a progress bar over completed trials.
+        Show a progress bar over completed trials (on a terminal: without a TTY, e.g.
+        in a log file, none is written).
     retry_failed : bool, default False
         Run again trials whose stored record is a failure.
     device : {None, "auto", "cpu", "cuda", "cuda:N"}, optional
@@ -400,7 +413,7 @@ def run(
         total=len(pending),
         desc=f"study {study.name}",
         unit="trial",
-        disable=not progress or not pending,
+        disable=True if not progress or not pending else None,  # None: off without a TTY
     )
     failed = 0
 

@@ -148,6 +148,27 @@ def split_docstring(text: str) -> tuple[str, str]:
     return "\n\n".join(question), hypothesis
 
 
+def _paired_section(paired: pd.DataFrame, pair_within) -> list[str]:
+    """The report's paired comparisons, saying which pairs are tested and why."""
+    within = ", ".join(f"`{k}`" for k in pair_within)
+    if paired.empty:
+        return ["", "### Paired differences", "",
+                f"None tested: no two configurations share {within} (the data they see)."
+                if pair_within else "None tested (one configuration)."]
+    refs = sorted(int(r) for r in paired["reference_id"].unique())
+    pairs = paired.drop_duplicates("config_id")[["config_id", "reference_id"]]
+    tested = ", ".join(f"{int(c)} vs {int(r)}" for c, r in pairs.itertuples(index=False))
+    title = (f"### Paired differences against config {refs[0]}" if len(refs) == 1
+             else "### Paired differences within groups")
+    why = (f" Only configurations that share {within} (and so the data they see) are "
+           "paired." if pair_within else "")
+    out = ["", title, "", (
+        f"Per-seed difference (config − reference) on shared seeds; p-value of the paired "
+        f"t-test (scipy.stats.ttest_rel). Pairs tested: {tested}.{why}"), ""]
+    cols = [c for c in paired.columns if c != "study" and (c != "reference_id" or len(refs) > 1)]
+    return out + [markdown_table(paired[cols])]
+
+
 def write_report(
     path: str | Path,
     *,
@@ -161,6 +182,7 @@ def write_report(
     notes: list[str] = (),
     protocol: str = "",
     references: pd.DataFrame | None = None,
+    pair_within=(),
 ) -> Path:
     """Write the study's ``report.md`` and return its path.
 
@@ -190,18 +212,7 @@ def write_report(
         ]
         cols = [c for c in summary.columns if c != "study"]
         out.append(markdown_table(summary[cols]))
-    if not paired.empty:
-        ref = int(paired["reference_id"].iloc[0])
-        out += ["", f"### Paired differences against config {ref}", ""]
-        out += [
-            (
-                "Per-seed difference (config − reference) on shared seeds; "
-                "p-value of the paired t-test (scipy.stats.ttest_rel)."
-            ),
-            "",
-        ]
-        cols = [c for c in paired.columns if c not in ("study", "reference_id")]
-        out.append(markdown_table(paired[cols]))
+    out += _paired_section(paired, pair_within)
     if references is not None and len(references):
         out += ["", "## Beside the published figures", ""]
         out += [
@@ -236,7 +247,8 @@ def write_outputs(study, df, failures, out_dir: Path, run_info: dict,
     by configuration id (for the published references)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(df)
-    paired = paired_comparison(df)
+    pair_within = [k for k in study.pair_within if k in df.columns]
+    paired = paired_comparison(df, pair_within=pair_within)
     df.to_csv(out_dir / "trials.csv", index=False)
     summary.to_csv(out_dir / "summary.csv", index=False)
     paired.to_csv(out_dir / "paired.csv", index=False)
@@ -281,4 +293,5 @@ def write_outputs(study, df, failures, out_dir: Path, run_info: dict,
         notes=notes,
         protocol=study.protocol,
         references=references,
+        pair_within=pair_within,
     )

@@ -12,6 +12,7 @@ import math
 import numbers
 import warnings
 
+import numpy as np
 import pyro.optim.clipped_adam
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
@@ -44,7 +45,7 @@ def parse_optimizer(optimizer) -> dict:
             "a dict such as {'kind': 'adamw', 'weight_decay': 0.01}, or a torch.optim.Optimizer class"
         )
     kind = _checks.one_of("optimizer", table["kind"], tuple(OPTIMIZERS))
-    options = {k: v for k, v in table.items() if k != "kind"}
+    options = {k: _plain_option(v) for k, v in table.items() if k != "kind"}
     for key, value in options.items():
         if key == "lr":
             raise ValueError("optimizer={'lr': ...} is invalid: pass the rate as fit(lr=...)")
@@ -53,6 +54,13 @@ def parse_optimizer(optimizer) -> dict:
                 f"optimizer option {key}={value!r} is invalid: pass a number (or a tuple of numbers)"
             )
     return {"kind": kind, "options": options, "cls": OPTIMIZERS[kind]}
+
+
+def _plain_option(value):
+    """A numpy number as a float/int and a numpy array as a tuple (as torch wants betas)."""
+    if isinstance(value, np.ndarray):
+        return value.item() if value.ndim == 0 else tuple(value.tolist())
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def describe_optimizer(parsed: dict) -> dict:

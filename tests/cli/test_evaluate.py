@@ -112,3 +112,24 @@ def test_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["evaluate", str(bad)]) == 2
     assert "not a ppl_vae checkpoint" in capsys.readouterr().err
+
+
+def test_an_npz_file_is_scored_whole_unless_a_split_is_asked_for(checkpoint, tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "new.npz", x=(rng.random((350, 64)) > 0.5).astype(float))
+    data = str(tmp_path / "new.npz")
+    runs = {"all": [], "test": ["--split", "test"],
+            "half": ["--split", "test", "--test-fraction", "0.5"]}
+    rows = {}
+    for name, extra in runs.items():
+        assert main(["evaluate", str(checkpoint), "--data", data, "--ks", "2",
+                     "--out", str(tmp_path / name), *extra]) == 0
+        rows[name] = int(pd.read_csv(tmp_path / name / "evaluate.csv")["n"].iloc[0])
+    assert rows == {"all": 350, "test": 70, "half": 175}  # 20 % held out by default
+    out = capsys.readouterr().out
+    assert "(all 350 rows)" in out and "test split: 70 of 350 rows" in out
+    assert "test split, test_fraction 0.5: 175 of 350 rows" in out
+    assert main(["evaluate", str(checkpoint), "--data", data, "--test-fraction", "0.5"]) == 2
+    assert "--test-fraction=0.5 needs --split test or train" in capsys.readouterr().err

@@ -63,3 +63,32 @@ def test_module_runs_as_a_script():
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert done.returncode == 2 and "unrecognized arguments: --bogus" in done.stderr
+
+
+def test_set_changes_the_grid(tmp_path, capsys):
+    code = main(["study", "sbc", "--small", "--seeds", "1", "--workers", "1", "--no-progress",
+                 "--out", str(tmp_path), "--set", "spread=0.5,2.0"])
+    assert code == 0
+    trials = pd.read_csv(tmp_path / "sbc" / "trials.csv")
+    small = len(__import__("ppl_vae").study.get_study("sbc").small_grid)
+    assert sorted(trials["spread"].unique()) == [0.5, 2.0]
+    assert trials["config_id"].nunique() <= 2 * small  # repeats (exact arms) merged
+
+
+@pytest.mark.parametrize("item, words", [
+    ("bogus=1", "--set bogus=... is not a configuration key of study 'sbc'"),
+    ("spread", "--set 'spread' is invalid: use KEY=V1,V2"),
+    ("spread=1,1", "repeats a key or a value"),
+])
+def test_bad_set_is_one_line(tmp_path, capsys, item, words):
+    assert main(["study", "sbc", "--small", "--out", str(tmp_path), "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_set_values_are_toml():
+    from ppl_vae.cli.study import parse_grid_sets
+
+    assert parse_grid_sets(["latent_dim=2,8", "hidden=[16],[32, 32]", "guide=exact,amortized"]) \
+        == {"latent_dim": [2, 8], "hidden": [[16], [32, 32]], "guide": ["exact", "amortized"]}

@@ -119,3 +119,30 @@ def test_docstring_split_into_question_and_hypothesis():
     assert question == "Is IWAE tighter than the ELBO?\n\nMore context."
     assert hypothesis == "yes, by O(1/K)."
     assert split_docstring("Only a question.") == ("Only a question.", "")
+
+
+def test_pair_within_compares_only_configurations_that_share_data():
+    # configs 0, 1 are model "a" (same data), 2, 3 model "b": pairs 1 vs 0 and 3 vs 2 only
+    table = _table({0: REF, 1: OTHER, 2: REF, 3: OTHER})
+    table["model"] = table["config_id"].map({0: "a", 1: "a", 2: "b", 3: "b"})
+    p = paired_comparison(table, pair_within=["model"])
+    assert list(zip(p["config_id"], p["reference_id"])) == [(1, 0), (3, 2)]
+    assert p["mean_diff"].tolist() == pytest.approx([1.25, 1.25])
+    alone = table[table["config_id"] != 3]
+    assert list(paired_comparison(alone, pair_within=["model"])["config_id"]) == [1]
+    with pytest.raises(ValueError, match="pair_within=\\['data'\\] names 'data', not a "
+                                         "configuration key"):
+        paired_comparison(table, pair_within=["data"])
+
+
+def test_report_says_which_pairs_are_tested(tmp_path):
+    from ppl_vae.study.report import _paired_section
+
+    table = _table({0: REF, 1: OTHER, 2: REF, 3: OTHER})
+    table["model"] = table["config_id"].map({0: "a", 1: "a", 2: "b", 3: "b"})
+    text = "\n".join(_paired_section(paired_comparison(table, pair_within=["model"]), ["model"]))
+    assert "Pairs tested: 1 vs 0, 3 vs 2." in text and "share `model`" in text
+    assert "reference_id" in text  # two references: the column is shown
+    none = "\n".join(_paired_section(paired_comparison(table[table["config_id"] % 2 == 0],
+                                                       pair_within=["model"]), ["model"]))
+    assert "None tested: no two configurations share `model`" in none

@@ -265,3 +265,9 @@ def test_numpy_seeds_and_config_values_count_like_python_ones(tmp_path):
             seeds=np.int64(2), out=tmp_path, progress=False, workers=1)
     assert sorted(a.seed) == sorted(b.seed) == [0, 1]
     assert a.config_id.tolist() == b.config_id.tolist()
+
+
+def test_progress_bar_writes_nothing_without_a_tty(tmp_path, capsys):
+    study = ps.Study(name="bar", question="Q", trial=lambda c, s: {"x": 1.0}, grid=[{"a": 1}])
+    ps.run(study, seeds=3, out=tmp_path, workers=1)  # progress=True; pytest's stderr is no TTY
+    assert "\r" not in capsys.readouterr().err
