@@ -2,11 +2,14 @@
 functions with pyro.param, and an AutoNormal-guided model — exact first losses, training,
 validation, and resume equal to the uninterrupted run."""
 
+import math
+
 import pyro
 import pyro.distributions as dist
 import pytest
 import torch
 from pyro.infer import config_enumerate
+from pyro.infer.autoguide import AutoNormal
 from torch import nn
 
 import ppl_vae as pv
@@ -165,6 +168,31 @@ def test_enumerated_hmm_first_loss_is_the_forward_algorithm_and_it_trains():
     assert result.history.loss.iloc[0] == pytest.approx(float(-exact.mean()), abs=1e-4)
     trained = hmm_log_px(x, pyro.param("trans").detach(), pyro.param("loc").detach())
     assert trained.mean() > exact.mean()
+
+
+# -- AutoNormal on per-datapoint latents ---------------------------------------------------
+def test_autonormal_pair_is_local_full_batch_and_resumes(tmp_path):
+    x = _linear_data(1)
+
+    def fresh():
+        pyro.clear_param_store()
+        return (linear_model, AutoNormal(linear_model))
+
+    model, guide = fresh()
+    pair = PyroPair(model, guide, x=x)
+    assert not pair.amortized  # its parameters are one per row
+    with pytest.raises(ValueError, match=f"batch_size=20 is below the {N} rows"):
+        pv.fit(fresh(), x, steps=2, batch_size=20, progress=False)
+    with pytest.raises(ValueError, match="cannot score new data"):
+        pv.fit(fresh(), x, steps=2, batch_size=N, x_val=x[:5], progress=False)
+    kw = {"batch_size": N, "seed": 4, "lr": 0.05, "progress": False}
+    full = pv.fit(fresh(), x, steps=30, **kw)
+    assert full.history.loss.tail(5).mean() < full.history.loss.head(5).mean()
+    path = tmp_path / "ck.pt"
+    pv.fit(fresh(), x, steps=12, checkpoint=path, checkpoint_every=4, **kw)
+    resumed = pv.fit(fresh(), x, steps=30, checkpoint=path, resume=True, **kw)
+    assert same_numbers(resumed.history, full.history)
+    assert math.isfinite(resumed.history.loss.iloc[-1])
 
 
 def test_something_that_is_not_a_pair_is_refused(digits):

@@ -88,16 +88,26 @@ class PyroPair(nn.Module):
         poutine.replay(self.prog.run_model, trace=g)(x, y)
 
     def _runs_on(self, rows, y) -> bool:
-        """Whether the guide runs on other rows with the parameters it has (amortized)."""
+        """Whether the guide runs on other rows with the parameters it has (amortized):
+        on a batch of another size its datapoint plate must take that size, its
+        parameters keep their shapes, and the replayed model scores the draws."""
         if len(rows) < 2:
             return False
         sub = rows[:-1]
+        ys = None if y is None else y[: len(sub)]
         before = {k: tuple(v.shape) for k, v in self.store.items()}
         try:
-            after = _parameters(self._elbo_program, sub, None if y is None else y[: len(sub)])
+            with torch.no_grad():
+                g = poutine.trace(self.prog.run_guide).get_trace(sub, ys)
+                m = poutine.trace(poutine.replay(self.prog.run_model, trace=g)).get_trace(sub, ys)
+                m.compute_log_prob()
+            after = _parameters(self._elbo_program, sub, ys)
         except Exception:  # noqa: BLE001 - any failure on other rows means: not amortized
             return False
-        return {k: tuple(v.shape) for k, v in after.items()} == before
+        sizes = {f.size for site in g.nodes.values() if site["type"] == "sample"
+                 for f in site["cond_indep_stack"] if f.name == self.data_plate}
+        shapes = {k: tuple(v.shape) for k, v in after.items()}
+        return sizes <= {len(sub)} and shapes == before
 
     # -- the contract's program -------------------------------------------------------
     def _scaled(self, run, x, y, num_data):
