@@ -146,8 +146,8 @@ def test_shipped_study_on_cpu_matches_the_default(tmp_path):
     "argv, message",
     [
         pytest.param(["--device", "cuda"], "no CUDA device is available here", marks=no_cuda),
-        (["--device", "gpu"], "device='gpu' is not a device"),
-        (["--device", "cuda:1", "--executor", "ray"], "not usable with executor='ray'"),
+        (["--device", "gpu"], "--device gpu is not a device"),
+        (["--device", "cuda:1", "--executor", "ray"], "not usable with --executor='ray'"),
         (["--device", "cpu", "--gpus-per-trial", "0.5"], "only used by Ray trials on CUDA"),
     ],
 )
