@@ -75,6 +75,14 @@ def within_budget(what: str, nbytes: int, budget: int, fix: str, *, option: bool
         )
 
 
+def rows_within_budget(name: str, n: int, width: int, *, copies: int = 3,
+                       fix: str | None = None) -> None:
+    """Refuse ``n`` generated rows of ``width`` values (``copies`` float64 arrays of
+    ``[n, width]`` at once: latents, decoder output, sample) beyond the memory budget."""
+    within_budget(f"{name}={n} rows of {width} values", copies * n * width * 8, memory_budget(),
+                  fix or f"pass a smaller {name} (generate in batches)", option=False)
+
+
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

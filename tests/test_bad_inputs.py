@@ -381,7 +381,7 @@ case("fit-source-unindexable", ["x=_ScalarRows", "x[indices]"], lambda t: fit1(_
 NORMAL = pv.build("vae", likelihood={"kind": "normal"}, **TINY)
 case("log_likelihood-1e9", ["num_samples=1000000000", "memory budget", "smaller num_samples"],
      lambda t: pv.infer.log_likelihood(MODEL, X, num_samples=10**9))
-case("aggregate-1e11", ["n=100000000000", "memory budget", "smaller n"],
+case("aggregate-1e11", ["n=100000000000 rows of 64 values", "memory budget", "smaller n"],
      lambda t: pv.infer.sample_aggregate_posterior(MODEL, X, 10**11))
 case("log_likelihood-x-1e19", ["x", "not finite", "row(s) (3;", "1e+19", "float64"],
      lambda t: pv.infer.log_likelihood(NORMAL, X.index_fill(0, torch.tensor([3]), 1e19),
@@ -439,3 +439,11 @@ def test_a_good_checkpoint_still_loads(tmp_path):
     again = pv.load(path)
     for key, value in MODEL.state_dict().items():
         assert torch.equal(again.state_dict()[key], value)
+
+
+def test_rows_within_budget_names_the_argument_and_the_fix(monkeypatch):
+    monkeypatch.setenv("PPL_VAE_MEMORY_BUDGET", "1M")
+    pv._checks.rows_within_budget("n", 1000, 40)  # 0.96 MB: within
+    with pytest.raises(ValueError, match=r"n=10000 rows of 40 values would take 9\.2 MiB, more "
+                                         r"than the memory budget of 1\.0 MiB: pass a smaller n"):
+        pv._checks.rows_within_budget("n", 10_000, 40)

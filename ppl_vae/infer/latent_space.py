@@ -310,9 +310,7 @@ def sample_aggregate_posterior(
     """
     n = _checks.positive_int("n", n)
     data_dim = _checks.data_tensor("x_ref", x_ref).shape[1]
-    _checks.within_budget(  # the draws, the decoder's output and the sample: [n, D] each
-        f"n={n} generated rows of {data_dim} values", 3 * n * data_dim * 8,
-        _checks.memory_budget(), "pass a smaller n (draw in batches)", option=False)
+    _checks.rows_within_budget("n", n, data_dim)
     with _seed.seeded(seed), torch.no_grad():
         q = aggregate_posterior(model, x_ref, guide=guide, **options)
         z = q.sample((n,)).reshape(n, -1)  # [n, latent]
