@@ -447,3 +447,18 @@ def test_rows_within_budget_names_the_argument_and_the_fix(monkeypatch):
     with pytest.raises(ValueError, match=r"n=10000 rows of 40 values would take 9\.2 MiB, more "
                                          r"than the memory budget of 1\.0 MiB: pass a smaller n"):
         pv._checks.rows_within_budget("n", 10_000, 40)
+
+
+def test_sizes_past_the_budget_are_refused_before_allocating():
+    model = pv.build("vae", latent_dim=2, decoder={"hidden": [8]}, guide={"hidden": [8]})
+    with pytest.raises(ValueError, match="n="):
+        model.sample(10**11)
+    with pytest.raises(ValueError, match="n="):
+        pv.build("gmm", data_dim=4, num_components=2).sample(10**11)
+    x = np.zeros((10, 64), dtype=np.float32)
+    with pytest.raises(ValueError, match="num_particles"):
+        pv.infer.elbo(model, x, num_particles=10**9)
+    with pytest.raises(ValueError, match="val_iwae"):
+        pv.fit(model, x, steps=1, x_val=x, val_iwae=10**9, progress=False)
+    with pytest.raises(ValueError, match="y_val given without x_val"):
+        pv.fit(model, x, steps=1, y_val=np.zeros(10, dtype=np.int64), progress=False)

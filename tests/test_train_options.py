@@ -16,6 +16,8 @@ import ppl_vae as pv
 from ppl_vae import _seed
 from ppl_vae import checkpoint as ckpt
 from ppl_vae import math as pv_math
+from ppl_vae.infer import _trace
+from ppl_vae.infer._program import program, structure
 from ppl_vae.training import bounds
 
 SMALL = {"latent_dim": 2, "decoder": {"hidden": [16]}, "guide": {"hidden": [16]}}
@@ -100,8 +102,10 @@ def test_renyi_bound_near_alpha_one_is_the_elbo(alpha):
         with pyro.plate("data", x.shape[0]):
             pyro.sample("z", dist.Normal(0.3, 0.8))
 
+    prog = program(model, guide)
     with _seed.seeded(0):
-        lw = bounds.log_weights(model, guide, x, num_particles=20)  # [K, N]
+        lw, _, _ = _trace.log_weights(prog, x, None, structure(prog, x), num_particles=20,
+                                      vectorize=True)  # [K, N]
     with _seed.seeded(0):
         bound = pv.training.renyi_bound(model, guide, x, num_particles=20, alpha=alpha)
     elbo = lw.mean(0)

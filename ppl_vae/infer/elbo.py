@@ -6,7 +6,7 @@ import torch
 
 from ppl_vae import _checks, _seed
 from ppl_vae.infer import _program, _trace
-from ppl_vae.infer.importance import _check_vectorize
+from ppl_vae.infer.importance import _check_vectorize, check_budget
 
 
 def elbo(
@@ -55,6 +55,7 @@ def elbo(
     prog = _program.program(model, guide, model_kwargs=model_kwargs, guide_kwargs=guide_kwargs,
                             kwargs=kwargs)
     x, y = _program.check_data(prog, x, y, device=device)
+    check_budget("num_particles", num_particles, x)
     with _seed.seeded(seed), torch.no_grad():
         st = _program.structure(prog, x, y, data_plate=data_plate)
         log_w, log_q, _ = _trace.log_weights(

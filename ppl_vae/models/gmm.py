@@ -88,6 +88,7 @@ class GaussianMixture(nn.Module):
     @torch.no_grad()
     def sample(self, n, *, noise=False, seed=None):
         n = _checks.positive_int("n", n)
+        _checks.rows_within_budget("n", n, self.data_dim)
         with _seed.seeded(seed):
             z = dist.Categorical(logits=self.logits).sample((n,))
             px = self.decode(z)

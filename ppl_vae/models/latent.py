@@ -143,6 +143,7 @@ class LatentVariableModel(nn.Module):
     def sample(self, n: int, *, noise: bool = False, seed: int | None = None, y=None):
         """Ancestral sampling: z* ~ p(z), then the decoder mean (plus likelihood noise)."""
         n = _checks.positive_int("n", n)
+        _checks.rows_within_budget("n", n, self.data_dim * self.ctx.params_per_dim)
         with _seed.seeded(seed):
             prior = self.prior.distribution(y)
             z = prior.sample() if prior.batch_shape else prior.sample((n,))

@@ -10,11 +10,13 @@
   with the K-sample estimator): ``(1/(1-α)) log (1/K) Σ_k w_k^(1-α)``; α = 0 is IWAE,
   the same quantity as Pyro's ``RenyiELBO``, computed per datapoint.
 
-The IWAE and Rényi bounds weigh each datapoint of a minibatch on its own
-(:func:`log_weights`, differentiable and aware of the subsampled data plate), so
-they apply to continuous, reparameterised latents inside the ``"data"`` plate. They are refused for models that
-enumerate a discrete latent, carry penalty terms, or weight the KL (β ≠ 1),
-where the bound would silently differ from the objective the model declares.
+The IWAE and Rényi bounds weigh each datapoint of a minibatch on its own, with the
+log-weights of ``pv.infer``'s one trace reader (``infer/_trace.log_weights``, the
+engine of importance sampling too: differentiable, the minibatch evaluated as a data
+set of its own and scaled by N/B once), so they apply to reparameterised latents
+inside the datapoint plate. They are refused for models that enumerate a discrete
+latent, carry penalty terms, or weight the KL (β ≠ 1), where the bound would silently
+differ from the objective the model declares.
 
 KL warm-up multiplies the log-densities of the latent site in model *and* guide
 (Pyro's ``scale`` semantics, the same mechanism as the model's own β), so the
@@ -26,18 +28,15 @@ from __future__ import annotations
 import math
 import numbers
 
-import pyro
 import torch
-from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from pyro.poutine.messenger import Messenger
-from pyro.poutine.util import site_is_subsample
 
-from ppl_vae import _checks, _runtime
+from ppl_vae import _checks
 from ppl_vae import math as pv_math
+from ppl_vae.infer import _program, _trace
 
 KINDS = ("elbo", "iwae", "renyi")
-DATA_PLATE = "data"  # the datapoint plate of the package's conventions
 DEFAULT_PARTICLES = 5  # Burda et al. report K = 5 and K = 50; 5 keeps a step cheap
 
 
@@ -150,8 +149,7 @@ class Bound:
         self.parsed = parsed
         self.kl_warmup = kl_warmup
         self.latent_sites = tuple(model.latent_sites)
-        self.nesting = model.max_plate_nesting
-        self.plate = model.data_plate
+        self.structures: dict = {}  # batch size -> the program's Structure, read once
         k = parsed["num_samples"]
         if parsed["kind"] == "elbo":
             self.elbo = elbo_loss(model, k)
@@ -163,68 +161,43 @@ class Bound:
                 scale = LatentScale(self.latent_sites, warmup_factor(step, self.kl_warmup))
                 model_fn, guide_fn = scale(model_fn), scale(guide_fn)
             return self.elbo.differentiable_loss(model_fn, guide_fn, x, y, idx=idx, num_data=num_data)
-        bound = renyi_bound(
-            model.model, model.guide, x, y,
-            num_particles=self.parsed["num_samples"], alpha=self.parsed["alpha"],
-            nesting=self.nesting, kwargs={"idx": idx, "num_data": num_data}, plate=self.plate,
-        )
+        # the batch as a data set of its own (idx still picks local parameters); the
+        # plate's N/B scale is applied once, here
+        prog = _program.program(model.model, model.guide, kwargs={"idx": idx})
+        st = self.structures.get(x.shape[0])
+        if st is None:
+            st = self.structures[x.shape[0]] = _structure(prog, x, y)
+        bound = _renyi(prog, x, y, st, self.parsed["num_samples"], self.parsed["alpha"])
         return -bound.sum() * (num_data / x.shape[0])
 
 
 def renyi_bound(model_fn, guide_fn, x, y=None, *, num_particles: int, alpha: float = 0.0,
-                nesting: int = 1, kwargs=None, plate: str = DATA_PLATE) -> torch.Tensor:
+                kwargs=None) -> torch.Tensor:
     """Per-datapoint Rényi bound ``[N]`` of order ``alpha`` with K = ``num_particles``
     draws (``alpha = 0``: the IWAE bound L_K), differentiable in the parameters.
 
-    Works on any Pyro model/guide pair whose sites all live in a plate named
-    ``"data"`` (subsampled or not) and whose guide latents are reparameterised.
+    The log-weights are ``pv.infer``'s (the one trace reader: masks, scales, nested
+    plates, enumerated sites summed out), so any pair ``log_likelihood`` accepts has
+    these bounds; the guide's latents must be reparameterised for useful gradients.
     """
-    lw = log_weights(model_fn, guide_fn, x, y, num_particles=num_particles, nesting=nesting,
-                     kwargs=kwargs, plate=plate)  # [K, N]
-    return pv_math.renyi_mean(lw, alpha, dim=0)
+    prog = _program.program(model_fn, guide_fn, kwargs=kwargs)
+    return _renyi(prog, x, y, _structure(prog, x, y), num_particles, alpha)
 
 
-def log_weights(model_fn, guide_fn, x, y=None, *, num_particles: int, nesting: int = 1,
-                kwargs=None, plate: str = DATA_PLATE) -> torch.Tensor:
-    """``[K, N]`` log p(x, z_k) − log q(z_k | x) per datapoint, differentiable.
-
-    Training needs what the inference utilities do not offer: gradients, and a
-    subsampled data plate (a minibatch of a larger dataset). Log-densities are
-    Pyro's unscaled ``fn.log_prob`` (the plate's N/B scale is applied by the
-    caller once); penalty sites are skipped; particles are a plate left of the
-    model's own plates, as in Pyro's vectorised ELBOs.
-    """
-    kwargs = kwargs or {}
-    args = (x,) if y is None else (x, y)
-    with _runtime.no_penalties(), pyro.plate("_particles", num_particles, dim=-(nesting + 1)):
-        g = poutine.trace(guide_fn).get_trace(*args, **kwargs)
-        m = poutine.trace(poutine.replay(model_fn, trace=g)).get_trace(*args, **kwargs)
-    total = 0.0
-    for trace, sign in ((m, 1.0), (g, -1.0)):
-        for name, site in trace.nodes.items():
-            if site["type"] != "sample" or name.startswith(_runtime.PENALTY_PREFIX):
-                continue
-            if site_is_subsample(site) or (sign < 0 and site["is_observed"]):
-                continue
-            if sign < 0 and not site["fn"].has_rsample:
-                raise ValueError(
-                    f"guide site {name!r} is not reparameterisable: the IWAE/Rényi bound "
-                    "needs reparameterised latents; use bound='elbo'"
-                )
-            total = total + sign * _per_datapoint(name, site, nesting, plate)
-    return total.expand(num_particles, x.shape[0])
+def _structure(prog, x, y):
+    """The program's Structure; a guide latent without ``rsample`` is refused (the
+    bound's gradient would ignore how its draws depend on the parameters)."""
+    st, _, g = _program.structure(prog, x, y, traces=True)
+    for name, site in _program.sample_sites(g) if g is not None else ():
+        if not site["is_observed"] and not site["fn"].has_rsample and not site["infer"].get(
+                "enumerate"):
+            raise ValueError(
+                f"guide site {name!r} is not reparameterisable: the IWAE/Rényi bound needs "
+                "reparameterised latents; use bound='elbo'"
+            )
+    return st
 
 
-def _per_datapoint(name: str, site, nesting: int, plate: str) -> torch.Tensor:
-    """A site's unscaled log-density reduced to ``[K, B]`` (plates nested in ``plate`` summed)."""
-    frames = [f for f in site["cond_indep_stack"] if f.name == plate]
-    if not frames or frames[0].dim is None:
-        raise ValueError(
-            f"site {name!r} is outside the plate {plate!r}: the IWAE/Rényi bound "
-            "weighs each datapoint on its own and needs every site inside it; use bound='elbo'"
-        )
-    lp = site["fn"].log_prob(site["value"])
-    lp = lp.reshape((1,) * (nesting + 1 - lp.dim()) + tuple(lp.shape))  # [K, ...plates]
-    keep = nesting + 1 + frames[0].dim
-    other = [d for d in range(1, lp.dim()) if d != keep]
-    return lp.sum(dim=other) if other else lp
+def _renyi(prog, x, y, st, num_particles: int, alpha: float) -> torch.Tensor:
+    lw, _, _ = _trace.log_weights(prog, x, y, st, num_particles=num_particles, vectorize=True)
+    return pv_math.renyi_mean(lw, alpha, dim=0)  # [N]

@@ -46,7 +46,7 @@ class FitConfig:
     sync_every: int | None = None  # host reads of the loss; None: 1 on CPU, 50 on a GPU
     binarize: object = False  # False, or "dynamic": a fresh Bernoulli draw per batch
     validate: bool = False  # Pyro's distribution argument checks (cost ~half a small step)
-    progress: bool = True  # a tqdm bar (tqdm's own handling when output is not a terminal)
+    progress: bool = True  # a tqdm bar on a terminal or notebook (none written into logs)
 
     bound_spec: dict = field(init=False, repr=False, compare=False)
     optimizer_spec: dict = field(init=False, repr=False, compare=False)

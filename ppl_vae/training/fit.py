@@ -71,8 +71,8 @@ def fit(
         Seeds minibatch order and all sampling: the same seed gives the same
         history, bit for bit, on the same machine.
     progress : bool
-        Show a tqdm bar with the running loss (minus the bound, as in the history);
-        when the output is not a terminal it is refreshed every 30 s, not per step.
+        Show a tqdm bar with the running loss (minus the bound, as in the history)
+        on a terminal or in a notebook; nothing is written into a log file or a pipe.
     checkpoint : path, optional
         Written atomically every ``checkpoint_every`` steps and at the end; stale
         temporary files of an interrupted write (``<name>.*.tmp``) are removed at

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ppl_vae import _device, _seed
 from ppl_vae import checkpoint as ckpt
+from ppl_vae.infer import importance
 from ppl_vae.training import batches, bounds, optim, readback
 from ppl_vae.training import callbacks as cbs
 from ppl_vae.training import resume as resume_mod
@@ -121,6 +121,10 @@ class Trainer:
                     "guide={'kind': 'amortized'} in a spec) or drop x_val"
                 )
             x_val, y_val = model.check_data(x_val, y_val, name="x_val")
+            if cfg.val_iwae:
+                importance.check_budget("val_iwae", cfg.val_iwae, x_val)
+        elif y_val is not None:
+            raise ValueError("y_val given without x_val: pass x_val= with it, or drop y_val")
         elif cfg.stopping is not None or cfg.val_iwae:
             what = "early_stopping" if cfg.stopping is not None else "val_iwae"
             raise ValueError(f"{what} needs validation data: pass x_val=<array [M, D]>")
@@ -376,18 +380,11 @@ class Trainer:
         return result
 
 
-#: Seconds between refreshes of the bar when the output is not a terminal (a log file).
-LOG_REFRESH = 30.0
-
-
 def progress_bar(total: int, initial: int, enabled: bool):
-    """A tqdm bar; written to a log (no terminal, no notebook) it refreshes every
-    ``LOG_REFRESH`` seconds instead of rewriting a line at every step."""
-    from tqdm.notebook import tqdm_notebook
-
-    quiet = enabled and not issubclass(tqdm, tqdm_notebook) and not sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, disable=not enabled, desc="fit", unit="step",
-                mininterval=LOG_REFRESH if quiet else 0.1)
+    """A tqdm bar; ``disable=None`` is tqdm's own rule: shown on a terminal and in a
+    notebook, nothing written when the output is a log file or a pipe."""
+    return tqdm(total=total, initial=initial, disable=None if enabled else True, desc="fit",
+                unit="step")
 
 
 def validation_metrics(model, x_val, y_val, *, val_iwae, seed) -> dict:
