@@ -531,3 +531,21 @@ def test_fit_checks_the_checkpoint_path_and_an_edited_training_state(digits, tmp
     torch.save(saved, path)
     with pytest.raises(ValueError, match="rng"):
         pv.fit(small_vae(), digits.x_train, steps=6, checkpoint=path, resume=True, progress=False)
+
+
+def test_a_log_dir_that_is_a_file_and_a_callback_attribute_that_is_not_callable(digits, tmp_path):
+    afile = tmp_path / "f.txt"
+    afile.write_text("x")
+    for bad in (afile, afile / "sub"):
+        with pytest.raises(ValueError, match="is a file, not a folder"):
+            pv.fit(small_vae(), digits.x_train, steps=1, log_dir=bad, progress=False)
+    assert afile.read_text() == "x"
+
+    class Odd:
+        on_step = 3
+
+        def on_end(self, history):
+            pass
+
+    with pytest.raises(ValueError, match="on_step is int, not a method"):
+        pv.fit(small_vae(), digits.x_train, steps=1, callbacks=[Odd()], progress=False)

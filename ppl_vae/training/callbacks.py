@@ -57,7 +57,30 @@ def check(callbacks) -> list:
                 f"callbacks contains {cb!r}, which has none of the methods {', '.join(METHODS)}: "
                 "pass objects such as pv.training.CSVLogger(path)"
             )
+        for m in METHODS:
+            attr = getattr(cb, m, None)
+            if attr is not None and not callable(attr):
+                raise ValueError(
+                    f"callbacks contains {type(cb).__name__} whose {m} is "
+                    f"{type(attr).__name__}, not a method: define {m} as a method or remove it"
+                )
     return callbacks
+
+
+def check_log_dir(log_dir):
+    """``log_dir`` as a Path that is, or can become, a folder; a ValueError otherwise."""
+    import os
+
+    if isinstance(log_dir, bool) or not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
+        raise ValueError(f"log_dir={log_dir!r} is invalid: pass a folder path such as 'runs/vae'")
+    path = Path(log_dir)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise ValueError(
+                f"log_dir={str(log_dir)!r}: {str(part)!r} is a file, not a folder; pass a "
+                "folder path for history.csv and TensorBoard events"
+            )
+    return path
 
 
 def dispatch(callbacks, method: str, *args) -> None:

@@ -95,7 +95,7 @@ class Trainer:
         if dev is not None:
             model.to(dev)
         self.sync_every = config.sync_every or readback.default_sync_every(_device.of(model)[0])
-        self.log_dir = log_dir
+        self.log_dir = None if log_dir is None else cbs.check_log_dir(log_dir)
         self.bound = bounds.Bound(config.bound_spec, model, kl_warmup=config.kl_warmup)
         self.best = Best()
         self.start, self.last_saved, self.saved_training, self.diff = 0, None, None, {}
