@@ -1,0 +1,124 @@
+"""Closed-form log p(x) of a linear-Gaussian model graph.
+
+When every continuous latent has z = W·pa + b + s·ε (priors ``standard_normal`` or
+``normal`` with ``hidden = []`` and a scale independent of the parents), the decoder
+is linear and the likelihood Normal with a fixed or learned σ, the latents and x are
+jointly Gaussian given the inputs and the classes of a categorical latent. Written
+in the noises ε (one standard-normal block per latent, in ancestral order), every
+latent is z_i = μ_i + A_i ε with
+
+    μ_i = b_i + Σ_p W_ip μ_p,        A_i = Σ_p W_ip A_p + [0 … diag s_i … 0],
+
+where p runs over the latent's parents (an input or a class enters μ through its
+value or one-hot row, and A not at all), and x = μ_x + A_x ε + σ ε_x, so
+
+    p(x | y) = Norm_x[μ_x(y), A_x A_xᵀ + diag σ²].
+
+A categorical latent without labels is summed out: log p(x) = logsumexp_c [log π_c +
+log p(x | c)]; with labels it is log p(x, y) = log π_y + log p(x | y), as the
+importance-sampled estimate is. Everything is computed in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import MultivariateNormal
+
+from ppl_vae.models import graph_spec
+from ppl_vae.parts.likelihoods import NormalLikelihood
+
+
+def _blocks(weight: torch.Tensor, parents, widths: dict) -> dict:
+    """Split ``W [out, Σ widths]`` into one column block per parent."""
+    out, start = {}, 0
+    for name in parents:
+        out[name] = weight[:, start : start + widths[name]]
+        start += widths[name]
+    return out
+
+
+def _decoder_weights(model):
+    decoder, likelihood = model.decoder, model.likelihood
+    linear = getattr(decoder, "is_linear", False)
+    if not (linear and isinstance(likelihood, NormalLikelihood)
+            and decoder.net[0].weight.shape[0] == model.data_dim):
+        raise ValueError(
+            "no closed-form log p(x) for this model graph: it needs a linear decoder "
+            "(decoder.kind = 'mlp' with hidden = []) and likelihood.kind = 'normal' with a fixed "
+            "or learned scale; estimate it with pv.infer.log_likelihood"
+        )
+    layer = decoder.net[0]
+    return layer.weight.double(), layer.bias.double(), likelihood.scale.double()
+
+
+def _fixed_values(model, y, n: int, dtype) -> dict:
+    """The values of the inputs / categorical latent as parent rows ``[n, width]``."""
+    if model.label is None:
+        return {}
+    node = model.nodes[model.label]
+    if node["kind"] == "categorical":
+        return {model.label: torch.nn.functional.one_hot(y.long(), node["num_classes"]).to(dtype)}
+    return {model.label: y.to(dtype)}
+
+
+def _gaussian(model, fixed: dict):
+    """``(mean [n or 1, D], covariance [D, D])`` of x given the fixed values."""
+    widths = {name: graph_spec.width(node) for name, node in model.nodes.items()}
+    continuous = model.latent_sites
+    sizes = {n: model.latents[n]["dim"] for n in continuous}
+    total = sum(sizes.values())
+    means, noise, offset = {}, {}, 0
+    for name in continuous:
+        weight, bias, scale = model.priors[name].gaussian()
+        dim = sizes[name]
+        mean = bias.double().unsqueeze(0)
+        a = torch.zeros(dim, total, dtype=torch.float64, device=bias.device)
+        a[:, offset : offset + dim] = torch.diag(scale.double())
+        offset += dim
+        if weight is not None:
+            parents = model.latents[name]["parents"]
+            for parent, w in _blocks(weight.double(), parents, widths).items():
+                mean, a = _add_parent(mean, a, w, parent, means, noise, fixed)
+        means[name], noise[name] = mean, a
+    weight, bias, sigma = _decoder_weights(model)
+    mean = bias.unsqueeze(0)
+    a = torch.zeros(weight.shape[0], total, dtype=torch.float64, device=bias.device)
+    for parent, w in _blocks(weight, model.spec["decoder"]["parents"], widths).items():
+        mean, a = _add_parent(mean, a, w, parent, means, noise, fixed)
+    return mean, a @ a.T + torch.diag(sigma**2)
+
+
+def _add_parent(mean, a, w, parent, means, noise, fixed):
+    if parent in means:
+        return mean + means[parent] @ w.T, a + w @ noise[parent]
+    return mean + fixed[parent] @ w.T, a
+
+
+def _log_normal(model, x, fixed) -> torch.Tensor:
+    mean, cov = _gaussian(model, fixed)
+    return MultivariateNormal(mean, covariance_matrix=cov).log_prob(x)
+
+
+@torch.no_grad()
+def log_marginal(model, x: torch.Tensor, y=None) -> torch.Tensor:
+    """log p(x) ``[N]`` (log p(x | y) for an input, log p(x, y) for labels) in closed form."""
+    x64 = x.double()
+    n = x.shape[0]
+    node = model.nodes.get(model.label)
+    if node is not None and model.label in model.inputs and y is None:
+        raise ValueError(
+            f"the model is conditioned on input {model.label!r}: pass y= (log p(x | y) in closed form)"
+        )
+    if node is None or model.label in model.inputs or y is not None:
+        out = _log_normal(model, x64, _fixed_values(model, y, n, torch.float64))
+        if node is not None and model.label in model.latents:
+            out = out + model.priors[model.label].distribution().log_prob(y).double()
+        return out.to(x.dtype)
+    classes = torch.arange(node["num_classes"], device=x.device)
+    log_pi = model.priors[model.label].distribution().log_prob(classes).double()
+    per_class = [
+        log_pi[c] + _log_normal(model, x64, _fixed_values(model, classes[c].expand(1), 1,
+                                                          torch.float64))
+        for c in range(node["num_classes"])
+    ]
+    return torch.logsumexp(torch.stack(per_class, 0), 0).to(x.dtype)

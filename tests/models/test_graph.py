@@ -1,0 +1,199 @@
+"""Model graphs: the spec's [latent.*] tables, their validation, and the Pyro program built from them."""
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+
+import ppl_vae as pv
+
+HIERARCHICAL = """
+family = "vae"
+data_dim = 784
+
+[latent.z2]
+dim = 50
+prior = { kind = "standard_normal" }
+
+[latent.z1]
+dim = 100
+parents = ["z2"]
+prior = { kind = "normal", hidden = [100, 100], activation = "tanh", scale = "net" }
+
+[decoder]
+parents = ["z1"]
+kind = "mlp"
+hidden = [200, 200]
+
+[likelihood]
+kind = "bernoulli"
+
+[guide]
+kind = "amortized"
+hidden = [200, 200]
+"""
+
+
+def small(**changes):
+    """A two-layer graph on 6-dim binary data."""
+    spec = {
+        "family": "vae", "data_dim": 6,
+        "latent": {"z2": {"dim": 2}, "z1": {"dim": 3, "parents": ["z2"],
+                                            "prior": {"kind": "normal", "hidden": [8]}}},
+        "decoder": {"kind": "mlp", "hidden": [8], "parents": ["z1"]},
+        "guide": {"kind": "amortized", "hidden": [8]},
+    }
+    spec.update(changes)
+    return spec
+
+
+def test_the_issue_toml_builds_the_two_layer_program(tmp_path):
+    path = tmp_path / "hierarchical.toml"
+    path.write_text(HIERARCHICAL)
+    model = pv.build(path)
+    assert isinstance(model, pv.models.Model)
+    assert model.order == ["z2", "z1"] and model.guide_order == ["z1", "z2"]
+    assert model.spec["guide"]["z1"]["given"] == ["x"]
+    assert model.spec["guide"]["z2"]["given"] == ["x", "z1"]  # q(z1|x) q(z2|z1,x)
+    assert "latent_dim" not in model.spec and "prior" not in model.spec
+    x = (torch.rand(3, 784) < 0.5).float()
+    g = poutine.trace(model.guide).get_trace(x)
+    m = poutine.trace(poutine.replay(model.model, trace=g)).get_trace(x)
+    assert [n for n in g.nodes if n in ("z1", "z2")] == ["z1", "z2"]  # bottom-up
+    assert [n for n in m.nodes if n in ("z1", "z2")] == ["z2", "z1"]  # ancestral
+    # p(z1 | z2) in the model trace is the prior part's distribution at the guide's z2
+    z2 = g.nodes["z2"]["value"]
+    expected = model.priors["z1"].distribution(z2).log_prob(g.nodes["z1"]["value"])
+    assert torch.allclose(m.nodes["z1"]["fn"].log_prob(g.nodes["z1"]["value"]), expected)
+    assert g.nodes["z2"]["fn"].event_shape == (50,) and g.nodes["z1"]["fn"].event_shape == (100,)
+
+
+def test_top_down_order_conditions_the_lower_latent_on_the_upper():
+    model = pv.build(small(guide={"kind": "amortized", "hidden": [8], "order": "top_down"}))
+    assert model.guide_order == ["z2", "z1"]
+    assert model.spec["guide"]["z2"]["given"] == ["x"]
+    assert model.spec["guide"]["z1"]["given"] == ["x", "z2"]
+
+
+def test_per_latent_guide_overrides():
+    model = pv.build(small(guide={"kind": "amortized", "hidden": [8],
+                                  "z2": {"given": ["z1"], "hidden": [5]}}))
+    assert model.spec["guide"]["z2"]["given"] == ["z1"]
+    assert model.encoders["z2"].net[0].in_features == 3
+    assert model.encoders["z2"].net[0].out_features == 5
+    with pytest.raises(ValueError, match=r"guide.z1.given names 'z2', which the encoder of 'z1'"):
+        pv.build(small(guide={"kind": "amortized", "z1": {"given": ["z2"]}}))
+
+
+def test_spec_round_trips_and_same_seed_same_weights():
+    model = pv.build(small())
+    again = pv.build(model.spec)
+    assert again.spec == model.spec
+    for (k1, v1), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2)
+    # overriding one latent keeps the rest of the graph
+    bigger = pv.build(model.spec, latent={"z1": {"dim": 4}})
+    assert bigger.spec["latent"]["z1"]["dim"] == 4 and bigger.spec["latent"]["z2"]["dim"] == 2
+
+
+def test_without_latent_tables_a_spec_is_the_one_latent_model():
+    model = pv.build("vae")
+    assert type(model).__name__ == "LatentVariableModel" and model.spec["latent_dim"] == 8
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"latent": {"a": {"dim": 2, "parents": ["b"]}, "b": {"dim": 2, "parents": ["a"]}},
+      "decoder": {"kind": "mlp", "parents": ["a"]}},
+     r"the latent graph has a cycle: a -> b -> a"),
+    ({"latent": {"z": {"dim": 2, "parents": ["w"]}}, "decoder": {"kind": "mlp", "parents": ["z"]}},
+     r"latent.z.parents names 'w', which is neither a latent nor an input"),
+    ({"latent": {"z": {"dim": 2}, "u": {"dim": 2}}, "decoder": {"kind": "mlp", "parents": ["z"]}},
+     r"latent 'u' is unused: no latent names it as a parent and it is not a decoder parent"),
+    ({"decoder": {"kind": "mlp", "parents": ["z9"]}},
+     r"decoder.parents names 'z9', which is neither a latent nor an input"),
+    ({"latent_dim": 4}, r"spec has both \[latent.\*\] tables .* and latent_dim"),
+    ({"prior": {"kind": "standard_normal"}}, r"spec has both \[latent.\*\] tables .* and prior"),
+    ({"latent": {"z": {"parents": []}}, "decoder": {"kind": "mlp", "parents": ["z"]}},
+     r"\[latent.z\] has no dim"),
+    ({"latent": {"x": {"dim": 2}}, "decoder": {"kind": "mlp", "parents": ["x"]}},
+     r"latent name 'x' is invalid"),
+    ({"guide": {"kind": "local"}}, r"guide.kind='local' is not available on a model graph"),
+    ({"objective": {"tc": 1.0}}, r"objective.tc is not defined on a model graph"),
+    ({"latent": {"z": {"dim": 2, "prior": {"kind": "normal", "scale": "net"}}},
+      "decoder": {"kind": "mlp", "parents": ["z"]}},
+     r"latent.z.prior.scale='net' needs parents"),
+    ({"latent": {"z2": {"dim": 2}, "z1": {"dim": 2, "parents": ["z2"],
+                                          "prior": {"kind": "standard_normal"}}}},
+     r"latent.z1.prior.kind='standard_normal' takes no parents"),
+])
+def test_invalid_graphs_are_value_errors_naming_the_culprit(change, message):
+    with pytest.raises(ValueError, match=message):
+        pv.build(small(**change))
+
+
+def test_one_latent_overrides_on_a_graph_are_refused():
+    with pytest.raises(ValueError, match=r"latent_dim cannot override a spec with \[latent.\*\]"):
+        pv.build(small(), latent_dim=3)
+
+
+def test_sample_is_ancestral_through_the_whole_graph():
+    """A linear chain with known weights: the samples' covariance is the model's own."""
+    spec = small(likelihood={"kind": "normal", "scale": 0.1},
+                 decoder={"kind": "mlp", "hidden": [], "parents": ["z1"]})
+    spec["latent"]["z1"]["prior"] = {"kind": "normal", "hidden": [], "scale": 0.5}
+    model = pv.build(spec)
+    x = model.sample(40000, noise=True, seed=0)
+    w1, b1 = model.priors["z1"].net[0].weight, model.priors["z1"].net[0].bias
+    wx, bx = model.decoder.net[0].weight, model.decoder.net[0].bias
+    cov_z1 = w1 @ w1.T + 0.25 * torch.eye(3)
+    cov = wx @ cov_z1 @ wx.T + 0.01 * torch.eye(6)
+    assert torch.allclose(x.mean(0), wx @ b1 + bx, atol=0.03)
+    assert torch.allclose(torch.cov(x.T), cov, atol=0.03)
+    assert torch.equal(model.sample(5, seed=1), model.sample(5, seed=1))
+
+
+def test_kl_weight_scales_every_latent_site_while_training():
+    model = pv.build(small(objective={"kl": 4.0}))
+    x = (torch.rand(3, 6) < 0.5).float()
+    g = poutine.trace(model.guide).get_trace(x)
+    m = poutine.trace(poutine.replay(model.model, trace=g)).get_trace(x)
+    for trace in (g, m):
+        assert trace.nodes["z1"]["scale"] == 4.0 and trace.nodes["z2"]["scale"] == 4.0
+    assert m.nodes["x"]["scale"] == 1.0
+    assert model.kl_weight == 4.0 and model.latent_sites == ("z2", "z1")
+
+
+def test_fit_lowers_the_loss_and_save_load_round_trips(tmp_path, digits):
+    model = pv.build(small(data_dim=64, latent={"z2": {"dim": 2}, "z1": {"dim": 4, "parents": ["z2"]}}))
+    x = digits.x_train[:256]
+    before = float(pv.infer.elbo(model, x, num_particles=4, seed=0).mean())
+    pv.fit(model, x, steps=150, batch_size=64, lr=3e-3, seed=0)
+    after = float(pv.infer.elbo(model, x, num_particles=4, seed=0).mean())
+    assert after > before + 3.0
+    path = pv.save(model, tmp_path / "graph.pt")
+    loaded = pv.load(path)
+    assert loaded.spec == model.spec
+    a = pv.infer.log_likelihood(model, x[:20], num_samples=16, seed=3).log_px
+    b = pv.infer.log_likelihood(loaded, x[:20], num_samples=16, seed=3).log_px
+    assert torch.equal(a, b)
+
+
+def test_decode_takes_the_decoder_parents():
+    model = pv.build(small())
+    z1 = torch.randn(4, 3)
+    assert torch.equal(model.decode(z1).mean, model.decode({"z1": z1}).mean)
+    with pytest.raises(ValueError, match="z1 has 2 columns but the latent has dim 3"):
+        model.decode(torch.randn(4, 2))
+
+
+def test_the_model_is_a_plain_pyro_program():
+    """pyro's own Trace_ELBO on model/guide agrees with pv.infer.elbo in expectation."""
+    model = pv.build(small())
+    x = (torch.rand(5, 6) < 0.5).float()
+    pyro.set_rng_seed(0)
+    loss = pyro.infer.Trace_ELBO(num_particles=4000, vectorize_particles=True,
+                                 max_plate_nesting=1).loss(model.model, model.guide, x)
+    ours = pv.infer.elbo(model, x, num_particles=4000, seed=1).sum()
+    assert abs(-loss - float(ours)) < 0.05 * abs(float(ours))
+    assert isinstance(model.priors["z2"].distribution(None), dist.Independent)
