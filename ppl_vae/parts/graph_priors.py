@@ -239,7 +239,7 @@ class VampLatent(LatentPrior):
 
     def distribution(self, parents=None):
         q = self.components()
-        logits = q.loc.new_zeros(q.batch_shape)
+        logits = self.pseudo_inputs.new_zeros(q.batch_shape)
         return dist.MixtureSameFamily(dist.Categorical(logits=logits), q)
 
 
