@@ -14,6 +14,7 @@ from ppl_vae.infer.importance import ISResult, log_likelihood
 from ppl_vae.infer.latent_space import (
     aggregate_posterior,
     attribute_vector,
+    posterior_mean,
     project,
     resynthesize,
     sample_aggregate_posterior,
@@ -33,6 +34,7 @@ __all__ = [
     "khat_threshold",
     "log_likelihood",
     "pareto_khat",
+    "posterior_mean",
     "project",
     "resynthesize",
     "sample_aggregate_posterior",

@@ -4,6 +4,7 @@ One file per metric; each public function validates its inputs and labels its
 result, over a private array-only core.
 """
 
+from ppl_vae.metrics.active_units import active_units, unit_variances
 from ppl_vae.metrics.dci import dci
 from ppl_vae.metrics.decomposition import elbo_decomposition
 from ppl_vae.metrics.mig import mig, mig_details
@@ -11,6 +12,7 @@ from ppl_vae.metrics.ood import ood_auroc
 from ppl_vae.metrics.sbc import rank_counts, rank_uniformity, sbc_ranks
 
 __all__ = [
+    "active_units",
     "dci",
     "elbo_decomposition",
     "mig",
@@ -19,4 +21,5 @@ __all__ = [
     "rank_counts",
     "rank_uniformity",
     "sbc_ranks",
+    "unit_variances",
 ]

@@ -169,31 +169,55 @@ class GraphModel(nn.Module):
         return values
 
     # -- using the model -----------------------------------------------------
-    def decode(self, z) -> dist.Distribution:
-        """p(x | parents): ``z`` a tensor when the decoder has one parent, else a dict
-        ``{name: value}`` of every decoder parent."""
+    def decode(self, z, *, latent: str | None = None, y=None) -> dist.Distribution:
+        """p(x | ·) from the values of some latents.
+
+        ``z`` is a dict ``{name: value}``, or one latent's values ``[M, dim]``: of
+        ``latent`` (by default the decoder's only parent). Latents not given take their
+        prior mean given their parents, in ancestral order (exact for the decoder's
+        parents; for a latent further up, e.g. ``latent="z2"``, the mean of p(z1 | z2)
+        is decoded: the usual way to look at a hierarchy's upper layer). Labels or
+        inputs the decoder needs come as ``y``.
+        """
         parents = self.spec["decoder"]["parents"]
         if not isinstance(z, dict):
-            if len(parents) != 1:
+            if latent is None and len(parents) != 1:
                 raise ValueError(
-                    f"the decoder reads {parents}: pass decode({{name: value}}) with each of them"
+                    f"the decoder reads {parents}: pass decode({{name: value}}) or latent=<name>"
                 )
-            z = {parents[0]: z}
-        missing = [p for p in parents if p not in z]
-        if missing:
-            raise ValueError(f"decode needs a value for every decoder parent; missing {missing}")
+            z = {latent or parents[0]: z}
+        values = self._given(z)
+        rows = next(iter(values.values())).shape[0]
+        if y is not None:
+            values[self.label] = self._check_labels(y, rows)
+        elif self.label is not None and self.label not in values:
+            raise ValueError(f"decoding needs the values of {self.label!r}: pass y= (or it in z)")
+        for name in self.order:
+            if name not in values:
+                parents_of = self.latents[name]["parents"]
+                pa = self.concat(parents_of, values) if parents_of else None
+                values[name] = self.priors[name].distribution(pa).mean
+        return self._px(values)
+
+    def _given(self, z: dict) -> dict:
+        """The values of ``z`` checked against the graph and moved to the model."""
         device, dtype = _device.of(self)
         values = {}
-        for name in parents:
-            value = torch.as_tensor(z[name])
-            categorical = self.nodes[name]["kind"] == "categorical"
-            values[name] = _device.move(value, device, None if categorical else dtype)
-            width = 1 if categorical else graph_spec.width(self.nodes[name])
-            if not categorical and value.shape[-1] != width:
+        for name, value in z.items():
+            if name not in self.nodes:
+                raise ValueError(f"decode: {name!r} is not a latent or input of the model graph "
+                                 f"({', '.join(self.nodes)})")
+            value = torch.as_tensor(value)
+            if self.nodes[name]["kind"] == "categorical":
+                values[name] = _device.move(value, device)
+                continue
+            width = graph_spec.width(self.nodes[name])
+            if value.shape[-1] != width:
                 raise ValueError(
                     f"decode: {name} has {value.shape[-1]} columns but the latent has dim {width}"
                 )
-        return self._px(values)
+            values[name] = _device.move(value, device, dtype)
+        return values
 
     @torch.no_grad()
     def sample(self, n: int, *, noise: bool = False, seed: int | None = None, y=None):

@@ -197,3 +197,20 @@ def test_the_model_is_a_plain_pyro_program():
     ours = pv.infer.elbo(model, x, num_particles=4000, seed=1).sum()
     assert abs(-loss - float(ours)) < 0.05 * abs(float(ours))
     assert isinstance(model.priors["z2"].distribution(None), dist.Independent)
+
+
+def test_latent_space_tools_take_an_upper_latent():
+    """latent='z2' decodes through the mean of p(z1 | z2); the one-latent path is unchanged."""
+    model = pv.build(small())
+    z2 = torch.randn(5, 2)
+    through = model.decode({"z1": model.priors["z1"].distribution(z2).mean}).mean
+    assert torch.allclose(model.decode(z2, latent="z2").mean, through)
+    codes = torch.zeros(3, 2)
+    codes[:, 1] = torch.tensor([-2.0, 0.0, 2.0])
+    traversal = pv.infer.traverse(model, torch.zeros(2), 1, [-2.0, 0.0, 2.0], latent="z2")
+    assert torch.allclose(traversal, model.decode(codes, latent="z2").mean)
+    x = (torch.rand(20, 6) < 0.5).float()
+    draws = pv.infer.sample_aggregate_posterior(model, x, 4, latent="z2", seed=0)
+    assert draws.shape == (4, 6)
+    with pytest.raises(ValueError, match="'w' is not a latent or input of the model graph"):
+        model.decode({"w": z2})
