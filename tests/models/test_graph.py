@@ -12,16 +12,16 @@ HIERARCHICAL = """
 family = "vae"
 data_dim = 784
 
-[latent.z2]
+[latent.z2]                        # one table per latent variable; its name is its Pyro site name
 dim = 50
 prior = { kind = "standard_normal" }
 
 [latent.z1]
 dim = 100
-parents = ["z2"]
+parents = ["z2"]                   # p(z1 | z2)
 prior = { kind = "normal", hidden = [100, 100], activation = "tanh", scale = "net" }
 
-[decoder]
+[decoder]                          # p(x | parents)
 parents = ["z1"]
 kind = "mlp"
 hidden = [200, 200]
@@ -29,7 +29,7 @@ hidden = [200, 200]
 [likelihood]
 kind = "bernoulli"
 
-[guide]
+[guide]                            # q(z1 | x) q(z2 | z1, x) by default; per-latent overrides allowed
 kind = "amortized"
 hidden = [200, 200]
 """
@@ -214,3 +214,15 @@ def test_latent_space_tools_take_an_upper_latent():
     assert draws.shape == (4, 6)
     with pytest.raises(ValueError, match="'w' is not a latent or input of the model graph"):
         model.decode({"w": z2})
+
+
+def test_the_readme_declares_the_issue_toml_verbatim(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Declaring models"):]
+    block = section[section.index("```toml\n") + 8 : section.index("```", section.index("```toml\n") + 8)]
+    assert block.strip() == HIERARCHICAL.strip()
+    path = tmp_path / "readme.toml"
+    path.write_text(block)
+    assert pv.build(path).order == ["z2", "z1"]
