@@ -14,8 +14,8 @@ def exact_log_likelihood(model, x, y=None, *, device=None) -> torch.Tensor:
     graph: log p(x | y) given inputs ``y``, log p(x, y) given the labels of a
     categorical latent, the class summed out without them) or ``marginal()`` (a
     torch Distribution over x: the Gaussian mixture Σₙ λₙ Norm[μₙ, σₙ²], the
-    linear-Gaussian LVM Norm[b, WWᵀ + σ²I]). Raises NotImplementedError for a
-    model with neither, and a ValueError naming what is not linear-Gaussian.
+    linear-Gaussian LVM Norm[b, WWᵀ + σ²I]). Raises NotImplementedError for every
+    other model (for a graph, naming what is not linear-Gaussian).
     """
     exact = getattr(model, "exact_log_prob", None)
     if exact is None and not hasattr(model, "marginal"):

@@ -262,7 +262,8 @@ class GraphModel(nn.Module):
 
     def exact_log_prob(self, x, y=None) -> torch.Tensor:
         """Closed-form log p(x) ``[N]`` of a linear-Gaussian graph (log p(x | y) given inputs,
-        log p(x, y) given the labels of a categorical latent); ValueError otherwise."""
+        log p(x, y) given the labels of a categorical latent); NotImplementedError naming
+        what is not linear-Gaussian otherwise."""
         from ppl_vae.models.graph_exact import log_marginal
 
         return log_marginal(self, x, y)

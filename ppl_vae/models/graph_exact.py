@@ -42,7 +42,7 @@ def _decoder_weights(model):
     linear = getattr(decoder, "is_linear", False)
     if not (linear and isinstance(likelihood, NormalLikelihood)
             and decoder.net[0].weight.shape[0] == model.data_dim):
-        raise ValueError(
+        raise NotImplementedError(
             "no closed-form log p(x) for this model graph: it needs a linear decoder "
             "(decoder.kind = 'mlp' with hidden = []) and likelihood.kind = 'normal' with a fixed "
             "or learned scale; estimate it with pv.infer.log_likelihood"

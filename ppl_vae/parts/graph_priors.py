@@ -59,9 +59,9 @@ class LatentPrior(nn.Module):
     def gaussian(self) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """``(W [dim, parent_dim] or None, b [dim], s [dim])`` with z = W·pa + b + s·ε.
 
-        Raises a ValueError naming the latent when p(z | parents) is not of that form.
+        Raises NotImplementedError naming the latent when p(z | parents) is not of that form.
         """
-        raise ValueError(
+        raise NotImplementedError(
             f"latent {self.name!r}: prior.kind={self.part_name!r} is not linear-Gaussian in its "
             "parents, so the graph has no closed-form log p(x); estimate it with "
             "pv.infer.log_likelihood"
@@ -151,7 +151,7 @@ class ConditionalNormal(LatentPrior):
         linear = self.net is None or len(self.net) == 1
         if not linear or self.net_scale:
             why = "its mean is an MLP (hidden != [])" if not linear else "its scale is output by the net"
-            raise ValueError(
+            raise NotImplementedError(
                 f"latent {self.name!r} is not linear-Gaussian: {why}, so the graph has no "
                 "closed-form log p(x); estimate it with pv.infer.log_likelihood"
             )
