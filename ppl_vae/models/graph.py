@@ -151,7 +151,19 @@ class GraphModel(nn.Module):
         with self._plate(x, idx, num_data):
             values = self._latent_sites(y)
             pyro.sample("x", self._px(values), obs=x)
+            if y is not None and _runtime.penalties_enabled():
+                self._classify_site(x, y, values)
         return values
+
+    def _classify_site(self, x, y, values) -> None:
+        """α · log q(y | x) on labelled data: ``[latent.y] classify = α`` (a penalty factor,
+        so the inference utilities leave it out of log p(x))."""
+        node = self.latents.get(self.label)
+        if node is None or not node.get("classify"):
+            return
+        given = self.concat(self.spec["guide"][self.label]["given"], {"x": x, **values})
+        q = self.encoders[self.label].distribution(given)
+        pyro.factor(f"{_runtime.PENALTY_PREFIX}_classify", node["classify"] * q.log_prob(y))
 
     def guide(self, x, y=None, *, idx=None, num_data=None):
         """q(z₁, … | x): one amortized encoder per latent, in the guide order."""

@@ -17,7 +17,9 @@ A spec with a ``latent`` table declares a directed acyclic graph of latent varia
 ``[input.NAME]`` declares an observed covariate (``kind = "categorical"`` with
 ``num_classes``, or ``"real"`` with ``dim``) that priors and the decoder may name as
 parents; ``[latent.NAME] kind = "categorical"`` (``num_classes``) is a discrete root
-latent, observed when labels are passed and enumerated when not. Their values are the
+latent, observed when labels are passed and enumerated when not; its ``classify = α``
+adds α · log q(y | x) per labelled datapoint to the training objective (Kingma et al.
+2014's classification term, Eq. 9), as a ``penalty_classify`` factor. Their values are the
 ``y`` argument of the model, so a graph holds at most one of them.
 
 ``[guide]`` (kind ``amortized``) gives every latent its own encoder, in an order:
@@ -94,7 +96,8 @@ def _latent(name: str, table) -> dict:
     kind = _checks.one_of(f"{where}.kind", table.get("kind", "continuous"), LATENT_KINDS)
     parents = _names(f"{where}.parents", table.get("parents", []))
     if kind == "categorical":
-        spec_mod.check_keys(table, {"kind", "num_classes", "parents", "class_weights"}, f"{where}.")
+        spec_mod.check_keys(table, {"kind", "num_classes", "parents", "class_weights", "classify"},
+                            f"{where}.")
         if parents:
             raise ValueError(
                 f"{where}.parents={parents!r}: a categorical latent is a root of the graph "
@@ -104,7 +107,9 @@ def _latent(name: str, table) -> dict:
                                        fix="pass the number of classes, an integer >= 2")
         weights = _checks.one_of(f"{where}.class_weights", table.get("class_weights", "uniform"),
                                  ("uniform", "learned"))
-        return {"kind": kind, "num_classes": classes, "parents": [], "class_weights": weights}
+        classify = _checks.finite_number(f"{where}.classify", table.get("classify", 0.0), minimum=0)
+        return {"kind": kind, "num_classes": classes, "parents": [], "class_weights": weights,
+                "classify": classify}
     spec_mod.check_keys(table, {"kind", "dim", "parents", "prior"}, f"{where}.")
     if "dim" not in table:
         raise ValueError(f"[{where}] has no dim: add dim = <its size>, e.g. dim = 8")

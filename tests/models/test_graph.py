@@ -226,3 +226,26 @@ def test_the_readme_declares_the_issue_toml_verbatim(tmp_path):
     path = tmp_path / "readme.toml"
     path.write_text(block)
     assert pv.build(path).order == ["z2", "z1"]
+
+
+def test_m2_classification_term_adds_alpha_log_q_y_on_labelled_data():
+    def m2(alpha):
+        return pv.build({"family": "vae", "data_dim": 6,
+                         "latent": {"y": {"kind": "categorical", "num_classes": 3,
+                                          "classify": alpha}, "z": {"dim": 2}},
+                         "decoder": {"kind": "mlp", "hidden": [8], "parents": ["z", "y"]},
+                         "guide": {"kind": "amortized", "hidden": [8]}})
+    plain, weighted = m2(0.0), m2(5.0)
+    x, y = (torch.rand(4, 6) < 0.5).float(), torch.tensor([0, 2, 1, 1])
+    elbo = pyro.infer.TraceEnum_ELBO(max_plate_nesting=1)
+    pyro.set_rng_seed(0)
+    a = elbo.loss(plain.model, plain.guide, x, y)
+    pyro.set_rng_seed(0)
+    b = elbo.loss(weighted.model, weighted.guide, x, y)
+    log_q = plain.encoders["y"].distribution(x).log_prob(y).sum()
+    assert abs((a - b) - 5.0 * float(log_q.detach())) < 1e-3
+    # the inference utilities leave the term out: the bound is on log p(x, y) itself
+    assert torch.allclose(pv.infer.elbo(plain, x, y, num_particles=4, seed=0),
+                          pv.infer.elbo(weighted, x, y, num_particles=4, seed=0))
+    with pytest.raises(ValueError, match=r"latent.y.classify=-1 is invalid"):
+        m2(-1)
