@@ -16,10 +16,15 @@ value or one-hot row, and A not at all), and x = μ_x + A_x ε + σ ε_x, so
 
 A categorical latent without labels is summed out: log p(x) = logsumexp_c [log π_c +
 log p(x | c)]; with labels it is log p(x, y) = log π_y + log p(x | y), as the
-importance-sampled estimate is. Everything is computed in float64.
+importance-sampled estimate is. A mixture prior (``mixture``, ``vamp`` with a Gaussian
+encoder) is summed over its components the same way: each combination of components
+is a Gaussian graph with its own weight. Everything is computed in float64.
 """
 
 from __future__ import annotations
+
+import itertools
+import math
 
 import torch
 from torch.distributions import MultivariateNormal
@@ -51,7 +56,7 @@ def _decoder_weights(model):
     return layer.weight.double(), layer.bias.double(), likelihood.scale.double()
 
 
-def _fixed_values(model, y, n: int, dtype) -> dict:
+def _fixed_values(model, y, dtype) -> dict:
     """The values of the inputs / categorical latent as parent rows ``[n, width]``."""
     if model.label is None:
         return {}
@@ -61,19 +66,44 @@ def _fixed_values(model, y, n: int, dtype) -> dict:
     return {model.label: y.to(dtype)}
 
 
-def _gaussian(model, fixed: dict):
-    """``(mean [n or 1, D], covariance [D, D])`` of x given the fixed values."""
+#: Most mixture-component combinations the closed form sums over (one Cholesky each).
+MAX_CONFIGURATIONS = 4096
+
+
+def _configurations(model):
+    """``[(log weight, {latent: (W, b, scale)})]``: one Gaussian graph per combination of the
+    mixture components of the latents' priors (a single entry without mixtures)."""
+    per_latent = [[(name, c) for c in model.priors[name].gaussian_components()]
+                  for name in model.latent_sites]
+    count = math.prod(len(options) for options in per_latent)
+    if count > MAX_CONFIGURATIONS:
+        raise NotImplementedError(
+            f"the graph's mixture priors have {count} component combinations, more than the "
+            f"closed form sums over ({MAX_CONFIGURATIONS}); estimate log p(x) with "
+            "pv.infer.log_likelihood"
+        )
+    out = []
+    for combo in itertools.product(*per_latent):
+        log_w = sum(float(c[0]) for _, c in combo)
+        out.append((log_w, {name: c[1:] for name, c in combo}))
+    return out
+
+
+def _gaussian(model, fixed: dict, terms: dict):
+    """``(mean [n or 1, D], covariance [D, D])`` of x given the fixed values, with each
+    latent's ``(W, b, scale)`` from ``terms`` (scale a vector, or a Cholesky factor)."""
     widths = {name: graph_spec.width(node) for name, node in model.nodes.items()}
     continuous = model.latent_sites
     sizes = {n: model.latents[n]["dim"] for n in continuous}
     total = sum(sizes.values())
     means, noise, offset = {}, {}, 0
     for name in continuous:
-        weight, bias, scale = model.priors[name].gaussian()
+        weight, bias, scale = terms[name]
         dim = sizes[name]
         mean = bias.double().unsqueeze(0)
         a = torch.zeros(dim, total, dtype=torch.float64, device=bias.device)
-        a[:, offset : offset + dim] = torch.diag(scale.double())
+        scale = scale.double()
+        a[:, offset : offset + dim] = torch.diag(scale) if scale.dim() == 1 else scale
         offset += dim
         if weight is not None:
             parents = model.latents[name]["parents"]
@@ -94,31 +124,36 @@ def _add_parent(mean, a, w, parent, means, noise, fixed):
     return mean + fixed[parent] @ w.T, a
 
 
-def _log_normal(model, x, fixed) -> torch.Tensor:
-    mean, cov = _gaussian(model, fixed)
-    return MultivariateNormal(mean, covariance_matrix=cov).log_prob(x)
+def _label_cases(model, y, x):
+    """``[(log weight, fixed values)]`` for the inputs / the categorical latent."""
+    node = model.nodes.get(model.label)
+    if node is None:
+        return [(0.0, {})]
+    if model.label in model.inputs:
+        if y is None:
+            raise ValueError(
+                f"the model is conditioned on input {model.label!r}: pass y= (log p(x | y) in "
+                "closed form)"
+            )
+        return [(0.0, _fixed_values(model, y, torch.float64))]
+    prior = model.priors[model.label].distribution()
+    if y is not None:  # log p(x, y)
+        return [(prior.log_prob(y).double(), _fixed_values(model, y, torch.float64))]
+    classes = torch.arange(node["num_classes"], device=x.device)
+    return [(prior.log_prob(c).double(), _fixed_values(model, c.expand(1), torch.float64))
+            for c in classes]
 
 
 @torch.no_grad()
 def log_marginal(model, x: torch.Tensor, y=None) -> torch.Tensor:
-    """log p(x) ``[N]`` (log p(x | y) for an input, log p(x, y) for labels) in closed form."""
+    """log p(x) ``[N]`` (log p(x | y) for an input, log p(x, y) for labels) in closed form:
+    log Σ over the classes and mixture components of weight · Norm_x[mean, covariance]."""
     x64 = x.double()
-    n = x.shape[0]
-    node = model.nodes.get(model.label)
-    if node is not None and model.label in model.inputs and y is None:
-        raise ValueError(
-            f"the model is conditioned on input {model.label!r}: pass y= (log p(x | y) in closed form)"
-        )
-    if node is None or model.label in model.inputs or y is not None:
-        out = _log_normal(model, x64, _fixed_values(model, y, n, torch.float64))
-        if node is not None and model.label in model.latents:
-            out = out + model.priors[model.label].distribution().log_prob(y).double()
-        return out.to(x.dtype)
-    classes = torch.arange(node["num_classes"], device=x.device)
-    log_pi = model.priors[model.label].distribution().log_prob(classes).double()
-    per_class = [
-        log_pi[c] + _log_normal(model, x64, _fixed_values(model, classes[c].expand(1), 1,
-                                                          torch.float64))
-        for c in range(node["num_classes"])
+    configurations = _configurations(model)
+    _decoder_weights(model)  # refuse a nonlinear decoder before any work
+    terms = [
+        log_label + log_w + MultivariateNormal(*_gaussian(model, fixed, gaussians)).log_prob(x64)
+        for log_label, fixed in _label_cases(model, y, x)
+        for log_w, gaussians in configurations
     ]
-    return torch.logsumexp(torch.stack(per_class, 0), 0).to(x.dtype)
+    return torch.logsumexp(torch.stack(terms, 0), 0).to(x.dtype)

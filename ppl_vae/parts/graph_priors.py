@@ -67,6 +67,12 @@ class LatentPrior(nn.Module):
             "pv.infer.log_likelihood"
         )
 
+    def gaussian_components(self) -> list[tuple]:
+        """``[(log weight, W, b, scale)]``: p(z | parents) as a mixture of linear-Gaussian
+        conditionals (one component, weight 0, by default); ``scale`` is a vector of
+        standard deviations or a lower-triangular Cholesky factor."""
+        return [(0.0, *self.gaussian())]
+
     def _root_only(self) -> None:
         if self.parent_dim:
             raise ValueError(
@@ -200,6 +206,12 @@ class MixtureLatent(LatentPrior):
         return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), comps)
 
 
+    def gaussian_components(self):
+        log_pi = torch.log_softmax(self.logits, 0)
+        return [(log_pi[k], None, self.means[k], self.log_scales[k].exp())
+                for k in range(self.means.shape[0])]
+
+
 @register("latent_prior", "vamp")
 class VampLatent(LatentPrior):
     """The VampPrior: p(z) = (1/K) Σ_k q(z | u_k) with K learned pseudo-inputs u_k.
@@ -241,6 +253,14 @@ class VampLatent(LatentPrior):
         q = self.components()
         logits = self.pseudo_inputs.new_zeros(q.batch_shape)
         return dist.MixtureSameFamily(dist.Categorical(logits=logits), q)
+
+
+    def gaussian_components(self):
+        q = self.components()
+        base = q.base_dist if isinstance(q, dist.Independent) else q
+        scales = base.scale if isinstance(q, dist.Independent) else base.scale_tril
+        k = q.batch_shape[0]
+        return [(-math.log(k), None, base.loc[i], scales[i]) for i in range(k)]
 
 
 class ClassPrior(nn.Module):

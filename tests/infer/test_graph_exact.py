@@ -204,3 +204,36 @@ def test_graphs_that_are_not_linear_gaussian_are_refused():
                      "decoder": {"kind": "mlp", "hidden": [], "parents": ["z"]}})
     with pytest.raises(NotImplementedError, match="needs a linear decoder .* likelihood.kind = 'normal'"):
         pv.infer.exact_log_likelihood(bern, torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("prior", [
+    {"kind": "mixture", "components": 3, "weights": "learned", "spread": 2.0},
+    {"kind": "vamp", "components": 4},
+])
+def test_mixture_priors_are_summed_over_their_components(prior):
+    """x = W z + b + σ ε with p(z) = Σ_k π_k N(μ_k, Σ_k): a mixture of K Gaussians in x."""
+    model = graph({"z": {"dim": 2, "prior": prior}}, ["z"])
+    if prior["kind"] == "mixture":
+        with torch.no_grad():
+            model.priors["z"].logits.copy_(torch.tensor([0.4, -0.3, 1.0], dtype=torch.float64))
+            model.priors["z"].log_scales.uniform_(-0.6, 0.2)
+    p_z = model.priors["z"].distribution()
+    comps = p_z.component_distribution
+    loc = comps.mean  # [K, 2]
+    cov = torch.diag_embed(comps.variance)  # the components are diagonal Gaussians
+    wx, bx, sx = decoder_affine(model, 2)
+    px = torch.distributions.MixtureSameFamily(
+        p_z.mixture_distribution,
+        torch.distributions.MultivariateNormal(loc @ wx.T + bx, wx @ cov @ wx.T + torch.diag(sx**2)))
+    x = model.sample(7, noise=True, seed=6)
+    assert torch.allclose(pv.infer.exact_log_likelihood(model, x), px.log_prob(x), atol=1e-9)
+
+
+def test_one_component_mixture_at_the_origin_is_exactly_the_standard_normal_graph():
+    standard = graph({"z": {"dim": 2}}, ["z"])
+    mixture = graph({"z": {"dim": 2, "prior": {"kind": "mixture", "components": 1,
+                                               "spread": 0.0, "scale": 1.0}}}, ["z"])
+    mixture.decoder.load_state_dict(standard.decoder.state_dict())
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert torch.allclose(pv.infer.exact_log_likelihood(standard, x),
+                          pv.infer.exact_log_likelihood(mixture, x), atol=1e-12)
