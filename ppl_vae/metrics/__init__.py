@@ -7,6 +7,7 @@ result, over a private array-only core.
 from ppl_vae.metrics.active_units import active_units, unit_variances
 from ppl_vae.metrics.dci import dci
 from ppl_vae.metrics.decomposition import elbo_decomposition
+from ppl_vae.metrics.kl_per_latent import kl_per_latent
 from ppl_vae.metrics.mig import mig, mig_details
 from ppl_vae.metrics.ood import ood_auroc
 from ppl_vae.metrics.sbc import rank_counts, rank_uniformity, sbc_ranks
@@ -15,6 +16,7 @@ __all__ = [
     "active_units",
     "dci",
     "elbo_decomposition",
+    "kl_per_latent",
     "mig",
     "mig_details",
     "ood_auroc",
