@@ -89,23 +89,14 @@ class ELBOTerms:
         return sum(self.reconstruction.values()) - sum(self.kl.values())
 
 
-def elbo_terms(
-    model,
-    x,
-    y=None,
-    *,
-    guide=None,
-    num_particles: int = 1,
-    seed=None,
-    data_plate: str | None = None,
-    device=None,
-    **kwargs,
-) -> ELBOTerms:
+def elbo_terms(model, x, y=None, *, num_particles: int = 1, seed=None, guide=None,
+               data_plate: str | None = None, device=None, **kwargs) -> ELBOTerms:
     """The ELBO per datapoint and per site: :class:`ELBOTerms`.
 
     Its ``elbo`` equals :func:`elbo` with the same ``seed`` and ``num_particles``.
     A program that enumerates a discrete latent has no such split (its terms are
-    summed out jointly) and is refused: pass the labels ``y``.
+    summed out jointly) and is refused: pass the labels ``y``. The other arguments are
+    :func:`elbo`'s.
     """
     num_particles = _checks.positive_int("num_particles", num_particles)
     prog = _program.program(model, guide, kwargs=kwargs)
