@@ -61,6 +61,8 @@ class GraphModel(nn.Module):
         self.order = graph_spec.topological(self.latents)
         self.guide_order = graph_spec.guide_sequence(self.latents, self.order,
                                                      spec["guide"]["order"])
+        #: What each latent's encoder reads (x, the input, latents drawn before it).
+        self.given = {name: s["given"] for name, s in graph_spec.encoders(spec).items()}
         carriers = [*self.inputs, *(n for n in self.order
                                     if self.latents[n]["kind"] == "categorical")]
         self.label = carriers[0] if carriers else None
@@ -161,7 +163,7 @@ class GraphModel(nn.Module):
         node = self.latents.get(self.label)
         if node is None or not node.get("classify"):
             return
-        given = self.concat(self.spec["guide"][self.label]["given"], {"x": x, **values})
+        given = self.concat(self.given[self.label], {"x": x, **values})
         q = self.encoders[self.label].distribution(given)
         pyro.factor(f"{_runtime.PENALTY_PREFIX}_classify", node["classify"] * q.log_prob(y))
 
@@ -170,7 +172,7 @@ class GraphModel(nn.Module):
         with self._plate(x, idx, num_data):
             values = {"x": x, **self._inputs(y)}
             for name in self.guide_order:
-                given = self.concat(self.spec["guide"][name]["given"], values)
+                given = self.concat(self.given[name], values)
                 q = self.encoders[name].distribution(given)
                 if self.latents[name]["kind"] == "categorical":
                     values[name] = y if y is not None else pyro.sample(
@@ -293,8 +295,7 @@ class SemiSupervisedGraphModel(GraphModel):
     enumerate = True
 
 
-def _encoder(spec: dict, name: str, widths: dict):
-    table = spec["guide"][name]
+def _encoder(spec: dict, name: str, table: dict, widths: dict):
     node = spec["latent"][name]
     in_dim = sum(widths[g] for g in table["given"])
     if node["kind"] == "categorical":
@@ -323,7 +324,8 @@ def build_graph(spec: dict) -> GraphModel:
         ctx = LatentContext(name, node["dim"], sum(widths[p] for p in node["parents"]), data_dim)
         priors[name] = registry.get("latent_prior", node["prior"]["kind"])(
             ctx, **_options(node["prior"]))
-    encoders = {name: _encoder(spec, name, widths) for name in latents}
+    encoders = {name: _encoder(spec, name, table, widths)
+                for name, table in graph_spec.encoders(spec).items()}
     decoder_in = sum(widths[p] for p in spec["decoder"]["parents"])
     parts = {
         "priors": priors,

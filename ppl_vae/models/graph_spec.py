@@ -212,7 +212,10 @@ def _default_given(name: str, latents: dict, inputs: dict, earlier: list[str]) -
     return given
 
 
-def _guide(raw: dict, latents: dict, inputs: dict, order: list[str]) -> dict:
+def _guide(raw: dict, latents: dict) -> dict:
+    """The resolved ``[guide]``: the shared settings, ``order``, and per latent only the keys
+    its ``[guide.NAME]`` table writes (so an override of the shared settings reaches every
+    latent that does not set its own)."""
     table = dict(_table("guide", raw.get("guide") or {"kind": "amortized"}))
     if table.get("kind") != "amortized":
         raise ValueError(
@@ -220,17 +223,29 @@ def _guide(raw: dict, latents: dict, inputs: dict, order: list[str]) -> dict:
             "gets an amortized encoder, so set guide.kind = 'amortized'"
         )
     direction = _checks.one_of("guide.order", table.pop("order", "bottom_up"), GUIDE_ORDERS)
-    overrides = {name: _table(f"guide.{name}", table.pop(name)) for name in list(table)
+    overrides = {name: dict(_table(f"guide.{name}", table.pop(name))) for name in list(table)
                  if name in latents}
-    base = spec_mod.resolve_part("guide", table, where="guide")
-    out = {**base, "order": direction}
-    sequence = guide_sequence(latents, order, direction)
-    for i, name in enumerate(sequence):
-        over = overrides.get(name, {})
+    out = {**spec_mod.resolve_part("guide", table, where="guide"), "order": direction}
+    for name, over in overrides.items():
         spec_mod.check_keys(over, {*_GUIDE_KEYS, "given"}, f"guide.{name}.")
+        if "given" in over:
+            over["given"] = _names(f"guide.{name}.given", over["given"])
+        out[name] = over
+    return out
+
+
+def encoders(spec: dict) -> dict:
+    """Each latent's encoder settings ``{name: {hidden, activation, covariance, flow, given}}``:
+    its ``[guide.NAME]`` keys over the shared ``[guide]`` ones; ``given`` (what it reads)
+    by default x, the input, the categorical latents and the graph neighbours drawn before
+    it. A ValueError names a ``given`` entry the encoder cannot read."""
+    latents, inputs, guide = spec["latent"], spec["input"], spec["guide"]
+    sequence = guide_sequence(latents, topological(latents), guide["order"])
+    out = {}
+    for i, name in enumerate(sequence):
+        over = guide.get(name, {})
         allowed = ["x", *inputs, *sequence[:i]]
-        given = _names(f"guide.{name}.given",
-                       over.get("given", _default_given(name, latents, inputs, sequence[:i])))
+        given = over.get("given", _default_given(name, latents, inputs, sequence[:i]))
         for g in given:
             if g not in allowed:
                 raise ValueError(
@@ -239,17 +254,17 @@ def _guide(raw: dict, latents: dict, inputs: dict, order: list[str]) -> dict:
                 )
         if not given:
             raise ValueError(f"guide.{name}.given=[] is invalid: the encoder must read something")
-        out[name] = {**{k: over.get(k, base[k]) for k in _GUIDE_KEYS}, "given": given}
+        out[name] = {**{k: over.get(k, guide[k]) for k in _GUIDE_KEYS}, "given": list(given)}
     return out
 
 
-def _check_vamp(latents: dict, guide: dict) -> None:
+def _check_vamp(latents: dict, settings: dict) -> None:
     for name, node in latents.items():
         if node["kind"] == "continuous" and node["prior"]["kind"] == "vamp" \
-                and guide[name]["given"] != ["x"]:
+                and settings[name]["given"] != ["x"]:
             raise ValueError(
                 f"latent.{name}.prior.kind='vamp' pushes pseudo-inputs through the encoder of "
-                f"{name!r}, which must read x alone, but it reads {guide[name]['given']}: set "
+                f"{name!r}, which must read x alone, but it reads {settings[name]['given']}: set "
                 f"guide.{name}.given = ['x'] (or guide.order so that it is encoded first)"
             )
 
@@ -289,11 +304,10 @@ def resolve(raw: dict, *, objective_of) -> dict:
     decoder = _decoder(raw, latents, inputs, order)
     _check_used(latents, inputs, decoder["parents"])
     _check_label_carriers(latents, inputs)
-    guide = _guide(raw, latents, inputs, order)
-    _check_vamp(latents, guide)
+    guide = _guide(raw, latents)
     objective, beta, penalties = objective_of(raw)
     _check_objective(objective, penalties)
-    return {
+    out = {
         "family": raw["family"],
         "data_dim": _checks.positive_int("data_dim", raw.get("data_dim", 64)),
         "seed": _checks.seed("seed", raw.get("seed", 0)),
@@ -301,3 +315,5 @@ def resolve(raw: dict, *, objective_of) -> dict:
         "likelihood": spec_mod.resolve_part("likelihood", raw["likelihood"], where="likelihood"),
         "guide": guide, "objective": objective, "beta": beta, "penalty": [],
     }
+    _check_vamp(latents, encoders(out))
+    return out

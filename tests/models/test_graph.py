@@ -54,8 +54,8 @@ def test_the_issue_toml_builds_the_two_layer_program(tmp_path):
     model = pv.build(path)
     assert isinstance(model, pv.models.Model)
     assert model.order == ["z2", "z1"] and model.guide_order == ["z1", "z2"]
-    assert model.spec["guide"]["z1"]["given"] == ["x"]
-    assert model.spec["guide"]["z2"]["given"] == ["x", "z1"]  # q(z1|x) q(z2|z1,x)
+    assert model.given["z1"] == ["x"]
+    assert model.given["z2"] == ["x", "z1"]  # q(z1|x) q(z2|z1,x)
     assert "latent_dim" not in model.spec and "prior" not in model.spec
     x = (torch.rand(3, 784) < 0.5).float()
     g = poutine.trace(model.guide).get_trace(x)
@@ -72,14 +72,14 @@ def test_the_issue_toml_builds_the_two_layer_program(tmp_path):
 def test_top_down_order_conditions_the_lower_latent_on_the_upper():
     model = pv.build(small(guide={"kind": "amortized", "hidden": [8], "order": "top_down"}))
     assert model.guide_order == ["z2", "z1"]
-    assert model.spec["guide"]["z2"]["given"] == ["x"]
-    assert model.spec["guide"]["z1"]["given"] == ["x", "z2"]
+    assert model.given["z2"] == ["x"]
+    assert model.given["z1"] == ["x", "z2"]
 
 
 def test_per_latent_guide_overrides():
     model = pv.build(small(guide={"kind": "amortized", "hidden": [8],
                                   "z2": {"given": ["z1"], "hidden": [5]}}))
-    assert model.spec["guide"]["z2"]["given"] == ["z1"]
+    assert model.given["z2"] == ["z1"]
     assert model.encoders["z2"].net[0].in_features == 3
     assert model.encoders["z2"].net[0].out_features == 5
     with pytest.raises(ValueError, match=r"guide.z1.given names 'z2', which the encoder of 'z1'"):
@@ -249,3 +249,12 @@ def test_m2_classification_term_adds_alpha_log_q_y_on_labelled_data():
                           pv.infer.elbo(weighted, x, y, num_particles=4, seed=0))
     with pytest.raises(ValueError, match=r"latent.y.classify=-1 is invalid"):
         m2(-1)
+
+
+def test_shared_guide_settings_reach_every_latent_without_its_own():
+    model = pv.build("hierarchical", guide={"hidden": [64]})
+    assert model.encoders["z1"].net[0].out_features == 64  # the shared setting
+    assert model.encoders["z2"].net[0].out_features == 100  # [guide.z2] keeps its own
+    assert model.spec["guide"]["z2"] == {"given": ["z1"], "hidden": [100, 100]}
+    flipped = pv.build(pv.build(small()).spec, guide={"order": "top_down"})
+    assert flipped.given == {"z2": ["x"], "z1": ["x", "z2"]}

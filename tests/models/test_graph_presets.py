@@ -27,7 +27,7 @@ def test_hierarchical_is_burdas_two_stochastic_layer_architecture():
 def test_cvae_conditions_prior_decoder_and_encoder_on_y(digits):
     model = pv.build("cvae")
     assert model.requires_labels and not model.enumerate and model.num_classes == 10
-    assert model.spec["guide"]["z"]["given"] == ["x", "y"]
+    assert model.given["z"] == ["x", "y"]
     x, y = digits.x_train[:64], digits.y_train[:64]
     # the prior depends on y: different classes, different p(z | y)
     means = model.priors["z"].distribution(torch.eye(10)).mean
@@ -41,7 +41,7 @@ def test_cvae_conditions_prior_decoder_and_encoder_on_y(digits):
 def test_m2_is_trained_with_enumeration_and_scores_unlabelled_data(digits):
     model = pv.build("m2", data_dim=64)
     assert model.enumerate and not model.requires_labels and model.num_classes == 10
-    assert model.guide_order == ["y", "z"] and model.spec["guide"]["z"]["given"] == ["x", "y"]
+    assert model.guide_order == ["y", "z"] and model.given["z"] == ["x", "y"]
     x, y = digits.x_train[:128], digits.y_train[:128]
     before = float(pv.infer.elbo(model, x, num_particles=2, seed=0).mean())
     pv.fit(model, x, steps=60, batch_size=64, seed=0, progress=False)  # unlabelled
