@@ -258,3 +258,31 @@ def test_shared_guide_settings_reach_every_latent_without_its_own():
     assert model.spec["guide"]["z2"] == {"given": ["z1"], "hidden": [100, 100]}
     flipped = pv.build(pv.build(small()).spec, guide={"order": "top_down"})
     assert flipped.given == {"z2": ["x"], "z1": ["x", "z2"]}
+
+
+def test_a_flow_on_one_latent_of_the_graph():
+    model = pv.build(small(guide={"kind": "amortized", "hidden": [8],
+                                  "z1": {"flow": {"kind": "iaf", "layers": 2, "hidden": [8]}}}))
+    assert model.encoders["z1"].flow is not None and model.encoders["z2"].flow is None
+    x = (torch.rand(5, 6) < 0.5).float()
+    terms = pv.infer.elbo_terms(model, x, num_particles=3, seed=0)
+    assert torch.allclose(terms.elbo, pv.infer.elbo(model, x, num_particles=3, seed=0), atol=1e-5)
+
+
+def test_a_real_input_enters_prior_and_decoder_linearly():
+    """A linear model with a real covariate y: p(x | y) = N(Wx (W_y y + b) + bx, ...)."""
+    spec = small(input={"c": {"kind": "real", "dim": 2}},
+                 latent={"z": {"dim": 2, "parents": ["c"], "prior": {"kind": "normal", "hidden": []}}},
+                 decoder={"kind": "mlp", "hidden": [], "parents": ["z"]},
+                 likelihood={"kind": "normal", "scale": 0.3})
+    model = pv.build(spec).double()
+    assert model.requires_labels and model.num_classes is None
+    c = torch.randn(4, 2, dtype=torch.float64)
+    x = model.sample(4, noise=True, seed=0, y=c)
+    pz = model.priors["z"].distribution(c)
+    w, b = model.decoder.net[0].weight, model.decoder.net[0].bias
+    cov = w @ torch.diag_embed(pz.variance) @ w.T + 0.09 * torch.eye(6, dtype=torch.float64)
+    expected = torch.distributions.MultivariateNormal(pz.mean @ w.T + b, cov).log_prob(x)
+    assert torch.allclose(pv.infer.exact_log_likelihood(model, x, c), expected, atol=1e-9)
+    with pytest.raises(ValueError, match=r"y has data dimension 3 but the model expects 2"):
+        model.check_data(x, torch.zeros(4, 3))
