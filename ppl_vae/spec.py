@@ -91,18 +91,19 @@ def merge(base: dict, overrides: dict) -> dict:
     return _merge_tables(out, overrides)
 
 
-def _merge_tables(out: dict, overrides: dict) -> dict:
+def _merge_tables(out: dict, overrides: dict, path: tuple = ()) -> dict:
     for key, value in overrides.items():
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
             if key in PART_TABLES and "kind" in value and value["kind"] != old.get("kind"):
-                kind = "decoder" if key == "decoder" else key
+                # a graph latent's prior ([latent.NAME] prior) is a latent_prior part
+                kind = "latent_prior" if path[:1] == ("latent",) and key == "prior" else key
                 try:
                     valid = registry.spec_keys(registry.get(kind, value["kind"]))
                 except ValueError:
                     valid = {}
                 old = {k: v for k, v in old.items() if k in valid}
-            out[key] = _merge_tables(copy.deepcopy(old), value)
+            out[key] = _merge_tables(copy.deepcopy(old), value, (*path, key))
         else:
             out[key] = copy.deepcopy(value)
     return out

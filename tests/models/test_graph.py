@@ -286,3 +286,9 @@ def test_a_real_input_enters_prior_and_decoder_linearly():
     assert torch.allclose(pv.infer.exact_log_likelihood(model, x, c), expected, atol=1e-9)
     with pytest.raises(ValueError, match=r"y has data dimension 3 but the model expects 2"):
         model.check_data(x, torch.zeros(4, 3))
+
+
+def test_changing_a_latent_prior_kind_drops_the_old_kinds_keys():
+    model = pv.build("mog_prior", latent={"z": {"prior": {"kind": "vamp", "components": 5}}})
+    assert model.spec["latent"]["z"]["prior"] == {"kind": "vamp", "components": 5}
+    assert model.spec["latent"]["z"]["dim"] == 8  # the rest of the latent's table is kept
