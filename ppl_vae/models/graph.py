@@ -321,7 +321,11 @@ def build_graph(spec: dict) -> GraphModel:
         if node["kind"] == "categorical":
             priors[name] = ClassPrior(node["num_classes"], node["class_weights"], f"latent.{name}")
             continue
-        ctx = LatentContext(name, node["dim"], sum(widths[p] for p in node["parents"]), data_dim)
+        parents = [spec["input"].get(p) or latents[p] for p in node["parents"]]
+        classes = parents[0]["num_classes"] if len(parents) == 1 and \
+            parents[0]["kind"] == "categorical" else None
+        ctx = LatentContext(name, node["dim"], sum(widths[p] for p in node["parents"]), data_dim,
+                            classes)
         priors[name] = registry.get("latent_prior", node["prior"]["kind"])(
             ctx, **_options(node["prior"]))
     encoders = {name: _encoder(spec, name, table, widths)

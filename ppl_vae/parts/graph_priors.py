@@ -11,6 +11,8 @@ parent enters as a one-hot row) and returns p(z | parents) with event shape
 - ``normal``: Norm_z[μ(pa), diag s²] with μ an MLP of the parents (``hidden = []`` is
   linear), ``scale`` a number, ``"learned"`` (one free s per dimension) or ``"net"``
   (output by the MLP); on a root latent μ is a learned vector;
+- ``class_conditional``: Norm_z[μ_y, s_y² I], one Gaussian per class of the latent's one
+  categorical parent (the RD-VAE's prior);
 - ``mixture``: Σ_k π_k Norm_z[μ_k, diag s_k²] with K = ``components`` learned
   Gaussians (a root latent);
 - ``vamp``: the VampPrior (Tomczak & Welling, 2018), p(z) = (1/K) Σ_k q(z | u_k) with
@@ -43,6 +45,8 @@ class LatentContext:
     dim: int
     parent_dim: int
     data_dim: int
+    #: The classes of the parent when the latent's only parent is categorical, else None.
+    num_classes: int | None = None
 
 
 class LatentPrior(nn.Module):
@@ -165,6 +169,53 @@ class ConditionalNormal(LatentPrior):
         if self.net is None:
             return None, self.loc, scale
         return self.net[0].weight, self.net[0].bias, scale
+
+
+@register("latent_prior", "class_conditional")
+class ClassConditionalLatent(LatentPrior):
+    """p(z | y) = Norm_z[μ_y, s_y² I]: one Gaussian per class of the latent's categorical parent.
+
+    The RD-VAE's prior on a graph latent whose only parent is a categorical input or
+    latent (summed out with it when the class is unobserved).
+
+    Parameters
+    ----------
+    scale : float or "learned"
+        s for every class, or one learned s_y per class.
+    spread : float
+        The means start at this distance from the origin on random, nearly orthogonal
+        directions (from the build's seed).
+    """
+
+    def __init__(self, ctx, *, scale=1.0, spread=3.0):
+        super().__init__(ctx)
+        where = f"latent.{ctx.name}.prior"
+        if ctx.num_classes is None:
+            raise ValueError(
+                f"{where}.kind='class_conditional' needs exactly one parent, a categorical input "
+                f"or latent: set latent.{ctx.name}.parents = ['<its name>']"
+            )
+        spread = _checks.positive_float(f"{where}.spread", spread)
+        directions = torch.randn(ctx.num_classes, ctx.dim)
+        if ctx.num_classes <= ctx.dim:
+            directions = torch.linalg.qr(directions.T).Q.T
+        self.means = nn.Parameter(spread * directions / directions.norm(dim=1, keepdim=True))
+        self.learned = scale == "learned"
+        _learned_or_fixed(self, scale, ctx.num_classes, where, net=False)
+
+    def distribution(self, parents=None):
+        loc = parents @ self.means  # parents: one-hot rows [..., C]
+        scale = (parents @ self.log_scale).exp().unsqueeze(-1).expand_as(loc)
+        return dist.Normal(loc, scale).to_event(1)
+
+    def gaussian(self):
+        if self.learned:
+            raise NotImplementedError(
+                f"latent {self.name!r} is not linear-Gaussian in its parent: its scale is "
+                "learned per class; estimate log p(x) with pv.infer.log_likelihood"
+            )
+        scale = self.log_scale[0].exp().expand(self.dim)
+        return self.means.T, torch.zeros_like(scale), scale
 
 
 @register("latent_prior", "mixture")

@@ -109,3 +109,44 @@ def test_vamp_refuses_an_encoder_that_reads_more_than_x():
 def test_root_only_priors_refuse_parents():
     with pytest.raises(ValueError, match=r"latent.z1.prior.kind='mixture' takes no parents"):
         two_layer({"kind": "mixture", "components": 2})
+
+
+def class_model(scale):
+    return pv.build({
+        "family": "vae", "data_dim": 3,
+        "latent": {"y": {"kind": "categorical", "num_classes": 3},
+                   "z": {"dim": 2, "parents": ["y"],
+                         "prior": {"kind": "class_conditional", "scale": scale}}},
+        "decoder": {"kind": "mlp", "hidden": [], "parents": ["z"]},
+        "likelihood": {"kind": "normal", "scale": 0.4},
+    }).double()
+
+
+def test_class_conditional_latent_is_one_gaussian_per_class():
+    model = class_model("learned")
+    prior = model.priors["z"]
+    with torch.no_grad():
+        prior.log_scale.copy_(torch.tensor([0.2, -0.5, 0.0], dtype=torch.float64))
+    y = torch.tensor([2, 0, 1])
+    z = torch.randn(3, 2, dtype=torch.float64)
+    onehot = torch.nn.functional.one_hot(y, 3).double()
+    expected = dist.Normal(prior.means[y], prior.log_scale[y].exp().unsqueeze(-1)).log_prob(z).sum(-1)
+    assert torch.allclose(prior.distribution(onehot).log_prob(z), expected)
+    with pytest.raises(NotImplementedError, match="learned per class"):
+        pv.infer.exact_log_likelihood(model, torch.zeros(2, 3))
+
+
+def test_class_conditional_graph_has_the_class_mixture_as_its_marginal():
+    model = class_model(0.8)
+    means, w, b = model.priors["z"].means, model.decoder.net[0].weight, model.decoder.net[0].bias
+    cov = 0.64 * w @ w.T + 0.16 * torch.eye(3, dtype=torch.float64)
+    px = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=torch.zeros(3, dtype=torch.float64)),
+        torch.distributions.MultivariateNormal(means @ w.T + b, cov))
+    x = model.sample(6, noise=True, seed=0)
+    assert torch.allclose(pv.infer.exact_log_likelihood(model, x), px.log_prob(x), atol=1e-9)
+
+
+def test_class_conditional_needs_one_categorical_parent():
+    with pytest.raises(ValueError, match="needs exactly one parent, a categorical input or latent"):
+        two_layer({"kind": "class_conditional"})
