@@ -292,3 +292,18 @@ def test_changing_a_latent_prior_kind_drops_the_old_kinds_keys():
     model = pv.build("mog_prior", latent={"z": {"prior": {"kind": "vamp", "components": 5}}})
     assert model.spec["latent"]["z"]["prior"] == {"kind": "vamp", "components": 5}
     assert model.spec["latent"]["z"]["dim"] == 8  # the rest of the latent's table is kept
+
+
+def test_fit_with_validation_resumes_bit_for_bit(tmp_path, digits):
+    spec = small(data_dim=64)
+    x, x_val = digits.x_train[:300], digits.x_test[:50]
+    options = dict(batch_size=50, progress=False, checkpoint_every=10, x_val=x_val, eval_every=10)
+    straight = pv.build(spec)
+    pv.fit(straight, x, steps=20, checkpoint=tmp_path / "a.pt", **options)
+    resumed = pv.build(spec)
+    pv.fit(resumed, x, steps=10, checkpoint=tmp_path / "b.pt", **options)
+    resumed = pv.build(spec)
+    result = pv.fit(resumed, x, steps=20, checkpoint=tmp_path / "b.pt", resume=True, **options)
+    assert result.history.val_elbo.notna().any()
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
