@@ -297,7 +297,8 @@ def test_changing_a_latent_prior_kind_drops_the_old_kinds_keys():
 def test_fit_with_validation_resumes_bit_for_bit(tmp_path, digits):
     spec = small(data_dim=64)
     x, x_val = digits.x_train[:300], digits.x_test[:50]
-    options = dict(batch_size=50, progress=False, checkpoint_every=10, x_val=x_val, eval_every=10)
+    options = {"batch_size": 50, "progress": False, "checkpoint_every": 10, "x_val": x_val,
+               "eval_every": 10}
     straight = pv.build(spec)
     pv.fit(straight, x, steps=20, checkpoint=tmp_path / "a.pt", **options)
     resumed = pv.build(spec)
