@@ -1,7 +1,8 @@
 """Registry of named parts, so that a spec can compose them by name.
 
 A *part* is a small class of one kind — ``prior``, ``likelihood``, ``decoder``,
-``guide``, ``penalty`` — or a ``family`` that turns a resolved spec into a model.
+``guide``, ``penalty``, ``latent_prior`` (the prior of one latent of a model
+graph, given its parents) — or a ``family`` that turns a resolved spec into a model.
 Parts declare their spec keys as keyword-only constructor arguments with
 defaults; the spec layer reads them from the signature, so adding a key to a
 part is a one-line change and an unknown key is reported with the valid ones.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 
-KINDS = ("family", "prior", "likelihood", "decoder", "guide", "penalty")
+KINDS = ("family", "prior", "likelihood", "decoder", "guide", "penalty", "latent_prior")
 
 _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 

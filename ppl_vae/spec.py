@@ -105,20 +105,56 @@ def merge(base: dict, overrides: dict) -> dict:
     out = copy.deepcopy(base)
     overrides = plain(overrides)
     _drop_replaced_alias(out, overrides)
+    _drop_replaced_latents(out, overrides)
+    return _merge_tables(out, overrides)
+
+
+def _merge_tables(out: dict, overrides: dict, path: tuple = ()) -> dict:
     for key, value in overrides.items():
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
             if key in PART_TABLES and "kind" in value and value["kind"] != old.get("kind"):
-                kind = "decoder" if key == "decoder" else key
+                # a graph latent's prior ([latent.NAME] prior) is a latent_prior part
+                kind = "latent_prior" if path[:1] == ("latent",) and key == "prior" else key
                 try:
                     valid = registry.spec_keys(registry.get(kind, value["kind"]))
                 except ValueError:
                     valid = {}
                 old = {k: v for k, v in old.items() if k in valid}
-            out[key] = merge(old, value)
+            out[key] = _merge_tables(copy.deepcopy(old), value, (*path, key))
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+#: The one-latent form of a spec; a ``[latent.*]`` table (a model graph) replaces it.
+ONE_LATENT_KEYS = ("latent_dim", "prior")
+
+
+def check_latent_forms(table: dict, where: str = "spec") -> None:
+    """Refuse a spec (or one layer of overrides) that writes both latent forms."""
+    both = [k for k in ONE_LATENT_KEYS if k in table]
+    if "latent" in table and both:
+        raise ValueError(
+            f"{where} has both [latent.*] tables (a model graph) and {' and '.join(both)} (the "
+            "one-latent form, which is the graph latent.z): write only one of them"
+        )
+
+
+def _drop_replaced_latents(base: dict, overrides: dict) -> None:
+    """A layer that declares ``[latent.*]`` replaces the base's one-latent keys (and the reverse
+    is refused: a graph's latents are changed with ``latent={name: {...}}``)."""
+    check_latent_forms(base)
+    check_latent_forms(overrides, "the overrides")
+    if "latent" in overrides:
+        for key in ONE_LATENT_KEYS:
+            base.pop(key, None)
+    elif "latent" in base and any(k in overrides for k in ONE_LATENT_KEYS):
+        key = next(k for k in ONE_LATENT_KEYS if k in overrides)
+        raise ValueError(
+            f"{key} cannot override a spec with [latent.*] tables: set a latent's size or "
+            "prior in its own table, e.g. latent={'z1': {'dim': 8}}"
+        )
 
 
 def _drop_replaced_alias(base: dict, overrides: dict) -> None:

@@ -8,12 +8,13 @@ per-datapoint answer is refused with a ``ValueError`` naming the site.
 """
 
 from ppl_vae.infer._psis import khat_threshold, pareto_khat
-from ppl_vae.infer.elbo import elbo
+from ppl_vae.infer.elbo import ELBOTerms, elbo, elbo_terms
 from ppl_vae.infer.exact import exact_log_likelihood
 from ppl_vae.infer.importance import ISResult, log_likelihood
 from ppl_vae.infer.latent_space import (
     aggregate_posterior,
     attribute_vector,
+    posterior_mean,
     project,
     resynthesize,
     sample_aggregate_posterior,
@@ -22,17 +23,20 @@ from ppl_vae.infer.latent_space import (
 from ppl_vae.infer.local_guide import LocalFlowGuide, LocalGaussianGuide, fit_local_guide
 
 __all__ = [
+    "ELBOTerms",
     "ISResult",
     "LocalFlowGuide",
     "LocalGaussianGuide",
     "aggregate_posterior",
     "attribute_vector",
     "elbo",
+    "elbo_terms",
     "exact_log_likelihood",
     "fit_local_guide",
     "khat_threshold",
     "log_likelihood",
     "pareto_khat",
+    "posterior_mean",
     "project",
     "resynthesize",
     "sample_aggregate_posterior",

@@ -177,7 +177,10 @@ def decode(model, z: torch.Tensor, *, data_dim: int | None = None, latent=None, 
     decoder = getattr(model, "decode", None)
     if callable(decoder):
         dev, dtype = _device.of(model)
-        return decoder(_device.move(torch.as_tensor(z), dev, dtype))
+        z = _device.move(torch.as_tensor(z), dev, dtype)
+        if latent is not None and _program.Signature.of(decoder).takes("latent"):
+            return decoder(z, latent=latent)  # a model graph decodes any of its latents
+        return decoder(z)
     if data_dim is None:
         raise ValueError(
             "data_dim=None with a model that has no decode(z): pass data_dim=<columns of x>"
@@ -220,6 +223,32 @@ def posterior(model, x, *, y=None, guide=None, **options):
     """
     with torch.no_grad():
         return _view_of(model, x, y, guide, dict(options)).posterior()
+
+
+def posterior_mean(model, x, *, y=None, guide=None, num_samples: int = 16, seed=None,
+                   **options) -> torch.Tensor:
+    """E_q[z | x] at the latent site for every row of ``x``, ``Tensor[N, latent]``.
+
+    The mean of the guide's distribution at the site, averaged over ``num_samples``
+    passes of the guide: where q(z | x) reads latents the guide draws first (the upper
+    layer of a bottom-up hierarchy, q(z2 | z1, x)), this integrates them out by Monte
+    Carlo, E_{q(z1|x)} E_q[z2 | z1, x]; otherwise every pass gives the same mean.
+    ``options`` as for :func:`aggregate_posterior`.
+    """
+    num_samples = _checks.positive_int("num_samples", num_samples)
+    with _seed.seeded(seed), torch.no_grad():
+        view = _view_of(model, x, y, guide, dict(options))
+        if view.st.has_enumeration:
+            raise ValueError(
+                "the program enumerates a discrete latent, which the posterior mean of "
+                f"{view.latent!r} would have to average over: pass its labels y="
+            )
+        if view.guide_site is None:
+            raise ValueError(f"the guide does not sample {view.latent!r}: pass guide=")
+        _, g = _trace.run(view.prog, view.x, view.y, view.st, particles=num_samples)
+        fn = g.nodes[view.latent]["fn"]
+        mean = moments(fn)[0].reshape(-1, view.st.size, fn.event_shape.numel())
+        return mean.mean(0)
 
 
 def aggregate_posterior(model, x_ref, *, y=None, guide=None, **options):

@@ -12,7 +12,9 @@ from typing import ClassVar
 
 from ppl_vae import _checks, registry
 from ppl_vae import spec as spec_mod
+from ppl_vae.models import graph_spec
 from ppl_vae.models.gmm import GaussianMixture
+from ppl_vae.models.graph import build_graph
 from ppl_vae.models.latent import LatentVariableModel
 from ppl_vae.parts import objective as objective_mod
 from ppl_vae.parts.base import Context
@@ -58,8 +60,12 @@ class LatentFamily(Family):
     tables = ("prior", "likelihood", "decoder", "guide", "objective", "penalty")
     beta_term = "kl"
     model_class = LatentVariableModel
+    #: True when a spec may declare a model graph (``[latent.*]`` tables) in this family.
+    graphs: ClassVar[bool] = True
 
     def resolve(self, raw):
+        if "latent" in raw:
+            return self._resolve_graph(raw)
         out = super().resolve(raw)
         out["latent_dim"] = _checks.positive_int(
             "latent_dim", out["latent_dim"], fix="pass an integer >= 1 (e.g. latent_dim=8)"
@@ -81,10 +87,30 @@ class LatentFamily(Family):
         ]
         return out
 
+    def _objective(self, raw):
+        """``(objective, beta, penalties)`` of a raw spec, with this family's ``beta`` alias."""
+        beta = raw.get("beta")
+        if beta is not None:
+            beta = _checks.positive_float("beta", beta)
+        objective, penalties = objective_mod.resolve(raw, beta=beta, beta_term=self.beta_term)
+        return objective, objective_mod.beta_of(objective, self.beta_term), penalties
+
+    def _resolve_graph(self, raw):
+        if not self.graphs:
+            raise ValueError(
+                f"family {raw['family']!r} has no model graphs: declare [latent.*] tables with "
+                "family = 'vae'"
+            )
+        if "training" in raw:
+            super().resolve(raw)  # the same refusal as a one-latent spec
+        return graph_spec.resolve(raw, objective_of=self._objective)
+
     def context(self, spec) -> Context:
         return Context(spec["data_dim"], spec["latent_dim"], spec.get("num_classes"))
 
     def build(self, spec):
+        if "latent" in spec:
+            return build_graph(spec)
         ctx = self.context(spec)
 
         def make(kind, table):
@@ -121,6 +147,7 @@ class TCVAEFamily(LatentFamily):
     """
 
     beta_term = "tc"
+    graphs = False
 
 
 @register("family", "lvm")

@@ -86,6 +86,7 @@ class RDVAEFamily(LatentFamily):
 
     top_keys: ClassVar[dict] = {**LatentFamily.top_keys, "num_classes": None}
     model_class = RDVAE
+    graphs = False
 
     def resolve(self, raw):
         out = super().resolve(raw)

@@ -1,4 +1,5 @@
-"""The parts a spec composes: priors, likelihoods, decoders, guides, the objective, penalties.
+"""The parts a spec composes: priors (of one latent or of a graph's latents), likelihoods,
+decoders, guides, the objective, penalties.
 
 Importing this package registers the built-in parts.
 """
@@ -6,6 +7,7 @@ Importing this package registers the built-in parts.
 from ppl_vae.parts import (  # noqa: F401
     conv,
     discretized,
+    graph_priors,
     guides,
     likelihoods,
     networks,
