@@ -308,3 +308,19 @@ def test_fit_with_validation_resumes_bit_for_bit(tmp_path, digits):
     assert result.history.val_elbo.notna().any()
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_kl_warmup_scales_every_latent_of_a_graph():
+    # the trainer reads the latent sites from the contract: warm-up reaches z1 and z2
+    from pyro import poutine
+
+    from ppl_vae.training import bounds
+
+    model = pv.build("hierarchical", data_dim=16, latent={"z1": {"dim": 3}, "z2": {"dim": 2}})
+    warm = bounds.Bound(bounds.parse("elbo", 1), model, kl_warmup=10)
+    assert set(warm.latent_sites) == {"z1", "z2"}
+    x = torch.bernoulli(torch.full((4, 16), 0.5))
+    scale = bounds.LatentScale(warm.latent_sites, bounds.warmup_factor(3, 10))
+    trace = poutine.trace(scale(model.model)).get_trace(x)
+    assert {n: s["scale"] for n, s in trace.nodes.items() if n in ("z1", "z2")} == \
+        {"z1": pytest.approx(0.3), "z2": pytest.approx(0.3)}
