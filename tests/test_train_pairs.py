@@ -198,3 +198,26 @@ def test_autonormal_pair_is_local_full_batch_and_resumes(tmp_path):
 def test_something_that_is_not_a_pair_is_refused(digits):
     with pytest.raises(ValueError, match="cannot be trained: pass a ppl_vae model"):
         pv.fit(object(), digits.x_train, steps=1, progress=False)
+
+
+def test_enumerated_hmm_validates_and_resumes_bit_for_bit(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(48, T, generator=g) + torch.where(torch.rand(48, 1, generator=g) < 0.5, 1.5, -1.5)
+    kw = {"batch_size": 16, "seed": 3, "lr": 0.05, "x_val": x[:8], "eval_every": 4,
+          "progress": False}
+
+    def fresh():
+        pyro.clear_param_store()
+        return (hmm_model, hmm_guide)
+
+    full = pv.fit(fresh(), x, steps=12, **kw)
+    # an empty guide and an enumerated state: val_elbo is the exact validation log p(x)
+    trans, loc = pyro.param("trans").detach(), pyro.param("loc").detach()
+    last = full.history.val_elbo.dropna().iloc[-1]
+    path = tmp_path / "hmm.pt"
+    pv.fit(fresh(), x, steps=5, checkpoint=path, checkpoint_every=5, **kw)
+    resumed = pv.fit(fresh(), x, steps=12, checkpoint=path, resume=True, **kw)
+    assert same_numbers(resumed.history, full.history)
+    assert torch.equal(pyro.param("trans").detach(), trans)
+    # the model after step 12 is the one validated at step 12
+    assert last == pytest.approx(float(hmm_log_px(x[:8], trans, loc).mean()), abs=1e-4)
