@@ -10,7 +10,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 
 #: Colour of separator pixels (NaN in the tiled array).
 SEPARATOR_COLOR = "#9db4cc"
@@ -88,9 +88,9 @@ def grid_figure(
     height = shape_px[0] * unit
     scale = min(1.0, 14.0 / width, 14.0 / height)  # keep huge grids on one screen
     width, height = width * scale, height * scale
-    width += C.label_width(row_labels) + 0.3
+    width += _figure.label_width(row_labels) + 0.3
     height += (0.35 if col_labels is not None else 0.0) + (0.45 if title else 0.0) + 0.2
-    return C.new_figure(max(width, 2.5), max(height, 1.5))
+    return _figure.new_figure(max(width, 2.5), max(height, 1.5))
 
 
 def tiled_figure(
@@ -119,5 +119,5 @@ def tiled_figure(
     if xlabel:
         ax.set_xlabel(xlabel)
         ax.xaxis.set_label_position("top")
-    C.set_title(fig, ax, title)
+    _figure.set_title(fig, ax, title)
     return fig

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 
 
 def rank_histograms(
@@ -19,7 +19,7 @@ def rank_histograms(
     level: float = 0.99,
     xlabel: str = "rank bin",
     title: str | None = None,
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save one rank histogram per entry, over the band that uniform ranks fall in.
 
@@ -50,12 +50,12 @@ def rank_histograms(
             "counts must be a non-empty dict {label: counts per bin}: e.g. "
             "{'guide': pv.metrics.rank_counts(ranks, num_draws=S)['counts'].sum(1)}"
         )
-    arrays = {str(k): C.as_numpy(f"counts[{k!r}]", v, ndim=1) for k, v in counts.items()}
+    arrays = {str(k): _figure.as_numpy(f"counts[{k!r}]", v, ndim=1) for k, v in counts.items()}
     bins = {len(a) for a in arrays.values()}
     if len(bins) != 1:
         raise ValueError(f"counts have {sorted(bins)} bins: pass histograms over the same bins")
     nbins = bins.pop()
-    w = np.ones(nbins) if widths is None else C.as_numpy("widths", widths, ndim=1)
+    w = np.ones(nbins) if widths is None else _figure.as_numpy("widths", widths, ndim=1)
     if len(w) != nbins or (w <= 0).any():
         raise ValueError(f"widths={w.tolist()} is invalid: pass {nbins} positive numbers")
     if not 0 < level < 1:
@@ -63,7 +63,7 @@ def rank_histograms(
     share = w / w.sum()
     ncols = min(len(arrays), 4)
     nrows = math.ceil(len(arrays) / ncols)
-    fig = C.new_figure(3.2 * ncols, 2.6 * nrows + (0.4 if title else 0.0))
+    fig = _figure.new_figure(3.2 * ncols, 2.6 * nrows + (0.4 if title else 0.0))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     x = np.arange(nbins)
     for ax, (name, c) in zip(axes, arrays.items()):
@@ -85,5 +85,5 @@ def rank_histograms(
     for ax in axes[len(arrays):]:
         ax.set_visible(False)
     axes[0].legend(frameon=False, loc="upper center", fontsize="small")
-    C.set_title(fig, None, title)
-    return C.save_figure(fig, path, dpi=dpi)
+    _figure.set_title(fig, None, title)
+    return _figure.save_figure(fig, path, dpi=dpi)

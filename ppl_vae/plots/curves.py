@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 
 VALIDATION_COLUMNS = {"val_elbo": "validation loss (−ELBO)", "val_iwae": "validation −IWAE bound"}
 
@@ -32,7 +32,7 @@ def training_curve(
     validation: bool = True,
     title: str | None = None,
     ylabel: str = "loss (nats per datapoint)",
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save loss against step: raw values in a light colour plus a moving average.
 
@@ -59,13 +59,13 @@ def training_curve(
     matplotlib.figure.Figure
     """
     extra = [extra] if isinstance(extra, str) else list(extra)
-    frame = C.require_columns("history", history, ["step", "loss", *extra])
+    frame = _figure.require_columns("history", history, ["step", "loss", *extra])
     frame = frame.sort_values("step")
     steps = frame["step"].to_numpy(dtype=float)
     raw = frame["loss"].to_numpy(dtype=float)
-    window = max(1, len(frame) // 25) if smooth is None else C.positive_int("smooth", smooth)
+    window = max(1, len(frame) // 25) if smooth is None else _figure.positive_int("smooth", smooth)
     avg = pd.Series(raw).rolling(window, center=True, min_periods=1).mean().to_numpy()
-    fig = C.new_figure(6.4, 4.0)
+    fig = _figure.new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     ax.plot(steps, raw, color="tab:blue", alpha=0.25, linewidth=0.8, label="loss (raw)")
     ax.plot(
@@ -94,7 +94,7 @@ def training_curve(
             label=label,
         )
     if isinstance(ylim, str):
-        C.one_of("ylim", ylim, ("auto", "full"))
+        _figure.one_of("ylim", ylim, ("auto", "full"))
         if ylim == "auto" and np.isfinite(raw).any():
             ax.set_ylim(*_auto_ylim(raw, avg))
     else:
@@ -103,8 +103,8 @@ def training_curve(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
-    C.set_title(fig, ax, title)
-    return C.save_figure(fig, path, dpi=dpi)
+    _figure.set_title(fig, ax, title)
+    return _figure.save_figure(fig, path, dpi=dpi)
 
 
 def bound_vs_k(
@@ -116,7 +116,7 @@ def bound_vs_k(
     logx: bool = True,
     title: str | None = None,
     ylabel: str = "log-likelihood bound (nats per datapoint)",
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save the IWAE bound against the number of importance samples K.
 
@@ -139,7 +139,7 @@ def bound_vs_k(
     -------
     matplotlib.figure.Figure
     """
-    frame = C.require_columns("frame", frame, ["K", "mean"])
+    frame = _figure.require_columns("frame", frame, ["K", "mean"])
     if series is None:
         series = next((c for c in ("label", "series") if c in frame.columns), None)
     elif series not in frame.columns:
@@ -148,7 +148,7 @@ def bound_vs_k(
         )
     has_band = {"lo", "hi"} <= set(frame.columns)
     groups = frame.groupby(series, sort=False) if series else [(None, frame)]
-    fig = C.new_figure(6.4, 4.2)
+    fig = _figure.new_figure(6.4, 4.2)
     ax = fig.add_subplot()
     for i, (name, part) in enumerate(groups):
         part = part.sort_values("K")
@@ -170,7 +170,7 @@ def bound_vs_k(
                 alpha=0.2,
                 linewidth=0,
             )
-    C.reference_lines(ax, reference)
+    _figure.reference_lines(ax, reference)
     if logx:
         ax.set_xscale("log")
         ks = np.unique(frame["K"].to_numpy(dtype=float))
@@ -183,5 +183,5 @@ def bound_vs_k(
     ax.grid(alpha=0.3)
     if series or reference:
         ax.legend(frameon=False)
-    C.set_title(fig, ax, title)
-    return C.save_figure(fig, path, dpi=dpi)
+    _figure.set_title(fig, ax, title)
+    return _figure.save_figure(fig, path, dpi=dpi)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 from ppl_vae.plots._draw import draw_tiled, image_inches, tiled_figure
 
 
@@ -42,11 +42,11 @@ def tile_images(
         pixel at ``(pad + (i // nrow) * (H + pad), pad + (i % nrow) * (W + pad))``.
         Pixel values are copied unchanged (no clipping).
     """
-    arr = C.as_numpy("images", images, ndim=(2, 3))
+    arr = _figure.as_numpy("images", images, ndim=(2, 3))
     if arr.ndim == 2:
         if image_shape is None:
             raise ValueError("image_shape is required for flat images [N, D]: pass (H, W)")
-        h, w = C.check_image_shape(image_shape)
+        h, w = _figure.check_image_shape(image_shape)
         if arr.shape[1] != h * w:
             raise ValueError(
                 f"images has {arr.shape[1]} values per image but image_shape={(h, w)} needs "
@@ -54,8 +54,8 @@ def tile_images(
             )
         arr = arr.reshape(len(arr), h, w)
     n, h, w = arr.shape
-    ncol = C.auto_columns(n) if nrow is None else C.positive_int("nrow", nrow)
-    pad = C.positive_int("pad", pad, minimum=0)
+    ncol = _figure.auto_columns(n) if nrow is None else _figure.positive_int("nrow", nrow)
+    pad = _figure.positive_int("pad", pad, minimum=0)
     rows = math.ceil(n / ncol)
     out = np.full((rows * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, dtype=np.float64)
     for i in range(n):
@@ -75,7 +75,7 @@ def image_grid(
     title: str | None = None,
     row_labels=None,
     col_labels=None,
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save a tiled grayscale grid of images (prior samples, noisy samples, data).
 
@@ -101,19 +101,19 @@ def image_grid(
     matplotlib.figure.Figure
         The saved figure (not registered with pyplot, so nothing needs closing).
     """
-    imgs = C.as_images("images", images, image_shape)
+    imgs = _figure.as_images("images", images, image_shape)
     n, h, w = imgs.shape
-    ncol = C.auto_columns(n) if nrow is None else C.positive_int("nrow", nrow)
+    ncol = _figure.auto_columns(n) if nrow is None else _figure.positive_int("nrow", nrow)
     ncol = min(ncol, n)
     nrows = math.ceil(n / ncol)
-    row_labels = C.check_labels("row_labels", row_labels, nrows)
-    col_labels = C.check_labels("col_labels", col_labels, ncol)
+    row_labels = _figure.check_labels("row_labels", row_labels, nrows)
+    col_labels = _figure.check_labels("col_labels", col_labels, ncol)
     tiled = tile_images(imgs, nrow=ncol, pad=pad)
     fig = tiled_figure(
         tiled, (h, w), ncol=ncol, nrows=nrows, pad=pad,
         row_labels=row_labels, col_labels=col_labels, title=title,
     )
-    return C.save_figure(fig, path, dpi=dpi)
+    return _figure.save_figure(fig, path, dpi=dpi)
 
 
 def reconstruction_grid(
@@ -125,7 +125,7 @@ def reconstruction_grid(
     ncol: int | None = None,
     title: str | None = "data and reconstructions",
     labels=("data", "recon."),
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save originals and their reconstructions in alternating labelled rows.
 
@@ -146,8 +146,8 @@ def reconstruction_grid(
     -------
     matplotlib.figure.Figure
     """
-    x = C.as_images("originals", originals, image_shape)
-    r = C.as_images("reconstructions", reconstructions, image_shape)
+    x = _figure.as_images("originals", originals, image_shape)
+    r = _figure.as_images("reconstructions", reconstructions, image_shape)
     if x.shape != r.shape:
         raise ValueError(
             f"originals has shape {x.shape} but reconstructions has "
@@ -156,7 +156,7 @@ def reconstruction_grid(
     n, h, w = x.shape
     if ncol is None:  # at most 10 per row, spread evenly over the row pairs
         ncol = math.ceil(n / math.ceil(n / 10))
-    ncol = min(n, C.positive_int("ncol", ncol))
+    ncol = min(n, _figure.positive_int("ncol", ncol))
     chunks = math.ceil(n / ncol)
     blank = np.full((ncol * chunks - n, h, w), np.nan)
     xs = np.concatenate([x, blank]).reshape(chunks, ncol, h, w)
@@ -168,7 +168,7 @@ def reconstruction_grid(
     fig = tiled_figure(
         tiled, (h, w), ncol=ncol, nrows=2 * chunks, pad=1, row_labels=row_labels, title=title
     )
-    return C.save_figure(fig, path, dpi=dpi)
+    return _figure.save_figure(fig, path, dpi=dpi)
 
 
 def sample_comparison(
@@ -178,7 +178,7 @@ def sample_comparison(
     path,
     nrow: int | None = None,
     title: str | None = None,
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save side-by-side tiled panels, e.g. prior vs aggregated-posterior samples vs data.
 
@@ -202,7 +202,7 @@ def sample_comparison(
             "grids must be a non-empty dict {heading: images}: "
             "e.g. {'prior': x_prior, 'data': x_data}"
         )
-    panels = {str(k): C.as_images(f"grids[{k!r}]", v, image_shape) for k, v in grids.items()}
+    panels = {str(k): _figure.as_images(f"grids[{k!r}]", v, image_shape) for k, v in grids.items()}
     shapes = {p.shape[1:] for p in panels.values()}
     if len(shapes) != 1:
         raise ValueError(
@@ -211,14 +211,14 @@ def sample_comparison(
         )
     ((h, w),) = shapes
     nmax = max(len(p) for p in panels.values())
-    ncol = C.auto_columns(nmax) if nrow is None else C.positive_int("nrow", nrow)
+    ncol = _figure.auto_columns(nmax) if nrow is None else _figure.positive_int("nrow", nrow)
     ncol = min(ncol, nmax)
     tiles = {k: tile_images(p, nrow=ncol, pad=1) for k, p in panels.items()}
     unit = image_inches((h, w)) / max(h, w)
     rows_px = max(t.shape[0] for t in tiles.values())
     width = sum(t.shape[1] for t in tiles.values()) * unit + 0.3 * len(tiles)
     scale = min(1.0, 16.0 / width)
-    fig = C.new_figure(
+    fig = _figure.new_figure(
         max(width * scale, 3.0), rows_px * unit * scale + 0.5 + (0.45 if title else 0.0)
     )
     axes = fig.subplots(1, len(tiles), squeeze=False)[0]
@@ -226,5 +226,5 @@ def sample_comparison(
         n = len(panels[heading])
         draw_tiled(ax, tiled, image_shape=(h, w), pad=1, ncol=ncol, nrows=math.ceil(n / ncol))
         ax.set_title(heading, fontsize="large")
-    C.set_title(fig, None, title)
-    return C.save_figure(fig, path, dpi=dpi)
+    _figure.set_title(fig, None, title)
+    return _figure.save_figure(fig, path, dpi=dpi)

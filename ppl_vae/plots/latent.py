@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 
 
 def _class_colors(k: int):
@@ -30,7 +30,7 @@ def latent_scatter(
     title: str | None = None,
     xlabel: str = "z1",
     ylabel: str = "z2",
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save a scatter plot of 2-D latent codes.
 
@@ -56,7 +56,7 @@ def latent_scatter(
     -------
     matplotlib.figure.Figure
     """
-    z = C.as_numpy("z2", z2, ndim=2)
+    z = _figure.as_numpy("z2", z2, ndim=2)
     if z.shape[1] != 2:
         raise ValueError(
             f"z2 has shape {z.shape}: pass [N, 2] codes "
@@ -65,13 +65,13 @@ def latent_scatter(
     n = len(z)
     ood = np.zeros(n, dtype=bool)
     if ood_mask is not None:
-        ood = C.as_numpy("ood_mask", ood_mask, ndim=1).astype(bool)
+        ood = _figure.as_numpy("ood_mask", ood_mask, ndim=1).astype(bool)
         if len(ood) != n:
             raise ValueError(
                 f"ood_mask has {len(ood)} entries but z2 has {n} rows: pass one flag per point"
             )
     size = float(np.clip(3000.0 / n, 3.0, 30.0))  # dense clouds get smaller dots
-    fig = C.new_figure(6.4 if labels is not None else 5.2, 5.0)
+    fig = _figure.new_figure(6.4 if labels is not None else 5.2, 5.0)
     ax = fig.add_subplot()
     ind = ~ood
     if labels is None:
@@ -85,7 +85,7 @@ def latent_scatter(
             label="in-domain" if ood.any() else None,
         )
     else:
-        y = C.as_numpy("labels", labels, ndim=1)
+        y = _figure.as_numpy("labels", labels, ndim=1)
         if len(y) != n:
             raise ValueError(
                 f"labels has {len(y)} entries but z2 has {n} rows: pass one label per point"
@@ -141,5 +141,5 @@ def latent_scatter(
             # Legend markers at a readable fixed size, whatever the dot size in the plot.
             handle.set_sizes([110.0 if text.get_text() == "class mean" else 30.0])
             handle.set_alpha(1.0)
-    C.set_title(fig, ax, title)
-    return C.save_figure(fig, path, dpi=dpi)
+    _figure.set_title(fig, ax, title)
+    return _figure.save_figure(fig, path, dpi=dpi)

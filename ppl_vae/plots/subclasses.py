@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 from ppl_vae.plots.grids import tile_images
 
 
@@ -39,7 +39,7 @@ def subclass_figure(
     from matplotlib import colormaps
     from sklearn.decomposition import PCA
 
-    members = C.positive_int("members", members)
+    members = _figure.positive_int("members", members)
     x = np.asarray(x, dtype=np.float64)
     k = len(result.centres)
     pca = PCA(n_components=2).fit(result.codes)
@@ -53,10 +53,10 @@ def subclass_figure(
         row[0] = result.decoded[j]
         row[1 : 1 + len(nearest)] = x[nearest]
         tiles.append(row)
-    h, w = C.check_image_shape(image_shape)
+    h, w = _figure.check_image_shape(image_shape)
     tiled = tile_images(np.concatenate(tiles).reshape(-1, h, w), nrow=members + 1, pad=1)
 
-    fig = C.new_figure(9.5, 4.2)
+    fig = _figure.new_figure(9.5, 4.2)
     left, right = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
     colors = [colormaps["tab10"](j % 10) for j in range(k)]
     for j in range(k):
@@ -79,5 +79,5 @@ def subclass_figure(
     right.tick_params(length=0)
     for side in right.spines.values():
         side.set_visible(False)
-    C.set_title(fig, None, title)
-    return C.save_figure(fig, path)
+    _figure.set_title(fig, None, title)
+    return _figure.save_figure(fig, path)

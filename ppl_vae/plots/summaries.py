@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 
 _ERRORS = ("se", "sd", "ci95", None)
 
@@ -32,7 +32,7 @@ def metric_bars(
     error: str | None = "se",
     show_points: bool = True,
     title: str | None = None,
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save bar charts of group means with error bars, one panel per metric.
 
@@ -62,16 +62,16 @@ def metric_bars(
     -------
     matplotlib.figure.Figure
     """
-    C.one_of("error", error, _ERRORS)
+    _figure.one_of("error", error, _ERRORS)
     cols = [c for c in (x, value, panel, hue) if c is not None]
-    frame = C.require_columns("frame", frame, cols)
+    frame = _figure.require_columns("frame", frame, cols)
     xs = list(pd.unique(frame[x]))
     hues = list(pd.unique(frame[hue])) if hue else [None]
     panels = list(pd.unique(frame[panel])) if panel else [None]
     ncols = min(len(panels), 3)
     nrows = math.ceil(len(panels) / ncols)
     width = max(2.2, 0.45 * len(xs) * len(hues) + 1.2)
-    fig = C.new_figure(ncols * width + (1.2 if hue else 0.0), nrows * 3.2 + (0.4 if title else 0))
+    fig = _figure.new_figure(ncols * width + (1.2 if hue else 0.0), nrows * 3.2 + (0.4 if title else 0))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     bar_w = 0.8 / len(hues)
     rng = np.random.default_rng(0)  # jitter of the dots only; fixed so figures are stable
@@ -120,8 +120,8 @@ def metric_bars(
         )
     bar_note = {"se": "± 1 s.e.", "sd": "± 1 s.d.", "ci95": "95 % interval", None: ""}[error]
     caption = f"{title}  ({bar_note})" if title and bar_note else title
-    C.set_title(fig, None, caption)
-    return C.save_figure(fig, path, dpi=dpi)
+    _figure.set_title(fig, None, caption)
+    return _figure.save_figure(fig, path, dpi=dpi)
 
 
 def histogram_comparison(
@@ -133,7 +133,7 @@ def histogram_comparison(
     vlines: dict | None = None,
     density: bool = True,
     title: str | None = None,
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save overlaid histograms on shared bins (e.g. OOD scores in vs out of domain).
 
@@ -161,12 +161,12 @@ def histogram_comparison(
             "values must be a non-empty dict {label: 1-D array}: "
             "e.g. {'in-domain': s_in, 'out-of-domain': s_out}"
         )
-    arrays = {str(k): C.as_numpy(f"values[{k!r}]", v, ndim=1).ravel() for k, v in values.items()}
+    arrays = {str(k): _figure.as_numpy(f"values[{k!r}]", v, ndim=1).ravel() for k, v in values.items()}
     finite = np.concatenate([a[np.isfinite(a)] for a in arrays.values()])
     if finite.size == 0:
         raise ValueError("values holds no finite number: nothing to draw")
-    edges = np.histogram_bin_edges(finite, bins=C.positive_int("bins", bins))
-    fig = C.new_figure(6.4, 4.0)
+    edges = np.histogram_bin_edges(finite, bins=_figure.positive_int("bins", bins))
+    fig = _figure.new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     for i, (name, a) in enumerate(arrays.items()):
         ok = np.isfinite(a)
@@ -185,11 +185,11 @@ def histogram_comparison(
             color=f"C{i}",
             label=label,
         )
-    C.reference_lines(ax, vlines, vertical=True, shade="0.2")
+    _figure.reference_lines(ax, vlines, vertical=True, shade="0.2")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density" if density else "count")
     ax.grid(alpha=0.3)
     ax.set_ylim(0.0, ax.get_ylim()[1] * 1.35)  # headroom so the legend sits above the bars
     ax.legend(frameon=False, loc="upper right")
-    C.set_title(fig, ax, title)
-    return C.save_figure(fig, path, dpi=dpi)
+    _figure.set_title(fig, ax, title)
+    return _figure.save_figure(fig, path, dpi=dpi)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ppl_vae.plots import _common as C
+from ppl_vae.plots import _figure
 from ppl_vae.plots._draw import tiled_figure
 from ppl_vae.plots.grids import tile_images
 
@@ -34,7 +34,7 @@ def traversal_grid(
     col_values=None,
     title: str | None = None,
     xlabel: str | None = "latent value",
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save a traversal grid: one row per latent dimension, one column per value.
 
@@ -58,12 +58,12 @@ def traversal_grid(
     -------
     matplotlib.figure.Figure
     """
-    imgs = C.as_images("images", images, image_shape, batch_dims=2)  # [L, S, H, W]
+    imgs = _figure.as_images("images", images, image_shape, batch_dims=2)  # [L, S, H, W]
     nrows, ncol, h, w = imgs.shape
-    row_labels = C.check_labels("row_labels", row_labels, nrows) or [f"z{i}" for i in range(nrows)]
+    row_labels = _figure.check_labels("row_labels", row_labels, nrows) or [f"z{i}" for i in range(nrows)]
     col_labels, highlight = None, []
     if col_values is not None:
-        values = C.as_numpy("col_values", col_values, ndim=1)
+        values = _figure.as_numpy("col_values", col_values, ndim=1)
         if len(values) != ncol:
             raise ValueError(
                 f"col_values has {len(values)} entries but images has {ncol} "
@@ -77,7 +77,7 @@ def traversal_grid(
         col_labels=col_labels, title=title, highlight_cols=highlight,
         xlabel=xlabel if col_labels is not None else None,
     )
-    return C.save_figure(fig, path, dpi=dpi)
+    return _figure.save_figure(fig, path, dpi=dpi)
 
 
 def resynthesis_grid(
@@ -90,7 +90,7 @@ def resynthesis_grid(
     row_labels=None,
     title: str | None = None,
     xlabel: str | None = "scale of attribute vector",
-    dpi: int = C.DEFAULT_DPI,
+    dpi: int = _figure.DEFAULT_DPI,
 ) -> Figure:
     """Save a resynthesis grid: each row moves one datapoint along an attribute vector.
 
@@ -113,9 +113,9 @@ def resynthesis_grid(
     -------
     matplotlib.figure.Figure
     """
-    imgs = C.as_images("images", images, image_shape, batch_dims=2)  # [N, S, H, W]
+    imgs = _figure.as_images("images", images, image_shape, batch_dims=2)  # [N, S, H, W]
     n, s, h, w = imgs.shape
-    scales = C.as_numpy("scales", scales, ndim=1)
+    scales = _figure.as_numpy("scales", scales, ndim=1)
     if len(scales) != s:
         raise ValueError(
             f"scales has {len(scales)} entries but images has {s} columns "
@@ -124,7 +124,7 @@ def resynthesis_grid(
     col_labels = [_format_value(v) for v in scales]
     highlight = _zero_columns(scales)
     if original is not None:
-        orig = C.as_images("original", original, (h, w))
+        orig = _figure.as_images("original", original, (h, w))
         if len(orig) != n:
             raise ValueError(
                 f"original has {len(orig)} images but images has {n} rows: "
@@ -135,10 +135,10 @@ def resynthesis_grid(
         col_labels = ["input", ""] + col_labels
         highlight = [c + 2 for c in highlight]
     ncol = imgs.shape[1]
-    row_labels = C.check_labels("row_labels", row_labels, n)
+    row_labels = _figure.check_labels("row_labels", row_labels, n)
     tiled = tile_images(imgs.reshape(n * ncol, h, w), nrow=ncol, pad=1)
     fig = tiled_figure(
         tiled, (h, w), ncol=ncol, nrows=n, pad=1, row_labels=row_labels,
         col_labels=col_labels, title=title, highlight_cols=highlight, xlabel=xlabel,
     )
-    return C.save_figure(fig, path, dpi=dpi)
+    return _figure.save_figure(fig, path, dpi=dpi)
