@@ -190,13 +190,13 @@ def check_data(prog: Program, x, y=None, *, device=None):
 class Structure:
     """What one run of the pair says about its sites and plates.
 
-    ``data_dim`` is the (negative) dim of the datapoint plate; ``nesting`` the
+    ``plate_dim`` is the (negative) dim of the datapoint plate; ``nesting`` the
     number of plate dims (``max_plate_nesting``); ``subsample_size`` the
     plate's subsample size (``size`` when it is not subsampled).
     """
 
     data_plate: str
-    data_dim: int
+    plate_dim: int
     size: int
     subsample_size: int
     nesting: int
@@ -327,7 +327,7 @@ def structure(prog: Program, x, y=None, *, data_plate: str | None = None,
         for t in (g, m) if t is not None for _, s in sample_sites(t) if not s["is_observed"]
     )
     st = Structure(
-        data_plate=plate, data_dim=frame.dim, size=n,
+        data_plate=plate, plate_dim=frame.dim, size=n,
         subsample_size=n if frame.size == -1 else frame.size, nesting=nesting, latents=tuple(latents),
         observed=tuple(name for name, _ in observed if name not in labels),
         labels=tuple(labels), point_masses=globals_,

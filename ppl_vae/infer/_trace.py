@@ -273,7 +273,7 @@ class _Layout:
         lead = t.dim() - self.width  # enumeration dims left of the plates
         if not keep_left and t.shape[:lead].numel() > 1:
             raise ValueError("internal: an enumerated dim survived the contraction")
-        keep = {self.width + self.st.data_dim} | ({0} if self.particles else set())
+        keep = {self.width + self.st.plate_dim} | ({0} if self.particles else set())
         drop = [lead + d for d in range(self.width) if d not in keep]
         if drop:
             t = t.sum(dim=drop, keepdim=True)

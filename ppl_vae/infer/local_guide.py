@@ -187,7 +187,7 @@ def fit_local_guide(
 
 def _start(view: _View, kind) -> LocalGaussianGuide:
     """The local guide before optimisation (see ``init`` and ``flow`` of fit_local_guide)."""
-    sites = {"latent": view.latent, "data_plate": view.st.data_plate, "dim": view.st.data_dim}
+    sites = {"latent": view.latent, "data_plate": view.st.data_plate, "dim": view.st.plate_dim}
     n = view.st.size
     with torch.no_grad():
         start = None
