@@ -39,6 +39,17 @@ def active_units(model, x, *, latent: str | None = None, y=None, threshold: floa
     num_samples : int
         Guide passes averaged for E_q[z | x].
     seed : int, optional
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> n = pv.metrics.active_units(model, x, num_samples=2)
+    >>> isinstance(n, int), 0 <= n <= 2
+    (True, True)
     """
     threshold = _checks.positive_float("threshold", threshold)
     variance = unit_variances(model, x, latent=latent, y=y, num_samples=num_samples, seed=seed)
@@ -46,7 +57,18 @@ def active_units(model, x, *, latent: str | None = None, y=None, threshold: floa
 
 
 def unit_variances(model, x, **options) -> torch.Tensor:
-    """Var_x(E_q[z | x]) per dimension, ``Tensor[latent]`` (``options`` as for posterior_mean)."""
+    """Var_x(E_q[z | x]) per dimension, ``Tensor[latent]`` (``options`` as for posterior_mean).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> pv.metrics.unit_variances(model, x, num_samples=2).shape
+    torch.Size([2])
+    """
     means = posterior_mean(model, x, **options)
     if means.shape[0] < 2:
         raise ValueError(f"x has {means.shape[0]} row: the variance over the data needs >= 2 rows")

@@ -114,6 +114,18 @@ def dci(
         ``disentanglement``, ``completeness``, ``informativeness`` (mean test
         accuracy) and ``informativeness_train`` (mean train accuracy), all floats
         in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.metrics import dci
+    >>> factors = np.repeat([0, 1, 2], 20)
+    >>> latents = np.stack([factors + 0.0, np.zeros(60)], axis=1)  # z_0 codes the factor
+    >>> scores = dci(latents, factors, num_trees=5)
+    >>> sorted(scores)
+    ['completeness', 'disentanglement', 'informativeness', 'informativeness_train']
+    >>> all(0.0 <= v <= 1.0 for v in scores.values())
+    True
     """
     lat = latent_array("latents", latents)
     codes = factor_codes(factors, n=lat.shape[0])

@@ -87,6 +87,19 @@ def elbo_decomposition(
         form where available); ``elbo`` = reconstruction − kl; and Chen et al. (2018)
         Eq. (2)'s ``mutual_information``, ``total_correlation`` and ``dimwise_kl``,
         which add up to ``kl`` up to Monte Carlo error.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> terms = pv.metrics.elbo_decomposition(model, x, seed=0)
+    >>> sorted(terms)
+    ['dimwise_kl', 'elbo', 'kl', 'mutual_information', 'reconstruction', 'total_correlation']
+    >>> bool(terms["elbo"] <= terms["reconstruction"])    # KL >= 0
+    True
     """
     num_samples = _checks.positive_int("num_samples", num_samples)
     batch_size = _checks.positive_int("batch_size", batch_size)

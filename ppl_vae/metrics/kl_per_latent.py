@@ -14,7 +14,19 @@ from ppl_vae.infer import elbo_terms
 
 def kl_per_latent(model, x, y=None, *, num_particles: int = 16, seed=0) -> dict[str, float]:
     """``{latent: mean KL in nats}`` over the rows of ``x``, and ``"reconstruction"``:
-    the mean E_q[log p(x | ·)] (so ELBO = reconstruction − Σ KL)."""
+    the mean E_q[log p(x | ·)] (so ELBO = reconstruction − Σ KL).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> terms = pv.metrics.kl_per_latent(model, x, num_particles=2)
+    >>> sorted(terms), bool(terms["z"] >= 0)
+    (['reconstruction', 'z'], True)
+    """
     terms = elbo_terms(model, x, y, num_particles=num_particles, seed=seed)
     out = {name: float(value.mean()) for name, value in terms.kl.items()}
     out["reconstruction"] = float(sum(terms.reconstruction.values()).mean())

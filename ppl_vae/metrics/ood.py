@@ -27,6 +27,14 @@ def ood_auroc(scores_in, scores_out) -> float:
     -------
     float
         Area under the ROC curve, in [0, 1].
+
+    Examples
+    --------
+    >>> from ppl_vae.metrics import ood_auroc
+    >>> ood_auroc([0.0, 1.0], [2.0, 3.0])                   # every outlier scores higher
+    1.0
+    >>> ood_auroc([0.0, 2.0], [1.0, 3.0])                   # 3 of 4 pairs ordered
+    0.75
     """
     # sklearn is imported on use, not with ppl_vae: a fresh study worker starts sooner.
     from sklearn.metrics import roc_auc_score

@@ -38,6 +38,15 @@ def sbc_ranks(truth, draws) -> np.ndarray:
     -------
     int64 array [N, L]
         ``#{s : draws[s, n, l] < truth[n, l]}``, in ``0 … S``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.metrics import sbc_ranks
+    >>> truth = np.array([[0.5, 2.5]])                      # N=1 simulation, L=2
+    >>> draws = np.array([[[0.0, 1.0]], [[1.0, 2.0]], [[2.0, 3.0]]])  # S=3 draws
+    >>> sbc_ranks(truth, draws)
+    array([[1, 2]])
     """
     truth = _arrays.latent_array("truth", truth)
     draws = real_array("draws", draws, ndim=3, what="posterior draws [S, N, L]")
@@ -84,6 +93,15 @@ def check_simulations(n, *, num_draws, bins=None, name: str = "ranks") -> None:
     Cochran's rule for Pearson's χ²: no expected count below 1, at most 20 % of
     them below 5; fewer simulations give a p-value that means nothing (one
     simulation would read as calibrated). ``name`` is what the message blames.
+
+    Examples
+    --------
+    >>> from ppl_vae.metrics import check_simulations
+    >>> check_simulations(100, num_draws=9)                  # enough: returns None
+    >>> check_simulations(3, num_draws=9)
+    Traceback (most recent call last):
+        ...
+    ValueError: ...
     """
     n = positive_int(name, n, fix="pass a number of simulations >= 1")
     num_draws = positive_int("num_draws", num_draws,
@@ -110,6 +128,15 @@ def rank_counts(ranks, *, num_draws: int, bins: int | None = None) -> dict[str, 
     dict
         ``counts`` int ``[bins, L]``, ``expected`` float ``[bins]`` (per coordinate),
         ``edges`` float ``[bins + 1]`` (in rank units).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.metrics import rank_counts
+    >>> ranks = np.array([[0], [1], [2], [3]])              # N=4 simulations, L=1
+    >>> out = rank_counts(ranks, num_draws=3, bins=4)
+    >>> out["counts"].ravel().tolist(), out["expected"].tolist()
+    ([1, 1, 1, 1], [1.0, 1.0, 1.0, 1.0])
     """
     ranks, num_draws = _ranks(ranks, num_draws)
     bins = _bins(num_draws, len(ranks), bins)
@@ -141,6 +168,15 @@ def rank_uniformity(ranks, *, num_draws: int, bins: int | None = None) -> pd.Dat
         One row per coordinate: ``dim``, ``chi2``, ``dof`` (bins − 1), ``p_value``,
         ``rank_mean`` (mean of r / S; 0.5 if unbiased), ``sd_ratio`` (sd of r / S over
         the uniform's; > 1: q too narrow, < 1: too wide), ``n``, ``bins``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.metrics import rank_uniformity
+    >>> ranks = np.tile(np.arange(10), 10)[:, None]         # perfectly uniform on 0 … 9
+    >>> table = rank_uniformity(ranks, num_draws=9)
+    >>> table.loc[0, ["chi2", "dof", "p_value"]].tolist()
+    [0.0, 9.0, 1.0]
     """
     ranks, num_draws = _ranks(ranks, num_draws)
     hist = rank_counts(ranks, num_draws=num_draws, bins=bins)
