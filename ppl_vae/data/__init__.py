@@ -90,7 +90,16 @@ def _options_of(loader) -> list[str]:
 
 def options(name_or_path) -> list[str]:
     """Option names :func:`load` accepts for a built-in dataset (e.g. ``"size"`` for
-    rendered data); ``[]`` for anything else (a file's loader is chosen by its path)."""
+    rendered data); ``[]`` for anything else (a file's loader is chosen by its path).
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> pv.data.options("digits")
+    ['test_fraction', 'binarize']
+    >>> pv.data.options("data.npz")                          # a file: no dataset options
+    []
+    """
     loader = LOADERS.get(name_or_path) if isinstance(name_or_path, str) else None
     return _options_of(loader) if loader is not None else []
 
@@ -122,6 +131,13 @@ def load(name_or_path, **options) -> Dataset:
     Returns
     -------
     Dataset
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> ds = pv.data.load("gmm_synthetic", n=100, seed=0)
+    >>> ds.x_train.shape, ds.x_test.shape
+    ((80, 2), (20, 2))
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ValueError(

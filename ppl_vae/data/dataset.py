@@ -20,7 +20,15 @@ from ppl_vae._checks import _short
 
 
 def binarize(x: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
-    """Return ``x > threshold`` as float32 0/1 values (same shape as ``x``)."""
+    """Return ``x > threshold`` as float32 0/1 values (same shape as ``x``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.data import binarize
+    >>> binarize(np.array([0.1, 0.5, 0.9]))
+    array([0., 0., 1.], dtype=float32)
+    """
     return (np.asarray(x) > threshold).astype(np.float32)
 
 
@@ -45,6 +53,13 @@ def split_indices(
     -------
     train, test : int64 arrays
         Disjoint index arrays whose union is ``range(n)``, each shuffled.
+
+    Examples
+    --------
+    >>> from ppl_vae.data import split_indices
+    >>> train, test = split_indices(10, test_fraction=0.2, seed=0)
+    >>> len(train), len(test), sorted([*train, *test]) == list(range(10))
+    (8, 2, True)
     """
     test_fraction = _checks.fraction("test_fraction", test_fraction)
     if n < 2:
@@ -109,6 +124,17 @@ class Dataset:
         Dataset name, e.g. ``"digits"``.
     params : dict
         True generating parameters (synthetic sets) or rendering settings (sprites).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.data import Dataset
+    >>> ds = Dataset(x_train=np.zeros((8, 4), np.float32), x_test=np.ones((2, 4), np.float32),
+    ...              y_train=np.arange(8) % 2, y_test=np.array([0, 1]), image_shape=(2, 2))
+    >>> ds.n_train, ds.n_test, ds.data_dim, ds.num_classes
+    (8, 2, 4, 2)
+    >>> ds.subset(classes=[1]).n_train
+    4
     """
 
     x_train: np.ndarray

@@ -33,6 +33,13 @@ def load_digits(*, test_fraction: float = 0.2, binarize: bool = False) -> Datase
     -------
     Dataset
         ``x`` float32 ``[N, 64]`` in [0, 1], ``y`` the digit (0-9), ``image_shape=(8, 8)``.
+
+    Examples
+    --------
+    >>> from ppl_vae.data import load_digits
+    >>> ds = load_digits(binarize=True)
+    >>> ds.x_train.shape[1], ds.image_shape, ds.num_classes
+    (64, (8, 8), 10)
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 

@@ -94,6 +94,16 @@ def fetch_mnist(root=None, *, mirrors=None) -> Path:
 
     Returns the folder. Raises ``ValueError`` when no mirror gives a file that
     passes its checksum; nothing unverified is left in the folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from ppl_vae.data import fetch_mnist
+    >>> with tempfile.TemporaryDirectory() as root:   # a mirror without the files: refused
+    ...     fetch_mnist(root, mirrors=["file:///nonexistent/"])
+    Traceback (most recent call last):
+        ...
+    ValueError: ...
     """
     root = DEFAULT_MNIST_ROOT if root is None else Path(root).expanduser()
     urls = mirrors_from(mirrors)

@@ -82,6 +82,18 @@ def read_idx(path, *, memory_budget=None) -> np.ndarray:
     memory_budget : int or str, optional
         Most bytes the array may take (e.g. ``"2G"``); default ``$PPL_VAE_MEMORY_BUDGET``,
         else half the physical memory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from ppl_vae.data import read_idx
+    >>> with tempfile.TemporaryDirectory() as tmp:   # IDX: magic (uint8, 2-d), dims, bytes
+    ...     path = Path(tmp) / "tiny-idx2-ubyte"
+    ...     _ = path.write_bytes(bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6)))
+    ...     read_idx(path)
+    array([[0, 1, 2],
+           [3, 4, 5]], dtype=uint8)
     """
     path = Path(path)
     budget = _checks.memory_budget(memory_budget)
@@ -164,6 +176,23 @@ def load_mnist(
     -------
     Dataset
         ``x`` float32 ``[N, rows*cols]`` in [0, 1], ``y`` the labels, ``image_shape=(rows, cols)``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from ppl_vae.data import load_mnist
+    >>> def idx(shape):                                # IDX bytes of zeros, uint8
+    ...     head = bytes([0, 0, 8, len(shape)])
+    ...     return head + b"".join(n.to_bytes(4, "big") for n in shape) + bytes(
+    ...         __import__("math").prod(shape))
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     for split, n in (("train", 6), ("t10k", 2)):
+    ...         _ = (Path(root) / f"{split}-images-idx3-ubyte").write_bytes(idx((n, 4, 4)))
+    ...         _ = (Path(root) / f"{split}-labels-idx1-ubyte").write_bytes(idx((n,)))
+    ...     ds = load_mnist(root)
+    >>> ds.x_train.shape, ds.x_test.shape, ds.image_shape
+    ((6, 16), (2, 16), (4, 4))
     """
     root = DEFAULT_MNIST_ROOT if root is None else Path(root).expanduser()
     _checks.flag("binarize", binarize)
@@ -296,6 +325,19 @@ def load_npz(
         Most bytes one array may take (e.g. ``"2G"``), checked against the array
         headers before anything is read; default ``$PPL_VAE_MEMORY_BUDGET``, else
         half the physical memory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from ppl_vae.data import load_npz
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "data.npz"
+    ...     np.savez(path, x=np.zeros((10, 3), np.float32))
+    ...     ds = load_npz(path, test_fraction=0.2, seed=0)
+    >>> ds.x_train.shape, ds.x_test.shape
+    ((8, 3), (2, 3))
     """
     path = Path(path).expanduser()
     test_fraction = _checks.fraction("test_fraction", test_fraction)

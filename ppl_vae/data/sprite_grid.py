@@ -38,7 +38,17 @@ from ppl_vae.data.sprites import (
 
 
 class SpriteBatch(NamedTuple):
-    """One batch of :meth:`SpriteGrid.iter_batches`."""
+    """One batch of :meth:`SpriteGrid.iter_batches`.
+
+    Examples
+    --------
+    >>> from ppl_vae.data import SpriteGrid
+    >>> batch = next(SpriteGrid(size=16, grid="small").iter_batches(4, seed=0))
+    >>> batch._fields
+    ('indices', 'x', 'factors', 'y')
+    >>> batch.x.shape, batch.factors.shape
+    ((4, 256), (4, 5))
+    """
 
     indices: np.ndarray  # int64 [B]: positions in the grid
     x: np.ndarray  # float32 [B, size*size]
@@ -57,6 +67,15 @@ class SpriteGrid:
         Factor counts; default dSprites' (6, 40, 32), see ``grid``.
     grid : {"dsprites", "small"}
         Which counts the omitted ones take (as in :func:`~ppl_vae.data.load_sprites`).
+
+    Examples
+    --------
+    >>> from ppl_vae.data import SpriteGrid
+    >>> grid = SpriteGrid(size=16, grid="small")           # 3 shapes x 4 x 8 x 8 x 8
+    >>> grid.shape, grid.data_dim
+    ((3, 4, 8, 8, 8), 256)
+    >>> grid.subset(50, seed=0).x_train.shape
+    (40, 256)
     """
 
     def __init__(self, *, size: int = 64, scales: int | None = None,

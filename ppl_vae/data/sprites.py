@@ -100,6 +100,15 @@ def render(factors: np.ndarray, *, size: int = 32, chunk: int = 1024) -> np.ndar
     tested (side ``2*ceil(r)+2`` for the largest radius ``r`` in pixels, about a
     quarter of a 64x64 image); every pixel outside it is 0 because the shape lies
     inside its disc, so the images are those of testing every pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.data import render_sprites
+    >>> row = np.array([[0, 1.0, 0.0, 0.5, 0.5]])        # a square, full scale, centred
+    >>> images = render_sprites(row, size=16)
+    >>> images.shape, bool(images.max() == 1.0)
+    ((1, 256), True)
     """
     factors = np.asarray(factors, dtype=np.float64)
     centres = (np.arange(size) + 0.5) / size
@@ -216,6 +225,13 @@ def load_sprites(
     Dataset
         ``x`` float32 ``[N, size*size]``, ``y`` the shape index,
         ``factors [N, 5]`` with ``factor_names`` as in :data:`FACTOR_NAMES`.
+
+    Examples
+    --------
+    >>> from ppl_vae.data import load_sprites
+    >>> ds = load_sprites(size=16, n=50, seed=0)
+    >>> ds.x_train.shape, ds.image_shape
+    ((40, 256), (16, 16))
     """
     size = check_size(size)
     counts = grid_counts(grid, scales=scales, orientations=orientations, positions=positions)

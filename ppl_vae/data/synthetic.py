@@ -67,6 +67,13 @@ def load_gmm_synthetic(
     Dataset
         ``params`` = ``{"weights": [K], "means": [K, D], "scales": [K, D]}``,
         ``y`` = component index.
+
+    Examples
+    --------
+    >>> from ppl_vae.data import load_gmm_synthetic
+    >>> ds = load_gmm_synthetic(num_components=3, data_dim=2, n=100, seed=0)
+    >>> ds.x_train.shape, ds.num_classes
+    ((80, 2), 3)
     """
     k = positive_int("num_components", num_components)
     d = positive_int("data_dim", data_dim)
@@ -130,6 +137,13 @@ def load_linear_gaussian(
     Dataset
         ``factors`` = the true latents ``z [N, L]``; ``params`` = ``{"W": [D, L],
         "b": [D], "sigma": float, "covariance": W W^T + sigma^2 I}``.
+
+    Examples
+    --------
+    >>> from ppl_vae.data import load_linear_gaussian
+    >>> ds = load_linear_gaussian(data_dim=5, latent_dim=2, n=50, seed=0)
+    >>> ds.x_train.shape, ds.x_test.shape
+    ((40, 5), (10, 5))
     """
     d = positive_int("data_dim", data_dim)
     latent = positive_int("latent_dim", latent_dim)
