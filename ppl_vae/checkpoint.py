@@ -221,6 +221,18 @@ def save(model, path, *, factory: str | None = None) -> Path:
     importable factory that builds it, ``factory="package.module:make_model"``;
     :func:`load` rebuilds it only when the caller names that factory again (a
     file never makes ppl_vae import code by itself).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pv.save(model, Path(tmp) / "model.pt")
+    ...     print(path.name, path.is_file())
+    model.pt True
     """
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"path={path!r} is invalid: pass a file path such as 'model.pt'")
@@ -321,6 +333,22 @@ def load(path, *, device=None, factory: str | None = None):
     on the ``meta`` device, which allocates nothing — before the real model is built.
     Tensors are read onto the CPU (a checkpoint written on a GPU loads on a
     CPU-only machine); ``device`` ("auto", "cpu", "cuda[:N]") moves the model.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     again = pv.load(pv.save(model, Path(tmp) / "model.pt"))
+    >>> again.spec == model.spec
+    True
+    >>> all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+    ...                                        again.state_dict().values()))
+    True
     """
     from ppl_vae import _device
     from ppl_vae.models.build import build, skeleton

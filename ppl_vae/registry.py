@@ -24,7 +24,24 @@ _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 
 
 def register(kind: str, name: str):
-    """Class decorator registering ``cls`` as part ``name`` of ``kind``."""
+    """Class decorator registering ``cls`` as part ``name`` of ``kind``.
+
+    Examples
+    --------
+    >>> import pyro.distributions as dist
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> @pv.register("prior", "doc_laplace")
+    ... class Laplace(pv.parts.Prior):
+    ...     def distribution(self, y=None):
+    ...         zero = torch.zeros(self.latent_dim)
+    ...         return dist.Laplace(zero, zero + 1.0).to_event(1)
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, prior={"kind": "doc_laplace"},
+    ...                  decoder={"hidden": [8]}, guide={"hidden": [8]})
+    >>> type(model.prior).__name__, model.spec["prior"]
+    ('Laplace', {'kind': 'doc_laplace'})
+    >>> _ = pv.registry._REGISTRY["prior"].pop("doc_laplace")  # leave the registry as it was
+    """
     if kind not in _REGISTRY:
         raise ValueError(f"kind={kind!r} is not a part kind; valid kinds: {', '.join(KINDS)}")
 

@@ -23,7 +23,14 @@ PART_TABLES = ("prior", "likelihood", "decoder", "guide")
 
 
 def presets() -> list[str]:
-    """Names of the presets shipped with the package (``vae``, ``lvm``, ``gmm``, ...)."""
+    """Names of the presets shipped with the package (``vae``, ``lvm``, ``gmm``, ...).
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> "vae" in spec.presets(), "gmm" in spec.presets()
+    (True, True)
+    """
     files = resources.files("ppl_vae") / "presets"
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
 
@@ -60,7 +67,15 @@ def _read_text(path: Path) -> str:
 
 def plain(value):
     """Numpy scalars and arrays (and 0-d tensors) in a spec as Python numbers and lists, so
-    ``hidden=np.array([64, 64])`` means what ``hidden=[64, 64]`` does."""
+    ``hidden=np.array([64, 64])`` means what ``hidden=[64, 64]`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae import spec
+    >>> spec.plain({"hidden": np.array([64, 64]), "beta": np.float64(2.0)})
+    {'hidden': [64, 64], 'beta': 2.0}
+    """
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -73,7 +88,17 @@ def plain(value):
 
 
 def load(spec) -> dict:
-    """Return the raw spec dict for a preset name, a TOML path or a dict."""
+    """Return the raw spec dict for a preset name, a TOML path or a dict.
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> raw = spec.load("vae")
+    >>> raw["family"], raw["decoder"]["kind"]
+    ('vae', 'mlp')
+    >>> spec.load({"family": "vae", "latent_dim": 3})
+    {'family': 'vae', 'latent_dim': 3}
+    """
     if isinstance(spec, dict):
         return plain(copy.deepcopy(spec))
     if isinstance(spec, (str, Path)):
@@ -101,6 +126,13 @@ def merge(base: dict, overrides: dict) -> dict:
     ``beta`` and the ``[objective]`` weight it aliases are one setting: an
     override of either drops the base's other, so ``beta = 4`` on a preset that
     writes ``objective.kl`` (or the reverse) is not a conflict.
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> spec.merge({"decoder": {"kind": "mlp", "hidden": [256]}, "latent_dim": 8},
+    ...            {"decoder": {"hidden": [16]}})
+    {'decoder': {'kind': 'mlp', 'hidden': [16]}, 'latent_dim': 8}
     """
     out = copy.deepcopy(base)
     overrides = plain(overrides)
@@ -132,7 +164,17 @@ ONE_LATENT_KEYS = ("latent_dim", "prior")
 
 
 def check_latent_forms(table: dict, where: str = "spec") -> None:
-    """Refuse a spec (or one layer of overrides) that writes both latent forms."""
+    """Refuse a spec (or one layer of overrides) that writes both latent forms.
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> spec.check_latent_forms({"latent_dim": 4})          # one form: fine
+    >>> spec.check_latent_forms({"latent_dim": 4, "latent": {"z": {"dim": 4}}})
+    Traceback (most recent call last):
+        ...
+    ValueError: spec has both [latent.*] tables (a model graph) and latent_dim ...
+    """
     both = [k for k in ONE_LATENT_KEYS if k in table]
     if "latent" in table and both:
         raise ValueError(
@@ -173,7 +215,15 @@ def _drop_replaced_alias(base: dict, overrides: dict) -> None:
 
 
 def with_family_defaults(raw: dict) -> dict:
-    """Merge a user spec onto the preset of its family, so omitted tables get defaults."""
+    """Merge a user spec onto the preset of its family, so omitted tables get defaults.
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> full = spec.with_family_defaults({"family": "vae", "latent_dim": 3})
+    >>> full["latent_dim"], full["prior"]
+    (3, {'kind': 'standard_normal'})
+    """
     family = raw.get("family")
     if family is None:
         raise ValueError(
@@ -185,7 +235,17 @@ def with_family_defaults(raw: dict) -> dict:
 
 
 def check_keys(table: dict, valid, where: str) -> None:
-    """Raise a ValueError naming the first unknown key of ``table`` and the valid ones."""
+    """Raise a ValueError naming the first unknown key of ``table`` and the valid ones.
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> spec.check_keys({"hidden": [8]}, ["hidden", "activation"], "decoder")
+    >>> spec.check_keys({"hiden": [8]}, ["hidden", "activation"], "decoder")
+    Traceback (most recent call last):
+        ...
+    ValueError: ...hiden...
+    """
     for key in table:
         if key not in valid:
             raise ValueError(
@@ -194,7 +254,14 @@ def check_keys(table: dict, valid, where: str) -> None:
 
 
 def resolve_part(kind: str, table, *, where: str) -> dict:
-    """Validate one part table and fill in its defaults; returns a new dict."""
+    """Validate one part table and fill in its defaults; returns a new dict.
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> spec.resolve_part("decoder", {"kind": "mlp", "hidden": [8]}, where="decoder")
+    {'kind': 'mlp', 'hidden': [8], 'activation': 'relu'}
+    """
     if not isinstance(table, dict):
         raise ValueError(f"[{where}] must be a table with a 'kind' key, got {table!r}")
     cls = registry.get(kind, table.get("kind"), where=f"{where}.kind")

@@ -81,6 +81,17 @@ def build(spec, **overrides):
         For any bad key, kind or value, naming it; also when the parameters would
         exceed the memory budget (``$PPL_VAE_MEMORY_BUDGET``, default half the
         physical memory), which is checked before anything is allocated.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> model.spec["family"], model.spec["latent_dim"], model.spec["decoder"]["hidden"]
+    ('vae', 2, [8])
+    >>> model.sample(5).shape                                  # x ~ p(x), 5 draws
+    torch.Size([5, 6])
     """
     family, resolved = _resolve(spec, overrides)
     _skeleton(family, resolved, budget=_checks.memory_budget())
