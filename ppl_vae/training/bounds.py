@@ -179,6 +179,18 @@ def renyi_bound(model_fn, guide_fn, x, y=None, *, num_particles: int, alpha: flo
     The log-weights are ``pv.infer``'s (the one trace reader: masks, scales, nested
     plates, enumerated sites summed out), so any pair ``log_likelihood`` accepts has
     these bounds; the guide's latents must be reparameterised for useful gradients.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> from ppl_vae.training import renyi_bound
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> iwae = renyi_bound(model.model, model.guide, x, num_particles=4)   # alpha=0: L_K
+    >>> iwae.shape, iwae.requires_grad
+    (torch.Size([16]), True)
     """
     prog = _program.program(model_fn, guide_fn, kwargs=kwargs)
     return _renyi(prog, x, y, _structure(prog, x, y), num_particles, alpha)

@@ -37,7 +37,25 @@ METHODS = ("on_start", "on_step", "on_validation", "on_checkpoint", "on_end", "o
 
 @runtime_checkable
 class Callback(Protocol):
-    """What :func:`ppl_vae.fit` calls; every method is optional."""
+    """What :func:`ppl_vae.fit` calls; every method is optional.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> class Losses:                                      # only the methods it needs
+    ...     def __init__(self):
+    ...         self.steps = []
+    ...     def on_step(self, row):
+    ...         self.steps.append(row["step"])
+    >>> seen = Losses()
+    >>> _ = pv.fit(model, x, steps=3, batch_size=8, progress=False, callbacks=[seen])
+    >>> seen.steps
+    [1, 2, 3]
+    """
 
     def on_step(self, row: dict) -> None: ...
 
@@ -128,7 +146,25 @@ def _cell(value):
 
 
 class CSVLogger:
-    """Stream the history to ``path`` as CSV, one row per step (flushed every ``flush_every``)."""
+    """Stream the history to ``path`` as CSV, one row per step (flushed every ``flush_every``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> from ppl_vae.training import CSVLogger
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "history.csv"
+    ...     _ = pv.fit(model, x, steps=3, progress=False, callbacks=[CSVLogger(path)])
+    ...     lines = path.read_text().splitlines()
+    >>> len(lines), lines[0].split(",")[:2]                # header + one row per step
+    (4, ['step', 'loss'])
+    """
 
     def __init__(self, path, *, flush_every: int = 50):
         self.path = Path(path)
@@ -173,6 +209,22 @@ class TensorBoardLogger:
     Needs the optional extra ``ppl_vae[tensorboard]``. Samples (``num_samples``,
     decoder means from the prior, drawn with ``seed`` under a forked RNG) are
     logged at each validation and at the end when the model has an image shape.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> from ppl_vae.training import TensorBoardLogger
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = pv.fit(model, x, steps=2, progress=False, callbacks=[TensorBoardLogger(tmp)])
+    ...     events = [p.name for p in Path(tmp).rglob("events.out.tfevents.*")]
+    >>> len(events) >= 1
+    True
     """
 
     def __init__(self, log_dir, *, image_shape=None, num_samples: int = 16, seed: int = 0):

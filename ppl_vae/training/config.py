@@ -27,7 +27,19 @@ from ppl_vae.training import bounds, optim
 
 @dataclass(frozen=True)
 class FitConfig:
-    """The options of a training run (``pv.fit(model, x, **options)``)."""
+    """The options of a training run (``pv.fit(model, x, **options)``).
+
+    Examples
+    --------
+    >>> from ppl_vae.training import FitConfig
+    >>> cfg = FitConfig(steps=500, bound={"kind": "iwae", "num_samples": 5})
+    >>> cfg.bound_spec["kind"], cfg.bound_spec["num_samples"], cfg.steps
+    ('iwae', 5, 500)
+    >>> FitConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    >>> cfg.replace(lr=1e-4).lr
+    0.0001
+    """
 
     steps: int = 2000  # optimiser steps in total, a resumed run included
     batch_size: int = 128  # a usual VAE minibatch; the whole set when it has fewer rows

@@ -29,7 +29,17 @@ ABSURD = 1e6
 
 
 class DivergenceWarning(RuntimeWarning):
-    """The training loss grew by an order of magnitude or more over its start."""
+    """The training loss grew by an order of magnitude or more over its start.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from ppl_vae import DivergenceWarning
+    >>> issubclass(DivergenceWarning, RuntimeWarning)
+    True
+    >>> with warnings.catch_warnings():                    # e.g. make divergence an error
+    ...     warnings.simplefilter("error", DivergenceWarning)
+    """
 
 
 class Pending(NamedTuple):
@@ -71,6 +81,19 @@ class FitResult:
     validation bounds ``val_elbo`` (``val_iwae``) on validation steps (NaN
     elsewhere). ``best_step`` is the step of the best validation value,
     ``stopped_at`` the step where early stopping ended the run (or None).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> result = pv.fit(model, x, steps=4, progress=False)
+    >>> result.model is model, len(result.history), result.diverged
+    (True, 4, False)
+    >>> bool(result.final_loss == result.history["loss"].iloc[-1])
+    True
     """
 
     model: torch.nn.Module

@@ -100,6 +100,12 @@ def iwae_paper_boundaries(num_data: int, batch_size: int) -> list[int]:
     rate lr·10^(-i/7) for i = 0..7 (3,280 passes in all). A pass is
     ``num_data // batch_size`` steps here (the minibatch order drops the last
     partial batch), at least one.
+
+    Examples
+    --------
+    >>> from ppl_vae.training import iwae_paper_boundaries
+    >>> iwae_paper_boundaries(num_data=100, batch_size=50)  # a pass is 2 steps
+    [2, 8, 26, 80, 242, 728, 2186]
     """
     per_pass = max(1, num_data // batch_size) if batch_size < num_data else 1
     passes = 0

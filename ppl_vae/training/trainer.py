@@ -38,6 +38,13 @@ class TrainingError(RuntimeError):
 
     ``step``, ``value``, ``checkpoint`` and ``last_saved`` (the step of the last good
     checkpoint, or None) let a front end word its own remedy.
+
+    Examples
+    --------
+    >>> from ppl_vae import TrainingError
+    >>> err = TrainingError("loss is nan at step 3: lower lr", step=3, value=float("nan"))
+    >>> err.step, err.last_saved, isinstance(err, RuntimeError)
+    (3, None, True)
     """
 
     def __init__(self, message, *, step=None, value=None, checkpoint=None, last_saved=None):
@@ -83,7 +90,23 @@ class Data:
 
 
 class Trainer:
-    """A run of ``model`` under ``config``; :meth:`run` is ``pv.fit``'s body."""
+    """A run of ``model`` under ``config``; :meth:`run` is ``pv.fit``'s body.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> from ppl_vae.training import FitConfig, Trainer
+    >>> model = pv.build("vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> trainer = Trainer(model, FitConfig(steps=3, progress=False))
+    >>> _ = trainer.prepare(x)
+    >>> trainer.resume(False)                              # a fresh run
+    >>> result = trainer.run()
+    >>> len(result.history), result.history["step"].tolist()
+    (3, [1, 2, 3])
+    """
 
     def __init__(self, model, config: FitConfig, *, checkpoint=None, callbacks=(),
                  log_dir=None, device=None):
