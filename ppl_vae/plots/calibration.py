@@ -44,6 +44,21 @@ def rank_histograms(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> ranks = np.tile(np.arange(10), 10)[:, None]      # 100 simulations, S = 9 draws
+    >>> counts = pv.metrics.rank_counts(ranks, num_draws=9, bins=5)["counts"]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.rank_histograms({"z0": counts[:, 0]}, path=Path(tmp) / "ranks.png",
+    ...                                    dpi=40)
+    ...     saved = (Path(tmp) / "ranks.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     if not isinstance(counts, dict) or not counts:
         raise ValueError(

@@ -57,6 +57,20 @@ def training_curve(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> import pandas as pd
+    >>> history = pd.DataFrame({"step": np.arange(1, 51), "loss": np.linspace(90.0, 40.0, 50)})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.training_curve(history, path=Path(tmp) / "loss.png", dpi=40)
+    ...     saved = (Path(tmp) / "loss.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     extra = [extra] if isinstance(extra, str) else list(extra)
     frame = _figure.require_columns("history", history, ["step", "loss", *extra])
@@ -138,6 +152,21 @@ def bound_vs_k(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"K": [1, 10, 100], "mean": [-95.0, -93.1, -92.4]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.bound_vs_k(frame, path=Path(tmp) / "bound.png",
+    ...                               reference={"exact log p(x)": -92.0}, dpi=40)
+    ...     saved = (Path(tmp) / "bound.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     frame = _figure.require_columns("frame", frame, ["K", "mean"])
     if series is None:

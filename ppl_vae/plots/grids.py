@@ -41,6 +41,16 @@ def tile_images(
         ``[rows * (H + pad) + pad, nrow * (W + pad) + pad]``; image ``i`` has its top-left
         pixel at ``(pad + (i // nrow) * (H + pad), pad + (i % nrow) * (W + pad))``.
         Pixel values are copied unchanged (no clipping).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.plots import tile_images
+    >>> grid = tile_images(np.ones((5, 4)), image_shape=(2, 2), nrow=3, pad=1)
+    >>> grid.shape                                       # 2 rows x 3 columns of 2x2 images
+    (7, 10)
+    >>> int(np.isnan(grid).sum()), float(np.nansum(grid))  # pads and the empty cell are NaN
+    (50, 20.0)
     """
     arr = _figure.as_numpy("images", images, ndim=(2, 3))
     if arr.ndim == 2:
@@ -100,6 +110,20 @@ def image_grid(
     -------
     matplotlib.figure.Figure
         The saved figure (not registered with pyplot, so nothing needs closing).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> images = np.random.default_rng(0).random((6, 16))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.image_grid(images, image_shape=(4, 4), path=Path(tmp) / "grid.png",
+    ...                               nrow=3, dpi=40)
+    ...     saved = (Path(tmp) / "grid.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     imgs = _figure.as_images("images", images, image_shape)
     n, h, w = imgs.shape
@@ -145,6 +169,20 @@ def reconstruction_grid(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> x = np.random.default_rng(0).random((4, 16))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.reconstruction_grid(x, 1 - x, image_shape=(4, 4),
+    ...                                        path=Path(tmp) / "recon.png", dpi=40)
+    ...     saved = (Path(tmp) / "recon.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     x = _figure.as_images("originals", originals, image_shape)
     r = _figure.as_images("reconstructions", reconstructions, image_shape)
@@ -196,6 +234,21 @@ def sample_comparison(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> rng = np.random.default_rng(0)
+    >>> grids = {"prior": rng.random((4, 16)), "data": rng.random((6, 16))}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.sample_comparison(grids, image_shape=(4, 4),
+    ...                                      path=Path(tmp) / "samples.png", dpi=40)
+    ...     saved = (Path(tmp) / "samples.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     if not isinstance(grids, dict) or not grids:
         raise ValueError(

@@ -55,6 +55,21 @@ def latent_scatter(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> z = np.random.default_rng(0).normal(size=(20, 2))
+    >>> labels = np.arange(20) % 2
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.latent_scatter(z, labels=labels, class_means=True,
+    ...                                   path=Path(tmp) / "latent.png", dpi=40)
+    ...     saved = (Path(tmp) / "latent.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     z = _figure.as_numpy("z2", z2, ndim=2)
     if z.shape[1] != 2:

@@ -35,6 +35,25 @@ def subclass_figure(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> import torch
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> y = torch.zeros(30, dtype=torch.long)
+    >>> result = pv.analysis.find_subclasses(model, x, y, label=0, num_clusters=2)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.subclass_figure(result, x, image_shape=(2, 2), members=3,
+    ...                                    path=Path(tmp) / "subclasses.png")
+    ...     saved = (Path(tmp) / "subclasses.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     from matplotlib import colormaps
     from sklearn.decomposition import PCA

@@ -61,6 +61,21 @@ def metric_bars(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"model": ["vae", "vae", "tcvae", "tcvae"],
+    ...                       "metric": ["mig"] * 4, "value": [0.10, 0.12, 0.30, 0.34]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.metric_bars(frame, path=Path(tmp) / "bars.png", dpi=40)
+    ...     saved = (Path(tmp) / "bars.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     _figure.one_of("error", error, _ERRORS)
     cols = [c for c in (x, value, panel, hue) if c is not None]
@@ -155,6 +170,20 @@ def histogram_comparison(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> values = {"in domain": np.linspace(0.0, 1.0, 50), "out of domain": np.linspace(0.5, 2.0, 50)}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.histogram_comparison(values, path=Path(tmp) / "scores.png",
+    ...                                         xlabel="score", bins=10, dpi=40)
+    ...     saved = (Path(tmp) / "scores.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     if not isinstance(values, dict) or not values:
         raise ValueError(

@@ -57,6 +57,20 @@ def traversal_grid(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> images = np.random.default_rng(0).random((2, 5, 16))   # L=2 rows, S=5 values
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.traversal_grid(images, image_shape=(4, 4), col_values=[-2, -1, 0, 1, 2],
+    ...                                   path=Path(tmp) / "traversal.png", dpi=40)
+    ...     saved = (Path(tmp) / "traversal.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     imgs = _figure.as_images("images", images, image_shape, batch_dims=2)  # [L, S, H, W]
     nrows, ncol, h, w = imgs.shape
@@ -112,6 +126,21 @@ def resynthesis_grid(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> rng = np.random.default_rng(0)
+    >>> images, x = rng.random((3, 4, 16)), rng.random((3, 16))   # N=3 rows, S=4 scales
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.resynthesis_grid(images, image_shape=(4, 4), scales=[0, 1, 2, 3],
+    ...                                     original=x, path=Path(tmp) / "resynth.png", dpi=40)
+    ...     saved = (Path(tmp) / "resynth.png").is_file()
+    >>> type(fig).__name__, saved
+    ('Figure', True)
     """
     imgs = _figure.as_images("images", images, image_shape, batch_dims=2)  # [N, S, H, W]
     n, s, h, w = imgs.shape
