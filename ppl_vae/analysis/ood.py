@@ -52,6 +52,17 @@ def ood_score(model, x, *, method: str = DEFAULT_METHOD, num_samples: int = 256,
     ``"log_px"`` is −log p̂(x), the IWAE bound of order K = ``num_samples`` (for a
     class-structured prior without labels, the class-marginal model's); the latent
     methods (above) need a class-structured prior and an encoder.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> scores = pv.analysis.ood_score(model, x[:5], method="log_px", num_samples=4)
+    >>> scores.shape, bool(torch.isfinite(scores).all())
+    (torch.Size([5]), True)
     """
     _checks.one_of("method", method, METHODS)
     if method == "log_px":
@@ -82,6 +93,17 @@ def evaluate_ood(model, x_in, x_out, *, methods=None, num_samples: int = 256,
     One row per method: ``method``, ``auroc``, the mean score in and out, and whether
     it is the default method. ``methods=None``: every method the model has. The
     out-of-domain rows are scored with ``seed + 1`` (independent draws).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> table = pv.analysis.evaluate_ood(model, x[:10], 1 - x[:10], num_samples=4)
+    >>> table["method"].tolist(), bool(table["auroc"].between(0, 1).all())
+    (['log_px'], True)
     """
     methods = list(methods_for(model) if methods is None else methods)
     for m in methods:

@@ -37,6 +37,18 @@ class Subclasses:
         Decoder mean at each centre.
     silhouette : float
         Mean silhouette of the clustering (in [-1, 1]; > 0.25 suggests real structure).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> y = torch.arange(30) % 2
+    >>> result = pv.analysis.find_subclasses(model, x, y, label=1, num_clusters=2)
+    >>> type(result).__name__, result.label, result.codes.shape, result.decoded.shape
+    ('Subclasses', 1, (15, 2), (2, 4))
     """
 
     label: int
@@ -82,6 +94,20 @@ def find_subclasses(model, x, y, *, label: int, num_clusters: int = 3, seed: int
         k, the number of sub-classes (>= 2).
     seed : int
         k-means initialisation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> y = torch.arange(30) % 2
+    >>> result = pv.analysis.find_subclasses(model, x, y, label=0, num_clusters=3)
+    >>> len(result.rows), result.centres.shape, sorted(set(result.assignments.tolist()))
+    (15, (3, 2), [0, 1, 2])
+    >>> bool(-1.0 <= result.silhouette <= 1.0)
+    True
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score

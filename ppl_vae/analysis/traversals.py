@@ -22,7 +22,19 @@ from ppl_vae.metrics.decomposition import factorised_prior, posterior_normal
 
 @dataclass
 class Traversal:
-    """Decoded traversals and how they were made (see :func:`traversal_images`)."""
+    """Decoded traversals and how they were made (see :func:`traversal_images`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> trav = pv.analysis.traversal_images(model, x, index=0, steps=5)
+    >>> trav.images.shape, sorted(trav.dims), trav.offsets.tolist(), trav.index
+    (torch.Size([2, 5, 4]), [0, 1], [-3.0, -1.5, 0.0, 1.5, 3.0], 0)
+    """
 
     images: torch.Tensor  # [R, S, D] row r varies dimension dims[r]
     dims: list[int]  # latent dimension of each row, by decreasing KL
@@ -50,7 +62,19 @@ class Traversal:
 
 
 def dimension_kl(model, x) -> torch.Tensor:
-    """Average KL(q(z_l|x) ‖ p(z_l)) per latent dimension over ``x``, ``Tensor[L]`` nats."""
+    """Average KL(q(z_l|x) ‖ p(z_l)) per latent dimension over ``x``, ``Tensor[L]`` nats.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> kl = pv.analysis.dimension_kl(model, x)
+    >>> kl.shape, bool((kl >= 0).all())
+    (torch.Size([2]), True)
+    """
     _, p_dim = factorised_prior(model)
     with torch.no_grad():
         loc, scale, _ = posterior_normal(model, x)
@@ -97,6 +121,23 @@ def traversal_images(
     Traversal
         ``images`` ``[R, S, D]`` (decoder means), ``dims``, ``kl``, ``offsets``,
         ``start``, ``index``; ``.plot(path, image_shape=...)`` saves the grid.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.bernoulli(torch.full((30, 4), 0.5))
+    >>> trav = pv.analysis.traversal_images(model, x, steps=3, max_rows=1, seed=0)
+    >>> trav.images.shape, len(trav.dims)                # 1 row (the largest KL), 3 columns
+    (torch.Size([1, 3, 4]), 1)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = trav.plot(Path(tmp) / "traversal.png", image_shape=(2, 2))
+    >>> type(fig).__name__
+    'Figure'
     """
     k = _checks.positive_float("k", k)
     steps = _checks.positive_int("steps", steps, minimum=2)
