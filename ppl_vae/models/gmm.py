@@ -21,7 +21,21 @@ from ppl_vae import _checks, _device, _seed
 
 
 class GaussianMixture(nn.Module):
-    """A diagonal-covariance Gaussian mixture as a Pyro model with an enumerated latent."""
+    """A diagonal-covariance Gaussian mixture as a Pyro model with an enumerated latent.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> gmm = pv.build("gmm", data_dim=2, num_components=3)
+    >>> type(gmm).__name__, gmm.weights.shape
+    ('GaussianMixture', torch.Size([3]))
+    >>> x = gmm.sample(10, noise=True, seed=0)
+    >>> x.shape, gmm.responsibilities(x).shape             # p(component | x) per row
+    (torch.Size([10, 2]), torch.Size([10, 3]))
+    >>> bool(torch.allclose(gmm.responsibilities(x).sum(-1), torch.ones(10)))
+    True
+    """
 
     max_plate_nesting = 1
     enumerate = True

@@ -23,7 +23,21 @@ from ppl_vae.parts.objective import Objective
 
 
 class LatentVariableModel(nn.Module):
-    """A Pyro model/guide pair built from a resolved spec (use ``pv.build``)."""
+    """A Pyro model/guide pair built from a resolved spec (use ``pv.build``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> isinstance(model, pv.models.LatentVariableModel), model.data_dim, model.latent_dim
+    (True, 4, 2)
+    >>> x = torch.bernoulli(torch.full((5, 4), 0.5))
+    >>> q = model.encode(x)                                 # q(z | x)
+    >>> q.batch_shape, q.event_shape, model.decode(q.mean).batch_shape
+    (torch.Size([5]), torch.Size([2]), torch.Size([5]))
+    """
 
     max_plate_nesting = 1
     enumerate = False

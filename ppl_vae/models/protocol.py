@@ -49,6 +49,16 @@ class Model(Protocol):
     class_structured : bool
         True when the prior holds one Gaussian per class (``model.prior.class_means``,
         ``class_log_posterior``): classification and latent out-of-domain scores.
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> isinstance(model, pv.models.Model)                   # the contract, checked at run time
+    True
+    >>> model.latent_sites, model.amortized, model.requires_labels, model.enumerate
+    (('z',), True, False, False)
     """
 
     max_plate_nesting: int

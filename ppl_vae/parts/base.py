@@ -22,6 +22,13 @@ class Context:
     ``params_per_dim`` is how many values the decoder outputs per data dimension:
     the likelihood's :attr:`Likelihood.params_per_dim` (1 for Bernoulli logits, 2 for
     a Normal whose scale the decoder outputs, ``levels`` for a categorical, ...).
+
+    Examples
+    --------
+    >>> from ppl_vae.parts import Context
+    >>> ctx = Context(data_dim=4, latent_dim=2)
+    >>> ctx.num_classes, ctx.params_per_dim
+    (None, 1)
     """
 
     data_dim: int
@@ -36,6 +43,18 @@ class PenaltyInputs:
 
     ``z`` is ``[B, latent]``; ``posterior`` is q(z|x) for the batch (a
     Distribution with batch shape ``[B]``) when the penalty asks for it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ppl_vae.parts import Context, Penalty, PenaltyInputs
+    >>> class SquaredNorm(Penalty):                          # ||z||^2 per datapoint
+    ...     def forward(self, inputs):
+    ...         return inputs.z.pow(2).sum(-1)
+    >>> inputs = PenaltyInputs(x=torch.zeros(3, 4), y=None, z=torch.ones(3, 2),
+    ...                        posterior=None, prior=None, num_data=100)
+    >>> SquaredNorm(Context(data_dim=4, latent_dim=2))(inputs)
+    tensor([2., 2., 2.])
     """
 
     x: torch.Tensor
@@ -52,6 +71,21 @@ class Decoder(nn.Module):
 
     ``is_linear`` (declared): the map is one affine layer, so a normal likelihood on a
     standard-normal latent has a closed-form marginal (``LatentVariableModel.marginal``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from ppl_vae.parts import Context, Decoder
+    >>> class Affine(Decoder):                               # f(z) = W z + b
+    ...     is_linear = True
+    ...     def __init__(self, ctx):
+    ...         super().__init__()
+    ...         self.layer = nn.Linear(ctx.latent_dim, ctx.params_per_dim * ctx.data_dim)
+    ...     def forward(self, z):
+    ...         return self.layer(z)
+    >>> Affine(Context(data_dim=4, latent_dim=2))(torch.zeros(3, 2)).shape
+    torch.Size([3, 4])
     """
 
     is_linear = False
@@ -63,6 +97,15 @@ class Prior(nn.Module):
     ``class_structured`` (class attribute): one Gaussian Norm_z[μ_c, s_c² I] per class,
     with ``class_means``, ``log_scale`` and ``class_log_posterior`` (classification and
     the latent out-of-domain scores of :mod:`ppl_vae.analysis.ood` use them).
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> p = model.prior.distribution()                       # p(z), standard normal
+    >>> isinstance(model.prior, pv.parts.Prior), p.event_shape, model.prior.class_structured
+    (True, torch.Size([2]), False)
     """
 
     class_structured = False
@@ -111,6 +154,18 @@ class Likelihood(nn.Module):
     ``params_per_dim`` (set per instance from the spec keys): the decoder outputs
     this many blocks of ``data_dim`` values, block-major (``out[..., k·D:(k+1)·D]``
     is block k); :meth:`blocks` splits them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> lik = model.likelihood                               # Bernoulli: one logit per dim
+    >>> isinstance(lik, pv.parts.Likelihood), lik.binary_data, lik.params_per_dim
+    (True, True, 1)
+    >>> lik.distribution(torch.zeros(3, 4)).batch_shape
+    torch.Size([3])
     """
 
     binary_data = False
@@ -143,6 +198,18 @@ class Guide(nn.Module):
 
     ``amortized`` (class attribute): True for an encoder that maps any x to q(z|x);
     False for parameters held per training datapoint (see :meth:`fits`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> q = model.q                                          # the encoder q(z | x)
+    >>> isinstance(q, pv.parts.Guide), q.amortized
+    (True, True)
+    >>> q.distribution(torch.zeros(3, 4)).event_shape
+    torch.Size([2])
     """
 
     amortized = False
@@ -169,6 +236,19 @@ class Penalty(nn.Module):
 
     ``forward`` returns the penalty per datapoint ``[B]`` (or a scalar, counted
     once per datapoint), in nats, so weights are comparable across datasets.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ppl_vae.parts import Context, Penalty, PenaltyInputs
+    >>> class SquaredNorm(Penalty):                          # ||z||^2 per datapoint
+    ...     def forward(self, inputs):
+    ...         return inputs.z.pow(2).sum(-1)
+    >>> penalty = SquaredNorm(Context(data_dim=4, latent_dim=2), weight=0.5)
+    >>> inputs = PenaltyInputs(x=torch.zeros(3, 4), y=None, z=torch.ones(3, 2),
+    ...                        posterior=None, prior=None, num_data=100)
+    >>> penalty.weight, penalty(inputs).tolist()
+    (0.5, [2.0, 2.0, 2.0])
     """
 
     needs_posterior = False

@@ -132,7 +132,16 @@ def beta_of(objective: dict, beta_term: str | None):
 
 
 class Objective(nn.Module):
-    """The weights of a resolved ``[objective]`` table and the model's penalty parts."""
+    """The weights of a resolved ``[objective]`` table and the model's penalty parts.
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> model = pv.build("tcvae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> model.objective.kl, model.objective.terms, model.objective.active
+    (1.0, {'tc': 5.0}, True)
+    """
 
     def __init__(self, table: dict, penalties):
         super().__init__()
