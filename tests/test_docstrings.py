@@ -27,9 +27,9 @@ def public_callables() -> dict[str, object]:
             if callable(obj) and not inspect.ismodule(obj):
                 found[f"{name}.{attr}"] = obj
     for attr, obj in vars(pv.spec).items():
-        if not attr.startswith("_") and inspect.isfunction(obj):
-            if obj.__module__ == "ppl_vae.spec":
-                found[f"ppl_vae.spec.{attr}"] = obj
+        public = not attr.startswith("_") and inspect.isfunction(obj)
+        if public and obj.__module__ == "ppl_vae.spec":
+            found[f"ppl_vae.spec.{attr}"] = obj
     return found
 
 
