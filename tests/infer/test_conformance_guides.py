@@ -256,3 +256,105 @@ def test_guide_plate_with_another_name_is_refused_naming_both(lg):
     with pytest.raises(ValueError, match=r"'z' lies in plate\(s\) \['batch'\] but the model's "
                                          r"datapoint plate is 'data': the plate names differ"):
         pv.infer.log_likelihood(lg.model1, x, guide=guide, num_samples=2)
+
+
+# ---------------------------------------------------------------------------
+# labels reach the guide and the decoder of sample_aggregate_posterior
+# ---------------------------------------------------------------------------
+
+
+def test_sample_aggregate_posterior_passes_labels_to_guide_and_decoder():
+    m2 = pp.LinearM2()
+    x, y1h = m2.sample(9)
+    y = y1h.argmax(1)  # class indices, one-hot-encoded inside the user's code
+    one_hot = torch.nn.functional.one_hot
+
+    def model(xs, ys):
+        with pyro.plate("data", xs.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(pp.L), 1.0).to_event(1))
+            loc = z @ m2.w.T + one_hot(ys, m2.c).float() @ m2.u.T + m2.b
+            pyro.sample("x", dist.Normal(loc, pp.SIGMA).to_event(1), obs=xs)
+
+    def guide(xs, ys):  # q(z | x, y) nearly a point at the exact posterior mean
+        with pyro.plate("data", xs.shape[0]):
+            loc = m2.post_mean(xs, one_hot(ys, m2.c).float()).float()
+            pyro.sample("z", dist.Normal(loc, 1e-4).to_event(1))
+
+    s = pv.infer.sample_aggregate_posterior(model, x, 40, guide=guide, y=y, seed=0)
+    centres = m2.post_mean(x, y1h).float() @ m2.w.T + y1h @ m2.u.T + m2.b  # [9, D]
+    # every draw is the decoded (z_i, y_i) of one row i: z and label from the same row
+    assert float(torch.cdist(s, centres).min(1).values.max()) < 1e-2
+    assert torch.equal(s, pv.infer.sample_aggregate_posterior(model, x, 40, guide=guide, y=y,
+                                                              seed=0))
+
+
+# ---------------------------------------------------------------------------
+# elbo_decomposition and traversals on a user's pair (no encode / prior attributes)
+# ---------------------------------------------------------------------------
+
+
+def _diagonal_guide(lg):
+    def guide(x):
+        mean, cov = lg.post(x)
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(mean, cov.diagonal(dim1=-2, dim2=-1).sqrt()).to_event(1))
+    return guide
+
+
+class _Encoded:
+    """The same pPCA and q(z|x) as a duck-typed model with encode/decode/prior."""
+
+    def __init__(self, lg, x):
+        mean, cov = lg.post(x)
+        self.lg, self.loc, self.scale = lg, mean, cov.diagonal(dim1=-2, dim2=-1).sqrt()
+        self.prior = self
+
+    def encode(self, x):
+        return dist.Normal(self.loc, self.scale).to_event(1)
+
+    def decode(self, z):
+        return dist.Normal(z @ self.lg.w.T + self.lg.b, self.lg.sigma).to_event(1)
+
+    def distribution(self):
+        return dist.Normal(torch.zeros(self.lg.l), 1.0).to_event(1)
+
+    def factors(self, needed_by):
+        return dist.Normal(torch.zeros(self.lg.l), torch.ones(self.lg.l))
+
+
+def test_elbo_decomposition_of_a_pair_equals_the_encoded_twin(lg):
+    x = lg.sample(40)
+    pair = pv.metrics.elbo_decomposition(lg.model1, x, guide=_diagonal_guide(lg), num_samples=50,
+                                         seed=0)
+    twin = pv.metrics.elbo_decomposition(_Encoded(lg, x), x, num_samples=50, seed=0)
+    assert pair == pytest.approx(twin, abs=1e-4)
+    total = pair["mutual_information"] + pair["total_correlation"] + pair["dimwise_kl"]
+    assert total == pytest.approx(pair["kl"], abs=0.05)
+    # the ELBO of a diagonal q ≤ the IS value of log p(x)
+    assert pair["elbo"] < float(lg.exact(x).mean())
+
+
+def test_traversals_of_a_pair_decode_through_the_model(lg):
+    from ppl_vae.analysis.traversals import traversal_images
+
+    x = lg.sample(20)
+    tr = traversal_images(lg.model1, x, guide=_diagonal_guide(lg), index=2, k=2.0, steps=5)
+    mean, _ = lg.post(x)
+    close(tr.start, mean[2], atol=1e-6)
+    for r, d in enumerate(tr.dims):
+        code = mean[2].clone()
+        code[d] += 2.0
+        close(tr.images[r, 4], code @ lg.w.T + lg.b, atol=1e-5)
+        close(tr.images[r, 2], mean[2] @ lg.w.T + lg.b, atol=1e-5)
+    assert torch.all(tr.kl[:-1] >= tr.kl[1:])
+
+
+def test_elbo_decomposition_refuses_a_pair_without_a_factorised_prior(lg):
+    def model(x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.MultivariateNormal(torch.zeros(lg.l), torch.eye(lg.l)))
+            pyro.sample("x", dist.Normal(z @ lg.w.T + lg.b, lg.sigma).to_event(1), obs=x)
+
+    x = lg.sample()
+    with pytest.raises(ValueError, match="prior at latent site 'z' that factorises"):
+        pv.metrics.elbo_decomposition(model, x, guide=_diagonal_guide(lg))
