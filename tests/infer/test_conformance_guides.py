@@ -211,8 +211,18 @@ def test_joint_autoguides_are_refused_pointing_to_autonormal(lg, auto):
     pyro.clear_param_store()
     guide = auto(lg.model1)
     guide(x)
-    with pytest.raises(ValueError, match="auxiliary draw outside plate 'data'.*AutoNormal"):
+    with pytest.raises(ValueError, match="auxiliary draw outside plate 'data' that sets the "
+                                         "per-datapoint site 'z'.*AutoNormal"):
         pv.infer.log_likelihood(lg.model1, x, guide=guide, num_samples=4)
+
+
+def test_autonormal_on_a_global_latent_names_the_model_site(lg):
+    x = lg.sample()
+    pyro.clear_param_store()
+    guide = AutoNormal(lg.model_global)
+    guide(x)
+    with pytest.raises(ValueError, match="latent site 'shared_mean' lies outside plate 'data'"):
+        pv.infer.log_likelihood(lg.model_global, x, guide=guide, num_samples=4)
 
 
 # ---------------------------------------------------------------------------
