@@ -61,8 +61,10 @@ class Traversal:
         )
 
 
-def dimension_kl(model, x) -> torch.Tensor:
+def dimension_kl(model, x, **options) -> torch.Tensor:
     """Average KL(q(z_l|x) ‖ p(z_l)) per latent dimension over ``x``, ``Tensor[L]`` nats.
+
+    ``options`` (``guide=``, ``latent=``, ...) for a Pyro model/guide pair.
 
     Examples
     --------
@@ -75,11 +77,16 @@ def dimension_kl(model, x) -> torch.Tensor:
     >>> kl.shape, bool((kl >= 0).all())
     (torch.Size([2]), True)
     """
-    _, p_dim = factorised_prior(model)
+    return _posterior_and_kl(model, x, options)[1]
+
+
+def _posterior_and_kl(model, x, options):
+    """Posterior means ``[N, L]`` and the average per-dimension KL ``[L]``."""
+    _, p_dim = factorised_prior(model, x, **options)
     with torch.no_grad():
-        loc, scale, _ = posterior_normal(model, x)
+        loc, scale, _ = posterior_normal(model, x, **options)
         kl = torch.distributions.kl_divergence(torch.distributions.Normal(loc, scale), p_dim)
-    return kl.mean(0)  # [L]
+    return loc, kl.mean(0)
 
 
 def traversal_images(
@@ -92,6 +99,7 @@ def traversal_images(
     steps: int = 7,
     max_rows: int | None = None,
     seed: int | None = None,
+    **options,
 ) -> Traversal:
     """Decode traversals of every latent dimension, rows sorted by KL.
 
@@ -115,6 +123,9 @@ def traversal_images(
         Keep only this many dimensions, those with the largest KL.
     seed : int, optional
         Seeds the choice of ``index``.
+    **options
+        For a Pyro model/guide pair (no ``encode``/``prior``): ``guide=``, ``latent=``,
+        ``observed=``, ``data_plate=``; read from its trace.
 
     Returns
     -------
@@ -143,7 +154,7 @@ def traversal_images(
     steps = _checks.positive_int("steps", steps, minimum=2)
     check = getattr(model, "check_data", None)
     x = check(x)[0] if callable(check) else _checks.data_tensor("x", x)
-    kl = dimension_kl(model, x)  # [L]
+    means, kl = _posterior_and_kl(model, x, options)  # [N, L], [L]
     latent = kl.shape[0]
     rows = latent if max_rows is None else min(latent, _checks.positive_int("max_rows", max_rows))
     if z is None:
@@ -153,8 +164,7 @@ def traversal_images(
         index = _checks.positive_int("index", index, minimum=0)
         if index >= x.shape[0]:
             raise ValueError(f"index={index} is out of range: x has {x.shape[0]} rows")
-        with torch.no_grad():
-            start = posterior_normal(model, x[index : index + 1])[0][0]  # [L]
+        start = means[index]  # [L]
     else:
         start = torch.as_tensor(z, dtype=torch.float32).reshape(-1)
         if start.shape[0] != latent:
@@ -166,7 +176,9 @@ def traversal_images(
     order = torch.argsort(kl, descending=True)[:rows]
     offsets = torch.linspace(-k, k, steps, device=start.device, dtype=start.dtype)
     images = torch.stack(
-        [infer.traverse(model, start, int(d), start[d] + offsets) for d in order]
+        [infer.traverse(model, start, int(d), start[d] + offsets, data_dim=x.shape[1],
+                        **{k: v for k, v in options.items() if k != "guide"})
+         for d in order]
     )  # [R, S, D]
     return Traversal(
         images=images,

@@ -354,17 +354,19 @@ def _classify_guide(prog: Program, x, y, g, plate: str):
         return frozenset(), frozenset(), frozenset(), {}
     sites = [(name, s) for name, s in sample_sites(g) if not s["is_observed"]]
     auxiliary = frozenset(name for name, s in sites if is_auxiliary(s))
-    for name, s in sites:
-        if name in auxiliary and not _inside(s, plate):
-            raise ValueError(
-                f"guide site {name!r} is an auxiliary draw outside plate {plate!r}: one joint "
-                "latent for all datapoints together (as AutoDiagonalNormal, "
-                "AutoMultivariateNormal and AutoLowRankMultivariateNormal draw), so there is no "
-                "per-datapoint q(z|x) and no per-datapoint log p(x). Use AutoNormal (one Normal "
-                "per datapoint inside the plate) or an amortized guide q(z|x)"
-            )
     deltas = [name for name, s in sites if name not in auxiliary and is_point_mass(s["fn"])]
     drivers = auxiliary_drivers(prog, x, y, deltas) if auxiliary and deltas else {}
+    for name in deltas:
+        shared = [a for a in drivers.get(name, ()) if not _inside(g.nodes[a], plate)]
+        if shared and _inside(g.nodes[name], plate):
+            raise ValueError(
+                f"guide site {shared[0]!r} is an auxiliary draw outside plate {plate!r} that "
+                f"sets the per-datapoint site {name!r}: one joint latent for all datapoints "
+                "together (as AutoDiagonalNormal, AutoMultivariateNormal and "
+                "AutoLowRankMultivariateNormal draw), so there is no per-datapoint q(z|x) and no "
+                "per-datapoint log p(x). Use AutoNormal (one Normal per datapoint inside the "
+                "plate) or an amortized guide q(z|x)"
+            )
     points = [name for name in deltas if not drivers.get(name)]
     inside = {name for name in points if _inside(g.nodes[name], plate)}
     return (frozenset(points) - inside, frozenset(inside), auxiliary,

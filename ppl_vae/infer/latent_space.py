@@ -330,22 +330,43 @@ class _Mixture(torch.distributions.MixtureSameFamily):
 
 
 def sample_aggregate_posterior(
-    model, x_ref, n: int, *, noise: bool = False, seed=None, guide=None, **options
+    model, x_ref, n: int, *, noise: bool = False, seed=None, guide=None, y=None, **options
 ) -> torch.Tensor:
     """Data generated from the aggregated posterior: z ~ q(z), then p(x | z).
 
     Returns the decoder mean f[z, φ] (``noise=False``, the smooth images the
     lecture notes show) or a draw from p(x | f[z, φ]) (``noise=True``), ``[n, D]``.
+    With labels ``y`` (one per row of ``x_ref``) a draw picks a row i, z ~ q(z | xᵢ, yᵢ),
+    and decodes with yᵢ: a sample of the aggregated posterior of (z, y).
     """
     n = _checks.positive_int("n", n)
     data_dim = _checks.data_tensor("x_ref", x_ref).shape[1]
     _checks.rows_within_budget("n", n, data_dim)
     with _seed.seeded(seed), torch.no_grad():
-        q = aggregate_posterior(model, x_ref, guide=guide, **options)
-        z = q.sample((n,)).reshape(n, -1)  # [n, latent]
-        px = decode(model, z, data_dim=data_dim, **_decode_options(options))
+        labels = None
+        if y is None:
+            q = aggregate_posterior(model, x_ref, guide=guide, **options)
+            z = q.sample((n,)).reshape(n, -1)  # [n, latent]
+        else:
+            view = _view_of(model, x_ref, y, guide, dict(options))
+            q = view.posterior()
+            rows = torch.randint(q.batch_shape[0], (n,), device=view.x.device)
+            z, labels = _draw_rows(q, rows), view.y[rows]
+        px = decode(model, z, data_dim=data_dim, y=labels, **_decode_options(options))
         out = px.sample() if noise else px.mean
         return out.reshape(n, -1)
+
+
+def _draw_rows(q, rows: torch.Tensor) -> torch.Tensor:
+    """One draw from component ``rows[k]`` of q (batch ``[I]``) for each k, ``[n, latent]``,
+    drawing every component for at most ``MIXTURE_CHUNK_ELEMENTS`` values at a time."""
+    per_draw = max(1, q.batch_shape[0] * q.event_shape.numel())
+    step = max(1, MIXTURE_CHUNK_ELEMENTS // per_draw)
+    parts = []
+    for part in rows.split(step):
+        draws = q.sample((part.shape[0],))  # [m, I, latent]
+        parts.append(draws[torch.arange(part.shape[0], device=part.device), part])
+    return torch.cat(parts).reshape(rows.shape[0], -1)
 
 
 # -- projection -----------------------------------------------------------------------

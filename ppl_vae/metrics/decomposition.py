@@ -26,23 +26,66 @@ import torch
 
 from ppl_vae import _checks, _device, _seed
 from ppl_vae.estimators import diagonal_normal, kl_terms, log_mixture
+from ppl_vae.infer import latent_space
 
 
-def posterior_normal(model, x) -> tuple[torch.Tensor, torch.Tensor, torch.distributions.Distribution]:
-    """``(loc, scale)`` ``[N, L]`` of the diagonal Gaussian q(z|x) and q itself."""
-    if not callable(getattr(model, "encode", None)):
-        raise ValueError(
-            f"model of type {type(model).__name__} has no encode(x): elbo_decomposition "
-            "needs an amortized guide (guide.kind = 'amortized')"
-        )
-    q = model.encode(x)
+def posterior_normal(model, x, **options) -> tuple[torch.Tensor, torch.Tensor,
+                                                  torch.distributions.Distribution]:
+    """``(loc, scale)`` ``[N, L]`` of the diagonal Gaussian q(z|x) and q itself.
+
+    A model with ``encode(x)`` is asked directly; any other Pyro model/guide pair is read
+    from its trace (``options``: ``guide=``, ``latent=``, ``data_plate=``, ... as for
+    :func:`ppl_vae.infer.aggregate_posterior`).
+    """
+    if callable(getattr(model, "encode", None)):
+        q = model.encode(x)
+    else:
+        q = _pair_view(model, x, options).posterior()
     loc, scale = diagonal_normal(q, needed_by="elbo_decomposition")
     return loc, scale, q
 
 
-def factorised_prior(model) -> tuple[torch.distributions.Distribution, torch.distributions.Distribution]:
-    """p(z) and its per-dimension factors p(z_l) (an ``Independent`` prior is required)."""
-    return model.prior.distribution(), model.prior.factors(needed_by="elbo_decomposition")
+def factorised_prior(model, x=None, **options) -> tuple[torch.distributions.Distribution,
+                                                        torch.distributions.Distribution]:
+    """p(z) and its per-dimension factors p(z_l) (an ``Independent`` prior is required).
+
+    A model without a ``prior`` part is read from its trace at the latent site (``x``
+    needed), whose prior must be an ``Independent(Normal)`` equal for every datapoint.
+    """
+    prior = getattr(model, "prior", None)
+    if callable(getattr(prior, "distribution", None)):
+        return prior.distribution(), prior.factors(needed_by="elbo_decomposition")
+    if x is None:
+        raise ValueError(f"model of type {type(model).__name__} has no prior part: pass x")
+    return _trace_prior(_pair_view(model, x, options))
+
+
+def _pair_view(model, x, options):
+    options = dict(options)
+    guide = options.pop("guide", None)
+    return latent_space._view_of(model, x, None, guide, options)
+
+
+def _trace_prior(view):
+    """p(z) at the view's latent site (batch-free) and its per-dimension Normal factors."""
+    fn = view.prior_site["fn"]
+    base = getattr(fn, "base_dist", None)
+    lead = len(fn.batch_shape)
+    if not isinstance(base, torch.distributions.Normal) or len(fn.event_shape) != 1:
+        raise ValueError(
+            f"elbo_decomposition needs a prior at latent site {view.latent!r} that factorises "
+            f"over dimensions (Normal(...).to_event(1)), but it is {type(fn).__name__}"
+        )
+    loc = base.loc.expand(fn.batch_shape + fn.event_shape).reshape(-1, fn.event_shape[0])
+    scale = base.scale.expand(fn.batch_shape + fn.event_shape).reshape(-1, fn.event_shape[0])
+    if lead and not (torch.equal(loc, loc[:1].expand_as(loc))
+                     and torch.equal(scale, scale[:1].expand_as(scale))):
+        raise ValueError(
+            f"the prior at latent site {view.latent!r} differs between datapoints (a "
+            "conditional prior): elbo_decomposition needs one p(z) for the whole data set"
+        )
+    factors = torch.distributions.Normal(loc[0], scale[0])
+    return torch.distributions.Independent(factors, 1), factors
 
 
 def _decompose(z, loc, scale, log_pzl, *, chunk: int) -> dict[str, torch.Tensor]:
@@ -57,7 +100,7 @@ def _decompose(z, loc, scale, log_pzl, *, chunk: int) -> dict[str, torch.Tensor]
 
 def elbo_decomposition(
     model, x, *, num_samples: int = 1, seed: int | None = None, batch_size: int = 256,
-    device=None,
+    device=None, **options,
 ) -> dict[str, float]:
     """ELBO, KL and the KL's three terms, averaged over ``x`` (nats per datapoint).
 
@@ -79,6 +122,10 @@ def elbo_decomposition(
     device : str or torch.device, optional
         Where to compute (``None``: where the model is; ``"auto"``: CUDA when
         available); the model is moved there.
+    **options
+        For a Pyro model/guide pair (no ``encode``): ``guide=``, ``latent=``,
+        ``observed=``, ``data_plate=``, ``model_kwargs=``, ``guide_kwargs=``; the
+        pair is read from its trace (see :func:`ppl_vae.infer.aggregate_posterior`).
 
     Returns
     -------
@@ -103,6 +150,9 @@ def elbo_decomposition(
     """
     num_samples = _checks.positive_int("num_samples", num_samples)
     batch_size = _checks.positive_int("batch_size", batch_size)
+    if not callable(getattr(model, "encode", None)):
+        return _pair_decomposition(model, x, num_samples=num_samples, seed=seed,
+                                   batch_size=batch_size, device=device, options=options)
     check = getattr(model, "check_data", None)
     x = check(x)[0] if callable(check) else _checks.data_tensor("x", x)
     dev, dtype = _device.place(model, device)
@@ -118,6 +168,27 @@ def elbo_decomposition(
             ],
             dim=1,
         )  # [S, N]
+    return _summary(recon, z, q, p, loc, scale, p_dim, batch_size)
+
+
+def _pair_decomposition(model, x, *, num_samples, seed, batch_size, device, options):
+    """The same numbers for a Pyro model/guide pair, read from its trace.
+
+    log p(x | z) is log p(x, z) − log p(z) from the trace reader, so the model's masks and
+    scales apply as in :func:`ppl_vae.infer.elbo`; a second latent is refused there.
+    """
+    with torch.no_grad(), _seed.seeded(seed):
+        view = _pair_view(model, x, {**options, "device": device})
+        loc, scale = diagonal_normal(view.posterior(), needed_by="elbo_decomposition")
+        q = torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1)
+        p, p_dim = _trace_prior(view)
+        z = q.sample((num_samples,))  # [S, N, L]
+        recon = torch.stack([latent_space.log_joint(view, zs) - p.log_prob(zs) for zs in z])
+    return _summary(recon, z, q, p, loc, scale, p_dim, batch_size)
+
+
+def _summary(recon, z, q, p, loc, scale, p_dim, batch_size) -> dict[str, float]:
+    with torch.no_grad():
         try:
             kl = torch.distributions.kl_divergence(q, p)  # [N]
         except NotImplementedError:

@@ -47,6 +47,7 @@ class GaussianMixture(nn.Module):
     kl_weight = 1.0
     data_plate = "data"
     class_structured = False  # its components are clusters of x, not classes of a latent
+    partial_labels = False
 
     def __init__(self, spec: dict):
         super().__init__()

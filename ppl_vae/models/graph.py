@@ -56,6 +56,7 @@ class GraphModel(nn.Module):
     streamable = True
     data_plate = "data"
     class_structured = False  # a class latent's prior is ClassPrior, not a Gaussian per class
+    partial_labels = False
 
     def __init__(self, spec: dict, parts: dict):
         super().__init__()
@@ -302,6 +303,7 @@ class SemiSupervisedGraphModel(GraphModel):
     """A model graph with a categorical latent, enumerated when unlabelled (M2)."""
 
     enumerate = True
+    partial_labels = True  # y = -1 marks an unlabelled row
 
 
 def _encoder(spec: dict, name: str, table: dict, widths: dict):

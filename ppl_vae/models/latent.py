@@ -59,6 +59,7 @@ class LatentVariableModel(nn.Module):
         return self.objective.penalties
 
     latent_sites = ("z",)
+    partial_labels = False
     data_plate = "data"
 
     @property

@@ -49,6 +49,10 @@ class Model(Protocol):
     class_structured : bool
         True when the prior holds one Gaussian per class (``model.prior.class_means``,
         ``class_log_posterior``): classification and latent out-of-domain scores.
+    partial_labels : bool
+        True when the labels may be missing for some rows (``y = -1``): the label is a
+        latent, observed where given and summed out where not (M2); ``pv.fit`` then
+        draws one batch of labelled and one of unlabelled rows per step.
 
     Examples
     --------
@@ -73,6 +77,7 @@ class Model(Protocol):
     data_dim: int
     data_plate: str
     class_structured: bool
+    partial_labels: bool
 
     def model(self, x, y=None, *, idx=None, num_data=None):
         """The generative program: datapoints in ``pyro.plate("data")``, latent ``"z"``,

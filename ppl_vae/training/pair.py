@@ -63,6 +63,7 @@ class PyroPair(nn.Module):
     streamable = False  # the probe above needs the data up front
     penalized = False  # a user's loss is its ELBO: the program says nothing else
     class_structured = False
+    partial_labels = False
     kl_weight = 1.0
 
     def __init__(self, model, guide=None, *, x, y=None):

@@ -19,7 +19,7 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
-from ppl_vae import _device, _seed
+from ppl_vae import _checks, _device, _seed
 from ppl_vae import checkpoint as ckpt
 from ppl_vae.infer import importance
 from ppl_vae.training import batches, bounds, optim, readback
@@ -83,10 +83,13 @@ class Data:
     x_val: torch.Tensor | None
     y_val: torch.Tensor | None
     source: bool  # streamed batch by batch (len(x) and x[indices])
+    x_unlabelled: torch.Tensor | None = None  # rows whose label is missing (y = -1; M2)
+    identity: str | None = None  # fingerprint of the data as given, for the resume check
 
     @property
     def n(self) -> int:
-        return len(self.x)
+        """All training rows, labelled and unlabelled."""
+        return len(self.x) + (0 if self.x_unlabelled is None else len(self.x_unlabelled))
 
 
 class Trainer:
@@ -130,7 +133,10 @@ class Trainer:
         if model.requires_labels and y is None:
             raise ValueError("y=None, but this model needs class labels: pass y=<labels [N]>")
         source = batches.is_source(x)
-        if source:
+        x_unlabelled, identity = None, None
+        if model.partial_labels and y is not None and not source:
+            x, y, x_unlabelled, identity = _split_labelled(model, x, y)
+        elif source:
             x, y = batches.streamed(model, x, y, cfg.binarize)
         elif cfg.binarize == "dynamic":
             x, y = batches.grey_levels(model, x, y)
@@ -151,7 +157,7 @@ class Trainer:
         elif cfg.stopping is not None or cfg.val_iwae:
             what = "early_stopping" if cfg.stopping is not None else "val_iwae"
             raise ValueError(f"{what} needs validation data: pass x_val=<array [M, D]>")
-        self.data = Data(x, y, x_val, y_val, source)
+        self.data = Data(x, y, x_val, y_val, source, x_unlabelled, identity)
         self.data_device = x.device if torch.is_tensor(x) else _device.of(model)[0]
         if self.checkpoint is not None:
             ckpt.clean_stale(self.checkpoint)
@@ -172,8 +178,8 @@ class Trainer:
             "objective": cfg.bound_spec,
             "optimizer": optim.describe_optimizer(cfg.optimizer_spec),
             "clip_norm": cfg.clip_norm, "kl_warmup": cfg.kl_warmup,
-            "data": (batches.fingerprint(data.x, data.y) if data.source
-                     else resume_mod.fingerprint(data.x, data.y)),
+            "data": data.identity or (batches.fingerprint(data.x, data.y) if data.source
+                                      else resume_mod.fingerprint(data.x, data.y)),
             "validation": resume_mod.fingerprint(data.x_val, data.y_val),
             "eval_every": cfg.eval_every if data.x_val is not None else None,
             "val_iwae": cfg.val_iwae, "early_stopping": cfg.stopping, "binarize": cfg.binarize,
@@ -258,12 +264,11 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------
     def step(self, step: int) -> None:
         """One optimisation step (0-based ``step``); its loss is read back later."""
-        cfg, model, data = self.config, self.model, self.data
-        idx = batches.batch_indices(data.n, cfg.batch_size, step, cfg.seed, self.data_device)
-        yb = None if data.y is None else data.y[idx]
-        xb = batches.batch(data.x, idx, data.source, cfg.binarize, model)
+        cfg, data = self.config, self.data
         lr = self.opt.param_groups[0]["lr"]
-        loss = self.bound(model, xb, yb, idx, data.n, step)
+        loss = self._batch_loss(data.x, data.y, step, cfg.seed)
+        if data.x_unlabelled is not None:  # M2: a batch of unlabelled rows beside it
+            loss = loss + self._batch_loss(data.x_unlabelled, None, step, cfg.seed ^ 1)
         value = loss.item() if self.sync_every == 1 else loss.detach()
         if self.sync_every == 1 and not math.isfinite(value):  # stop before the bad update
             self.history.pending.append(self._pending(step, lr, math.nan, value, math.nan))
@@ -281,6 +286,14 @@ class Trainer:
             self.scheduler.step()
         self.history.pending.append(
             self._pending(step, lr, time.perf_counter() - self.t0, value, grad_norm))
+
+    def _batch_loss(self, x, y, step: int, seed: int) -> torch.Tensor:
+        """Minus the bound on step ``step``'s batch of ``x``, scaled to all of ``x``'s rows."""
+        cfg = self.config
+        idx = batches.batch_indices(len(x), cfg.batch_size, step, seed, self.data_device)
+        yb = None if y is None else y[idx]
+        xb = batches.batch(x, idx, self.data.source, cfg.binarize, self.model)
+        return self.bound(self.model, xb, yb, idx, len(x), step)
 
     def _pending(self, step, lr, elapsed, value, grad_norm) -> Pending:
         weight = self.kl_weight * bounds.warmup_factor(step, self.config.kl_warmup)
@@ -408,6 +421,23 @@ def progress_bar(total: int, initial: int, enabled: bool):
     notebook, nothing written when the output is a log file or a pipe."""
     return tqdm(total=total, initial=initial, disable=None if enabled else True, desc="fit",
                 unit="step")
+
+
+def _split_labelled(model, x, y):
+    """``(x_labelled, y_labelled, x_unlabelled, identity)`` for labels with missing
+    entries (``-1``): each part checked by the model, ``None`` for an empty part."""
+    rows = _checks.data_tensor("x", x)
+    labels = _checks.label_tensor("y", y, n=len(rows))
+    if bool((labels < -1).any()):
+        raise ValueError(f"y contains label {int(labels[labels < -1][0])}: pass class labels, "
+                         "and -1 for a row whose label is missing")
+    identity = resume_mod.fingerprint(rows, labels)
+    known = labels >= 0
+    if not bool(known.any()):
+        return (*model.check_data(rows, None), None, identity)
+    x_l, y_l = model.check_data(rows[known], labels[known])
+    x_u = model.check_data(rows[~known])[0] if bool((~known).any()) else None
+    return x_l, y_l, x_u, identity
 
 
 def validation_metrics(model, x_val, y_val, *, val_iwae, seed) -> dict:

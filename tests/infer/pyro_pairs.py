@@ -891,3 +891,33 @@ class GammaPoisson:
 
     def posterior_mean(self, x):
         return (self.a + x.sum(1)) / (self.b + self.d)
+
+
+class BetaBernoulli:
+    """p_i ~ Beta(a, b), x_ij ~ Bernoulli(p_i): log p(x) = log B(a + S, b + D − S) − log B(a, b)."""
+
+    def __init__(self, a=1.5, b=2.0, d=6):
+        self.a, self.b, self.d = a, b, d
+
+    def sample(self, n=N, seed=1):
+        g = torch.Generator().manual_seed(seed)
+        p = torch.rand(n, 1, generator=g)
+        return torch.bernoulli(p.expand(n, self.d), generator=g)
+
+    def model(self, x):
+        with pyro.plate("data", x.shape[0]):
+            p = pyro.sample("p", dist.Beta(self.a, self.b))
+            probs = p.unsqueeze(-1).expand(p.shape + (x.shape[1],))
+            pyro.sample("x", dist.Bernoulli(probs).to_event(1), obs=x)
+
+    def exact(self, x):
+        s = x.double().sum(1)
+
+        def log_beta(u, v):
+            return torch.lgamma(u) + torch.lgamma(v) - torch.lgamma(u + v)
+
+        a, b = torch.tensor(self.a, dtype=torch.float64), torch.tensor(self.b, dtype=torch.float64)
+        return log_beta(a + s, b + self.d - s) - log_beta(a, b)
+
+    def posterior_mean(self, x):
+        return (self.a + x.sum(1)) / (self.a + self.b + self.d)

@@ -1,5 +1,6 @@
 """The graph presets (hierarchical, cvae, m2, vamp, mog_prior): what each promises."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -56,3 +57,29 @@ def test_vamp_and_mog_prior_presets():
     mog = pv.build("mog_prior")
     assert mog.priors["z"].means.shape == (10, 8)
     assert isinstance(mog.priors["z"].logits, nn.Parameter)
+
+
+def test_m2_trains_on_labelled_and_unlabelled_rows_in_one_fit(digits):
+    # y = -1 marks a missing label: each step draws a labelled and an unlabelled batch, and
+    # the first loss is exactly the two bounds (labelled: y observed; unlabelled: y summed
+    # out), each scaled to its own rows, per datapoint of the whole set
+    from ppl_vae import _seed
+    from ppl_vae.training import batches, bounds
+
+    small = {"data_dim": 64, "latent": {"y": {"num_classes": 10}, "z": {"dim": 2}},
+             "decoder": {"hidden": [16]}, "guide": {"hidden": [16]}, "seed": 0}
+    x = torch.as_tensor(digits.x_train[:300])
+    y = torch.as_tensor(digits.y_train[:300]).clone()
+    y[100:] = -1
+    result = pv.fit(pv.build("m2", **small), x, y, steps=3, batch_size=32, seed=5, progress=False)
+    assert result.history.loss.notna().all()
+    model = pv.build("m2", **small)
+    bound = bounds.Bound(bounds.parse("elbo", 1), model)
+    with _seed.seeded(5):
+        i_l = batches.batch_indices(100, 32, 0, 5)
+        i_u = batches.batch_indices(200, 32, 0, 5 ^ 1)
+        loss = bound(model, x[:100][i_l], y[:100][i_l], i_l, 100, 0) \
+            + bound(model, x[100:][i_u], None, i_u, 200, 0)
+    assert result.history.loss.iloc[0] == pytest.approx(float(loss) / 300, rel=1e-6)
+    with pytest.raises(ValueError, match="y contains label -2"):
+        pv.fit(pv.build("m2", **small), x, torch.full((300,), -2), steps=1, progress=False)
