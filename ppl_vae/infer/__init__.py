@@ -8,6 +8,7 @@ per-datapoint answer is refused with a ``ValueError`` naming the site.
 """
 
 from ppl_vae.infer._psis import khat_threshold, pareto_khat
+from ppl_vae.infer.ais import AISResult, ais
 from ppl_vae.infer.elbo import elbo
 from ppl_vae.infer.exact import exact_log_likelihood
 from ppl_vae.infer.importance import ISResult, log_likelihood
@@ -22,10 +23,12 @@ from ppl_vae.infer.latent_space import (
 from ppl_vae.infer.local_guide import LocalFlowGuide, LocalGaussianGuide, fit_local_guide
 
 __all__ = [
+    "AISResult",
     "ISResult",
     "LocalFlowGuide",
     "LocalGaussianGuide",
     "aggregate_posterior",
+    "ais",
     "attribute_vector",
     "elbo",
     "exact_log_likelihood",
