@@ -9,6 +9,7 @@ per-datapoint answer is refused with a ``ValueError`` naming the site.
 
 from ppl_vae.infer._psis import khat_threshold, pareto_khat
 from ppl_vae.infer.ais import AISResult, ais
+from ppl_vae.infer.bdmc import BDMCResult, bdmc
 from ppl_vae.infer.elbo import elbo
 from ppl_vae.infer.exact import exact_log_likelihood
 from ppl_vae.infer.importance import ISResult, log_likelihood
@@ -24,12 +25,14 @@ from ppl_vae.infer.local_guide import LocalFlowGuide, LocalGaussianGuide, fit_lo
 
 __all__ = [
     "AISResult",
+    "BDMCResult",
     "ISResult",
     "LocalFlowGuide",
     "LocalGaussianGuide",
     "aggregate_posterior",
     "ais",
     "attribute_vector",
+    "bdmc",
     "elbo",
     "exact_log_likelihood",
     "fit_local_guide",

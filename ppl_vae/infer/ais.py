@@ -206,8 +206,7 @@ def _prepare(model, x, y, guide, init, data_plate, model_kwargs, guide_kwargs, d
                             kwargs=kwargs, require_guide=init == "guide")
     x, y = _program.check_data(prog, x, y, device=device)
     with torch.no_grad():
-        proposal = "guide" if prog.guide is not None else "prior"
-        st, m, g = _program.structure(prog, x, y, data_plate=data_plate, proposal=proposal,
+        st, m, g = _program.structure(prog, x, y, data_plate=data_plate, proposal=init,
                                       traces=True)
     names = _ais_target.check_latents(st, m, g, init)
     return prog, x, y, st, names

@@ -151,3 +151,40 @@ def test_refusals(ppca):
         pv.infer.ais(ppca.model, x, target_accept=1.0, num_steps=3, num_chains=2)
     with pytest.raises(ValueError, match="schedule"):
         pv.infer.ais(ppca.model, x, schedule="cosine", num_steps=3, num_chains=2)
+
+
+def test_bdmc_sandwiches_the_exact_log_px_and_the_gap_shrinks(ppca_factory):
+    ppca = ppca_factory(4, 1, 0.5)
+    kw = {"x_like": torch.zeros(1, 4), "num_chains": 32, "num_leapfrog": 3, "seed": 0}
+    short = pv.infer.bdmc(ppca.model, 60, num_steps=5, **kw)
+    longer = pv.infer.bdmc(ppca.model, 60, num_steps=40, **kw)
+    assert torch.equal(short.x, longer.x)  # the same simulated data for the same seed
+    truth = ppca.log_marginal(short.x)
+    for res in (short, longer):
+        assert float(res.upper.mean()) >= float(truth.mean()) >= float(res.lower.mean())
+    assert float(short.gap.mean()) > 0.1
+    assert float(longer.gap.mean()) < 0.5 * float(short.gap.mean())
+    assert short.summary()["gap"] == pytest.approx(float(short.gap.mean()))
+    # the simulated x follow the model: the exact log p(x) of simulated data averages
+    # −H[p(x)] = −½ log det(2πe Σ)
+    w = ppca.w.double()
+    cov = w @ w.T + 0.25 * torch.eye(4, dtype=torch.float64)
+    entropy = 0.5 * torch.logdet(2 * math.pi * math.e * cov)
+    assert abs(float(truth.mean()) + float(entropy)) < 0.5
+
+
+def test_bdmc_on_a_ppl_vae_model_and_refusals():
+    model = pv.build("lvm", data_dim=3, latent_dim=1, likelihood={"scale": 0.5},
+                     decoder={"hidden": []}, guide={"kind": "amortized", "hidden": []})
+    res = pv.infer.bdmc(model, 20, num_steps=30, num_chains=16, num_leapfrog=3, seed=0)
+    exact = pv.infer.exact_log_likelihood(model, res.x).double()
+    assert float(res.lower.mean()) - 0.1 < float(exact.mean()) < float(res.upper.mean()) + 0.1
+    assert res.x.shape == (20, 3) and res.z["z"].shape == (20, 1)
+
+    def raw(x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(0.0, 1.0))
+            pyro.sample("x", dist.Normal(z, 1.0), obs=x)
+
+    with pytest.raises(ValueError, match="x_like="):
+        pv.infer.bdmc(raw, 5, num_steps=3, num_chains=2)
