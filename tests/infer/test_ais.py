@@ -31,7 +31,7 @@ def test_linear_gaussian_prior_init_converges_and_error_decreases(ppca_factory):
     for steps in (5, 40, 400):
         res = pv.infer.ais(ppca.model, x, num_steps=steps, num_chains=64, num_leapfrog=3, seed=0)
         errors.append(float(_err(res, truth).abs().mean()))
-    assert errors[0] > 1.5 * errors[1] > 2.25 * errors[2]
+    assert errors[0] > 1.2 * errors[1] and errors[1] > 2 * errors[2]
     assert abs(float(_err(res, truth).mean())) < 0.02
     assert res.log_weights.shape == (64, 60) and res.acceptance.shape[1] == 60
     # the step size was adapted towards the target rate
