@@ -92,6 +92,8 @@ def main(argv=None) -> int:
     p.add_argument("--train-steps", type=int, default=500)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--bdmc-steps", default="", help="also the BDMC gap at these steps, e.g. 10,100")
+    p.add_argument("--bdmc-n", type=int, default=20, help="simulated points for --bdmc-steps")
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = p.parse_args(argv)
     if args.quick:
@@ -128,6 +130,12 @@ def main(argv=None) -> int:
     diff = (results["ours"] - results["hand"]).abs()
     print(f"same starting draws and random numbers: |ours - hand| max {float(diff.max()):.2e}, "
           f"mean {float(diff.mean()):.2e} nats")
+    for steps in [int(t) for t in args.bdmc_steps.split(",") if t.strip()]:
+        t = time.perf_counter()
+        b = pv.infer.bdmc(model, args.bdmc_n, num_steps=steps, num_chains=args.chains,
+                          num_leapfrog=args.leapfrog, seed=0).summary()
+        print(f"BDMC, {args.bdmc_n} simulated points, T={steps}: lower {b['lower']:.3f}, upper "
+              f"{b['upper']:.3f}, mean gap {b['gap']:.3f} nats ({time.perf_counter() - t:.1f} s)")
     return 0
 
 
