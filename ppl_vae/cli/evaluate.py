@@ -4,6 +4,10 @@ For each K in ``--ks``: the per-datapoint IWAE bound of order K (Burda et al.,
 2016), the mean importance-sampling ESS, and the share of datapoints whose
 PSIS k̂ exceeds 0.7 (Vehtari et al., 2024), next to the ELBO and, where the
 model has one, the exact log p(x). Writes ``OUT/evaluate.csv``.
+
+``--ais T1,T2,...`` adds annealed importance sampling with each number of steps
+(``OUT/ais.csv``) and, with ``--bdmc N``, BDMC bounds on N points simulated from the
+model; both go into the figure ``OUT/ais.png`` (log p̂ against steps, with the band).
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ def register(sub) -> None:
     p.add_argument("--max-points", type=int, default=None, help="evaluate the first N points only")
     p.add_argument("--chunk-size", type=int, default=None, help="particles per pass (memory)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ais", default=None, metavar="STEPS",
+                   help="also estimate log p(x) by AIS with these annealing steps, comma-separated")
+    p.add_argument("--ais-chains", type=int, default=16, help="AIS chains per datapoint")
+    p.add_argument("--bdmc", type=int, default=0, metavar="N",
+                   help="with --ais: BDMC bounds on N points simulated from the model")
     p.add_argument("--out", default="ppl_vae_out/evaluate", help="output folder")
     _common.add_threads_option(p)
     _common.add_device_option(p)
@@ -149,11 +158,58 @@ def evaluate(model, x, *, ks, seed: int = 0, chunk_size=None, split: str = "test
     return pd.DataFrame(rows)
 
 
+def ais_table(model, x, *, steps, chains: int, bdmc: int = 0, seed: int = 0) -> pd.DataFrame:
+    """One row per number of annealing steps: AIS log p̂ (mean, s.e., ESS, acceptance) and,
+    with ``bdmc`` > 0, the mean BDMC bounds and gap on that many simulated points."""
+    import ppl_vae as pv
+
+    rows = []
+    for t in steps:
+        s = pv.infer.ais(model, x, num_steps=t, num_chains=chains, seed=seed).summary()
+        row = {"steps": t, "chains": chains, "ais": s["log_px"], "ais_se": s["log_px_se"],
+               "ess_mean": s["ess_mean"], "acceptance": s["acceptance_mean"]}
+        if bdmc:
+            b = pv.infer.bdmc(model, bdmc, num_steps=t, num_chains=chains, seed=seed).summary()
+            row.update(bdmc_lower=b["lower"], bdmc_upper=b["upper"], bdmc_gap=b["gap"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _parse_ais(args) -> list[int] | None:
+    if args.ais is None:
+        if args.bdmc:
+            raise ValueError("--bdmc needs --ais STEPS (the annealing steps to run it with)")
+        return None
+    steps = parse_list("--ais", args.ais, int, example="100,1000")
+    if min(steps) < 1:
+        raise ValueError(f"--ais={args.ais!r} is invalid: every number of steps must be >= 1")
+    if args.ais_chains < 1:
+        raise ValueError(f"--ais-chains={args.ais_chains} is invalid: pass an integer >= 1")
+    if args.bdmc < 0:
+        raise ValueError(f"--bdmc={args.bdmc} is invalid: pass 0 (off) or a number of points")
+    return sorted(set(steps))
+
+
+def _write_ais(model, x, steps, args, table, out) -> None:
+    import ppl_vae as pv
+
+    frame = ais_table(model, x, steps=steps, chains=args.ais_chains, bdmc=args.bdmc,
+                      seed=args.seed)
+    print("annealed importance sampling (log p̂ is a stochastic lower bound):")
+    _common.print_table(frame)
+    frame.to_csv(out / "ais.csv", index=False)
+    best = table.iloc[-1]
+    reference = {f"IWAE K={int(best['K'])}": best["log_px"], "ELBO": best["elbo"]}
+    pv.plots.ais_vs_steps(frame, path=out / "ais.png", reference=reference)
+    print(f"wrote {out / 'ais.csv'} and {out / 'ais.png'}")
+
+
 def run(args) -> int:
     import ppl_vae as pv
 
     _common.apply_threads(args)
     ks = parse_ks(args.ks)
+    ais_steps = _parse_ais(args)
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size={args.chunk_size} is invalid: pass an integer >= 1")
     model = pv.load(args.checkpoint, device=_common.device_of(args))
@@ -175,4 +231,6 @@ def run(args) -> int:
     _common.print_table(table)
     table.to_csv(out / "evaluate.csv", index=False)
     print(f"wrote {out / 'evaluate.csv'}")
+    if ais_steps:
+        _write_ais(model, x, ais_steps, args, table, out)
     return 0

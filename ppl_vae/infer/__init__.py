@@ -8,6 +8,8 @@ per-datapoint answer is refused with a ``ValueError`` naming the site.
 """
 
 from ppl_vae.infer._psis import khat_threshold, pareto_khat
+from ppl_vae.infer.ais import AISResult, ais
+from ppl_vae.infer.bdmc import BDMCResult, bdmc
 from ppl_vae.infer.elbo import ELBOTerms, elbo, elbo_terms
 from ppl_vae.infer.exact import exact_log_likelihood
 from ppl_vae.infer.importance import ISResult, log_likelihood
@@ -23,12 +25,16 @@ from ppl_vae.infer.latent_space import (
 from ppl_vae.infer.local_guide import LocalFlowGuide, LocalGaussianGuide, fit_local_guide
 
 __all__ = [
+    "AISResult",
+    "BDMCResult",
     "ELBOTerms",
     "ISResult",
     "LocalFlowGuide",
     "LocalGaussianGuide",
     "aggregate_posterior",
+    "ais",
     "attribute_vector",
+    "bdmc",
     "elbo",
     "elbo_terms",
     "exact_log_likelihood",

@@ -7,7 +7,7 @@ backend of an interactive session and no figure needs closing.
 """
 
 from ppl_vae.plots.calibration import rank_histograms
-from ppl_vae.plots.curves import bound_vs_k, training_curve
+from ppl_vae.plots.curves import ais_vs_steps, bound_vs_k, training_curve
 from ppl_vae.plots.grids import image_grid, reconstruction_grid, sample_comparison, tile_images
 from ppl_vae.plots.latent import latent_scatter
 from ppl_vae.plots.subclasses import subclass_figure
@@ -15,6 +15,7 @@ from ppl_vae.plots.summaries import histogram_comparison, metric_bars
 from ppl_vae.plots.traversals import resynthesis_grid, traversal_grid
 
 __all__ = [
+    "ais_vs_steps",
     "bound_vs_k",
     "histogram_comparison",
     "image_grid",

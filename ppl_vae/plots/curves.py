@@ -214,3 +214,50 @@ def bound_vs_k(
         ax.legend(frameon=False)
     _figure.set_title(fig, ax, title)
     return _figure.save_figure(fig, path, dpi=dpi)
+
+
+def ais_vs_steps(
+    frame,
+    *,
+    path,
+    reference: dict | None = None,
+    title: str | None = None,
+    dpi: int = _figure.DEFAULT_DPI,
+) -> Figure:
+    """Save AIS log p̂(x) against the number of annealing steps, with the BDMC band.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns ``steps`` and ``ais`` (mean AIS log p̂ on the data); optional
+        ``bdmc_lower`` and ``bdmc_upper`` (mean forward and reverse AIS on data simulated
+        from the model), drawn in a second panel as a band that must close as steps grow.
+    path : str or pathlib.Path
+    reference : dict of str to float, optional
+        Horizontal lines on the first panel, e.g. ``{"IWAE K=1000": -91.2, "ELBO": -95.0}``.
+    title : str, optional
+    dpi : int
+    """
+    frame = _figure.require_columns("frame", frame, ["steps", "ais"]).sort_values("steps")
+    band = {"bdmc_lower", "bdmc_upper"} <= set(frame.columns)
+    fig = _figure.new_figure(11.0 if band else 6.4, 4.2)
+    axes = fig.subplots(1, 2 if band else 1, squeeze=False)[0]
+    steps = frame["steps"].to_numpy(dtype=float)
+    axes[0].plot(steps, frame["ais"].to_numpy(dtype=float), "o-", color="C0", markersize=4,
+                 label="AIS (lower bound)")
+    _figure.reference_lines(axes[0], reference)
+    axes[0].set_ylabel("log p̂(x) (nats per datapoint)")
+    axes[0].set_title("data", fontsize=10)
+    if band:
+        lo, hi = (frame[c].to_numpy(dtype=float) for c in ("bdmc_lower", "bdmc_upper"))
+        axes[1].fill_between(steps, lo, hi, color="C1", alpha=0.25, linewidth=0)
+        axes[1].plot(steps, lo, "o-", color="C1", markersize=4, label="forward AIS (lower)")
+        axes[1].plot(steps, hi, "s--", color="C1", markersize=4, label="reverse AIS (upper)")
+        axes[1].set_title("BDMC on data simulated from the model", fontsize=10)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("annealing steps T")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False)
+    _figure.set_title(fig, axes[0], title)
+    return _figure.save_figure(fig, path, dpi=dpi)
