@@ -16,6 +16,7 @@ from ppl_vae.metrics.modularity import modularity_explicitness
 from ppl_vae.metrics.ood import ood_auroc
 from ppl_vae.metrics.sap import sap, sap_details
 from ppl_vae.metrics.sbc import check_simulations, rank_counts, rank_uniformity, sbc_ranks
+from ppl_vae.metrics.score import score
 
 __all__ = [
     "ArraySampler",
@@ -36,5 +37,6 @@ __all__ = [
     "sap",
     "sap_details",
     "sbc_ranks",
+    "score",
     "unit_variances",
 ]
