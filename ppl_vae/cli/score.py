@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("checkpoint", help="a file written by pv.save / ppl-vae train")
     p.add_argument("--data", default="sprites", help="dataset with factors (default: sprites)")
     p.add_argument("--path", default=None, help="the data file, for --data dsprites/shapes3d")
+    p.add_argument("--subset", action="store_true",
+                   help="accept a --path file with fewer rows than published")
     p.add_argument("--size", type=int, default=None, help="image side, for --data sprites")
     p.add_argument("--metrics", default="mig,dci,sap",
                    help="comma-separated: mig, dci, sap, modularity, betavae, factorvae "
@@ -60,7 +62,10 @@ def run(args) -> int:
     if args.size is not None and args.data != "sprites":
         raise ValueError(f"--size={args.size} is only for --data sprites, not {args.data!r}")
     model = pv.load(args.checkpoint)
-    data = _common.load_for(model.spec, args.data, path=args.path, size=args.size)
+    if args.subset and args.path is None:
+        raise ValueError("--subset is for a --path file (--data dsprites or shapes3d)")
+    data = _common.load_for(model.spec, args.data, path=args.path, size=args.size,
+                            subset=args.subset or None)
     if data.factors_train is None:
         raise ValueError(f"--data={args.data!r} has no ground-truth factors: pass a dataset "
                          "with factors (sprites, dsprites, shapes3d, or an .npz with factors)")

@@ -37,3 +37,25 @@ def test_bad_flags_are_one_line_errors(sprites_checkpoint, tmp_path, capsys, fla
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_score_on_a_dsprites_file(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    classes = np.stack([rng.integers(0, s, 300) for s in (1, 3, 6, 40, 32, 32)], axis=1)
+    np.savez(tmp_path / "d.npz", imgs=rng.integers(0, 2, (300, 64, 64), dtype=np.uint8),
+             latents_classes=classes, latents_values=classes.astype(float))
+    model = pv.build("vae", data_dim=4096, latent_dim=2, decoder={"hidden": [8]},
+                     guide={"hidden": [8]})
+    ckpt = pv.save(model, tmp_path / "m.pt")
+    # the file is a 300-row subset: refused with the fix named
+    rc = main(["score", str(ckpt), "--data", "dsprites", "--path", str(tmp_path / "d.npz"),
+               "--out", str(tmp_path / "o")])
+    assert rc == 2 and "subset=True to use a file with fewer rows" in capsys.readouterr().err
+    rc = main(["score", str(ckpt), "--data", "dsprites", "--path", str(tmp_path / "d.npz"),
+               "--subset", "--metrics", "mig,modularity", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    table = pd.read_csv(tmp_path / "o" / "score.csv")
+    assert {"color", "shape", "posY"} <= set(table.factor)
+    assert {"modularity", "explicitness"} <= set(table.metric)
