@@ -18,6 +18,11 @@ factors (1: every factor value is linearly readable; 0.5: chance).
 disentanglement_lib's defaults (Locatello et al. 2019): ``num_train=10000``,
 ``num_test=5000``, a 20-bin histogram discretiser, sklearn ``LogisticRegression`` with
 its default settings on latents standardised with the training rows' mean and s.d.
+
+Modularity of pure noise is not 0: its plug-in mutual informations are small but
+unequal (estimation noise), and modularity reads only their ratios. Measured on the
+codes of 10,000 16×16-sprite grid points (5 factors): 1.00 for a perfect code, 0.79
+after a random rotation, 0.46 for 5 noise latents. Compare codes, not a code with 0.
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ disentanglement_lib's defaults (Locatello et al. 2019): ``num_train=10000``,
 ``num_test=5000`` points, ``LinearSVC(C=0.01, class_weight="balanced")`` per
 (latent, factor) pair, factors discrete. Factors that take a single value are left
 out (no classifier can be fitted to one class).
+
+What 1 and 0 mean here. The runner-up latent of a perfect code predicts at chance, and a
+one-feature linear SVM separates a K-valued factor only partly, so even a perfect code
+scores well below 1 when factors take many values: measured 0.36 on the codes of 10,000
+16×16-sprite grid points (3, 4 and 8 values), 0.05 after a random rotation, 0.005 for
+noise. Binary factors reach ≈ 0.5 (top accuracy 1, runner-up 0.5).
 """
 
 from __future__ import annotations
