@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("quickstart", "train", "sample", "evaluate", "resynth", "traverse", "ood", "study", "bench")
+COMMANDS = ("quickstart", "train", "sample", "evaluate", "resynth", "traverse", "ood", "study", "bench", "score")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -19,6 +19,11 @@ Built-in names (nothing is downloaded):
 ``"linear_gaussian"``
     ``x = W z + b + sigma * eps`` with known ``W``, ``b``, ``sigma``; options
     ``data_dim``, ``latent_dim``, ``sigma``, ``n``, ``seed``, ``test_fraction``.
+``"dsprites"``, ``"shapes3d"``
+    the published ground-truth-factor files from a local ``path`` (nothing is
+    downloaded), checked against their published layout; options ``path``, ``n``,
+    ``subset``, ``seed``, ``test_fraction``, ``binarize``, ``memory_budget``. See
+    :mod:`ppl_vae.data.factor_files`.
 ``"mnist"``
     MNIST IDX files from a local folder; options ``root`` (default
     ``$PPL_VAE_MNIST`` or ``~/.cache/ppl_vae/mnist``), ``download`` (fetch the four
@@ -47,6 +52,7 @@ from pathlib import Path
 from ppl_vae.data.dataset import Dataset, binarize, split_indices
 from ppl_vae.data.digits import load_digits
 from ppl_vae.data.download import fetch_mnist, load_mnist_dataset
+from ppl_vae.data.factor_files import load_dsprites, load_shapes3d
 from ppl_vae.data.files import load_mnist, load_npz, read_idx
 from ppl_vae.data.sprite_grid import SpriteBatch, SpriteGrid
 from ppl_vae.data.sprites import load_sprites
@@ -62,10 +68,12 @@ __all__ = [
     "fetch_mnist",
     "load",
     "load_digits",
+    "load_dsprites",
     "load_gmm_synthetic",
     "load_linear_gaussian",
     "load_mnist",
     "load_npz",
+    "load_shapes3d",
     "load_sprites",
     "options",
     "read_idx",
@@ -80,12 +88,15 @@ LOADERS = {
     "gmm_synthetic": load_gmm_synthetic,
     "linear_gaussian": load_linear_gaussian,
     "mnist": load_mnist_dataset,
+    "dsprites": load_dsprites,
+    "shapes3d": load_shapes3d,
 }
 
 
-def _options_of(loader) -> list[str]:
-    # every parameter except the file path, which load() passes positionally
-    return [name for name in inspect.signature(loader).parameters if name != "path"]
+def _options_of(loader, *, path_given: bool = False) -> list[str]:
+    # every parameter, except the file path when load() passes it positionally
+    names = inspect.signature(loader).parameters
+    return [name for name in names if not (path_given and name == "path")]
 
 
 def options(name_or_path) -> list[str]:
@@ -105,7 +116,7 @@ def options(name_or_path) -> list[str]:
 
 
 def _call(loader, label: str, *args, **options) -> Dataset:
-    valid = _options_of(loader)
+    valid = _options_of(loader, path_given=bool(args))
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(

@@ -21,18 +21,7 @@ import pandas as pd
 
 from ppl_vae._checks import positive_int
 from ppl_vae.metrics._arrays import factor_codes, latent_array
-
-
-def _factor_names(factor_names, num_factors: int) -> list:
-    if factor_names is None:
-        return list(range(num_factors))
-    names = list(factor_names)
-    if len(names) != num_factors:
-        raise ValueError(
-            f"factor_names has {len(names)} entries but factors has {num_factors} columns: "
-            "give one name per factor column"
-        )
-    return names
+from ppl_vae.metrics._sampling import factor_names_of
 
 
 def _check_bins(bins) -> int:
@@ -50,18 +39,26 @@ def _discretize(latents: np.ndarray, bins: int) -> np.ndarray:
     return codes
 
 
-def _mig_table(latent_codes: np.ndarray, factor_codes: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-factor entropy, best and second-best latent MI, and normalised gap."""
+def mutual_information(latent_codes: np.ndarray, factor_codes: np.ndarray) -> np.ndarray:
+    """Plug-in mutual information ``[L, F]`` (nats) between discrete latents and factors."""
     # sklearn is imported on use, not with ppl_vae: a fresh study worker starts sooner.
     from sklearn.metrics import mutual_info_score
 
-    num_latents, num_factors = latent_codes.shape[1], factor_codes.shape[1]
-    mi = np.array(
+    return np.array(
         [
-            [mutual_info_score(factor_codes[:, k], latent_codes[:, j]) for k in range(num_factors)]
-            for j in range(num_latents)
+            [mutual_info_score(factor_codes[:, k], latent_codes[:, j])
+             for k in range(factor_codes.shape[1])]
+            for j in range(latent_codes.shape[1])
         ]
-    )  # [L, F] nats
+    )
+
+
+def _mig_table(latent_codes: np.ndarray, factor_codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-factor entropy, best and second-best latent MI, and normalised gap."""
+    from sklearn.metrics import mutual_info_score
+
+    num_factors = factor_codes.shape[1]
+    mi = mutual_information(latent_codes, factor_codes)  # [L, F] nats
     entropy = np.array(
         [mutual_info_score(factor_codes[:, k], factor_codes[:, k]) for k in range(num_factors)]
     )
@@ -93,6 +90,7 @@ def mig_details(latents, factors, *, bins: int = 20, factor_names=None) -> pd.Da
     bins : int, default 20
         Number of equal-width bins each latent is discretised into.
     factor_names : sequence of F labels, optional
+        Default: the columns of ``factors`` when it is a DataFrame, else ``0..F-1``.
 
     Returns
     -------
@@ -112,7 +110,7 @@ def mig_details(latents, factors, *, bins: int = 20, factor_names=None) -> pd.Da
     """
     lat = latent_array("latents", latents, min_columns=2)
     codes = factor_codes(factors, n=lat.shape[0])
-    names = _factor_names(factor_names, codes.shape[1])
+    names = factor_names_of(factors, factor_names, codes.shape[1])
     table = _mig_table(_discretize(lat, _check_bins(bins)), codes)
     return pd.DataFrame({"factor": names, **table})
 

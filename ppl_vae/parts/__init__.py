@@ -5,7 +5,9 @@ Importing this package registers the built-in parts.
 """
 
 from ppl_vae.parts import (  # noqa: F401
+    capacity,
     conv,
+    dip,
     discretized,
     graph_priors,
     guides,

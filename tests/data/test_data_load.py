@@ -7,8 +7,10 @@ from ppl_vae import data
 
 
 def test_every_documented_name_is_registered():
-    assert set(data.LOADERS) == {"digits", "sprites", "gmm_synthetic", "linear_gaussian", "mnist"}
-    for name in ("digits", "sprites", "gmm_synthetic", "linear_gaussian", "mnist"):
+    names = {"digits", "sprites", "gmm_synthetic", "linear_gaussian", "mnist", "dsprites",
+             "shapes3d"}
+    assert set(data.LOADERS) == names
+    for name in names:
         assert name in data.__doc__
 
 
