@@ -52,6 +52,9 @@ def register(sub) -> None:
                    help="GPUs a Ray trial on CUDA asks for (default 1; a fraction such as 0.5 "
                         "lets trials share a GPU); only with --executor ray")
     p.add_argument("--retry-failed", action="store_true", help="rerun trials recorded as failed")
+    p.add_argument("--retry-claimed", action="store_true",
+                   help="take over trials claimed by a run on another host (a shared --out) "
+                        "that is known to be dead; without it they are listed and not run")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--set", action="append", metavar="KEY=V1,V2",
                    help="change the grid: every configuration of the chosen size with KEY set "
@@ -147,12 +150,14 @@ def run(args) -> int:
     df = study.run(
         chosen_study, executor=args.executor, address=args.address, seeds=args.seeds,
         out=args.out, size=size, workers=args.workers, progress=not args.no_progress,
-        retry_failed=args.retry_failed, device=args.device, gpus_per_trial=args.gpus_per_trial,
+        retry_failed=args.retry_failed, retry_claimed=args.retry_claimed, device=args.device, gpus_per_trial=args.gpus_per_trial,
     )
     out_dir = os.path.join(args.out, chosen_study.name)
     failed = _count_failures(out_dir)
     trials = df[["config_id", "seed"]].drop_duplicates().shape[0] if not df.empty else 0
-    print(f"{args.name}: {trials} trial(s) ok, {failed} failed; wrote {out_dir}/report.md")
+    left = len(df.attrs.get("claimed_elsewhere", ()))
+    claimed = f", {left} claimed by another host's run (see report.md)" if left else ""
+    print(f"{args.name}: {trials} trial(s) ok, {failed} failed{claimed}; wrote {out_dir}/report.md")
     return 1 if failed and trials == 0 else 0
 
 
