@@ -17,6 +17,22 @@ def load_data(name_or_path: str, **options):
     return data.load(name_or_path, **{k: v for k, v in options.items() if v is not None})
 
 
+def split_note(data, test_fraction=None) -> str | None:
+    """A line saying that a data file given by path was split into train and test rows
+    by the loader (e.g. 80/20), or None (a named dataset). A ValueError when
+    ``--test-fraction`` was given for a file that holds its own ``x_test``."""
+    split = data.params.get("split") if isinstance(data.params, dict) else None
+    if split == "file" and test_fraction is not None:
+        raise ValueError(f"--test-fraction={test_fraction:g} does not apply: "
+                         f"{data.params.get('path')} holds its own x_test; drop --test-fraction")
+    if not isinstance(split, dict):
+        return None
+    f = split["test_fraction"]
+    return (f"note: {data.params.get('path')} holds no x_test: its rows were split "
+            f"{round(100 * (1 - f))}/{round(100 * f)} (--test-fraction {f:g}); "
+            f"{len(data.x_train)} train rows are used, {len(data.x_test)} test rows held out")
+
+
 def needs_binary(spec: dict) -> bool:
     """True when the spec's likelihood needs 0/1 data (its part says ``binary_data``)."""
     from ppl_vae import registry
@@ -46,6 +62,16 @@ def output_dir(path) -> Path:
     missing = [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
     CREATED.extend(missing)
+    return out
+
+
+def file_path(path) -> Path:
+    """``--out`` of a command that writes one file: its folder created (see
+    :func:`output_dir`); a ValueError when the path is a folder."""
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"--out={str(out)!r} is a folder: pass a file path, e.g. {out / 'out.png'}")
+    output_dir(out.parent)
     return out
 
 

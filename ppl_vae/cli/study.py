@@ -3,12 +3,12 @@
     ppl-vae study --list
     ppl-vae study elbo_vs_is --small
     ppl-vae study inference_gaps --paper --executor ray --device cuda
-    ppl-vae study gmm_vs_em --seeds 5 --workers 2 --out results/
+    ppl-vae study gmm_vs_em --seeds 5 --workers 2 --out my_results/
     ppl-vae study disentanglement --executor ray --address HEAD:6379
     ppl-vae study elbo_vs_is --device auto          # CUDA when there is one
     ppl-vae study inference_gaps --executor ray --device cuda --gpus-per-trial 0.5
 
-Results go to ``<out>/<study>/``: ``trials.csv`` (tidy, one row per trial and
+Results go to ``<out>/<study>/`` (default ``ppl_vae_out/study/<study>/``): ``trials.csv`` (tidy, one row per trial and
 metric), ``summary.csv`` (mean, s.e., bootstrap interval per configuration),
 ``paired.csv`` (each configuration minus the first, on shared seeds),
 ``failures.csv``, PNG figures, ``report.md``, and ``trials/`` (one JSON record per
@@ -36,7 +36,8 @@ def register(sub) -> None:
                         "local Ray instance listening on 127.0.0.1 only); only with --executor ray")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds 0..N-1 (default: the study's own)")
-    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument("--out", default="ppl_vae_out/study",
+                   help="output folder; results go to OUT/NAME/ (default: ppl_vae_out/study)")
     p.add_argument("--small", action="store_true",
                    help="the study's small grid: a quick check (seconds)")
     p.add_argument("--paper", action="store_true",

@@ -12,7 +12,7 @@ Example
 ...     return {"mean": float(x.mean())}
 >>> study = Study(name="toy", question="Does the sample mean shrink?", trial=trial,
 ...               grid=[{"n": 10}, {"n": 1000}])
->>> df = run(study, seeds=5, out="results")  # doctest: +SKIP
+>>> df = run(study, seeds=5, out="my_results")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ def run(
     executor: str = "local",
     address: str | None = None,
     seeds: int | Sequence[int] | None = None,
-    out: str | Path = "results",
+    out: str | Path = "ppl_vae_out/study",
     small: bool = False,
     size: str = "default",
     workers: int | None = None,
@@ -330,7 +330,7 @@ def run(
         a local Ray instance on 127.0.0.1 only (no dashboard), shut down afterwards.
     seeds : int or list of int, optional
         ``n`` means seeds ``0..n-1``; default the study's ``default_seeds``.
-    out : path-like, default "results"
+    out : path-like, default "ppl_vae_out/study" (the CLI's default too)
         Results go to ``<out>/<study name>/``.
     small : bool, default False
         Run the study's ``small_grid``: the same as ``size="small"``.
