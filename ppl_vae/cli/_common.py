@@ -142,10 +142,25 @@ def print_table(frame: pd.DataFrame, *, digits: int = 3) -> None:
         print(frame.round(digits).to_string(index=False, na_rep="n/a"))
 
 
-def add_threads_option(p, default=None) -> None:
+#: Torch threads of every computing command unless ``--threads`` says otherwise. One,
+#: because intra-op threads wait for each other whenever another process holds a core:
+#: on a busy 2-core machine (load ~7) pv.fit ran 7-25x fewer steps per second with two
+#: threads than with one, for the 64-256-8 digits VAE and for the 784-200-200-50 one
+#: (benchmarks/bench_threads.py). On an idle machine with many cores, a large model
+#: may gain from more: pass --threads N.
+DEFAULT_THREADS = 1
+
+#: Commands without ``--threads``: ``bench`` passes its arguments to the benchmark
+#: script. (``study``'s flag sets the threads of its own process, where trials run with
+#: ``--workers 1``; trials on a process pool or on Ray run one thread each.)
+NO_THREADS_OPTION = ("bench",)
+
+
+def add_threads_option(p, default=DEFAULT_THREADS) -> None:
     p.add_argument(
         "--threads", type=int, default=default,
-        help=f"torch threads (default: {default or 'torch default'})",
+        help=f"torch threads (default: {default}: on a busy or shared machine more threads "
+             "are many times slower; more may help a large model on an idle machine)",
     )
 
 
@@ -165,6 +180,8 @@ def device_of(args):
 
 
 def apply_threads(args) -> None:
+    """Set torch's thread count to ``--threads`` (every command that has the flag; its
+    default is :data:`DEFAULT_THREADS`)."""
     import torch
 
     if getattr(args, "threads", None) is not None:
