@@ -46,3 +46,11 @@ def test_test_fraction_out_of_range_is_refused_before_anything_is_written(tmp_pa
     assert _train(tmp_path, npz[0], "--test-fraction", "1.5") == 2
     assert "--test-fraction=1.5" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_dataset_says_how_it_was_split(npz):
+    import ppl_vae as pv
+
+    assert pv.data.load(str(npz[0]), test_fraction=0.3, seed=2).params["split"] == {
+        "test_fraction": 0.3, "seed": 2}
+    assert pv.data.load(str(npz[1])).params["split"] == "file"
