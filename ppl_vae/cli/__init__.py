@@ -28,7 +28,12 @@ def parser() -> argparse.ArgumentParser:
                 continue  # subcommand not shipped in this build
             raise
         module.register(sub)
-    for command in sub.choices.values():
+    from ppl_vae.cli import _common
+
+    for name, command in sub.choices.items():
+        if name not in _common.NO_THREADS_OPTION and not any(
+                a.dest == "threads" for a in command._actions):
+            _common.add_threads_option(command)
         command.add_argument(
             "--import", dest="imports", action="append", default=[], metavar="MODULE",
             help="import MODULE first, e.g. one that registers parts of your own with "
@@ -131,6 +136,7 @@ def main(argv=None) -> int:
     try:
         _check_numbers(args)
         _import_modules(args.imports)
+        _common.apply_threads(args)
         return int(args.func(args) or 0)
     except (ValueError, NotImplementedError) as err:
         _common.remove_created_if_empty()

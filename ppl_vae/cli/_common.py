@@ -17,6 +17,22 @@ def load_data(name_or_path: str, **options):
     return data.load(name_or_path, **{k: v for k, v in options.items() if v is not None})
 
 
+def split_note(data, test_fraction=None) -> str | None:
+    """A line saying that a data file given by path was split into train and test rows
+    by the loader (e.g. 80/20), or None (a named dataset). A ValueError when
+    ``--test-fraction`` was given for a file that holds its own ``x_test``."""
+    split = data.params.get("split") if isinstance(data.params, dict) else None
+    if split == "file" and test_fraction is not None:
+        raise ValueError(f"--test-fraction={test_fraction:g} does not apply: "
+                         f"{data.params.get('path')} holds its own x_test; drop --test-fraction")
+    if not isinstance(split, dict):
+        return None
+    f = split["test_fraction"]
+    return (f"note: {data.params.get('path')} holds no x_test: its rows were split "
+            f"{round(100 * (1 - f))}/{round(100 * f)} (--test-fraction {f:g}); "
+            f"{len(data.x_train)} train rows are used, {len(data.x_test)} test rows held out")
+
+
 def needs_binary(spec: dict) -> bool:
     """True when the spec's likelihood needs 0/1 data (its part says ``binary_data``)."""
     from ppl_vae import registry
@@ -46,6 +62,16 @@ def output_dir(path) -> Path:
     missing = [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
     CREATED.extend(missing)
+    return out
+
+
+def file_path(path) -> Path:
+    """``--out`` of a command that writes one file: its folder created (see
+    :func:`output_dir`); a ValueError when the path is a folder."""
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"--out={str(out)!r} is a folder: pass a file path, e.g. {out / 'out.png'}")
+    output_dir(out.parent)
     return out
 
 
@@ -116,10 +142,25 @@ def print_table(frame: pd.DataFrame, *, digits: int = 3) -> None:
         print(frame.round(digits).to_string(index=False, na_rep="n/a"))
 
 
-def add_threads_option(p, default=None) -> None:
+#: Torch threads of every computing command unless ``--threads`` says otherwise. One,
+#: because intra-op threads wait for each other whenever another process holds a core:
+#: on a busy 2-core machine (load ~7) pv.fit ran 7-25x fewer steps per second with two
+#: threads than with one, for the 64-256-8 digits VAE and for the 784-200-200-50 one
+#: (benchmarks/bench_threads.py). On an idle machine with many cores, a large model
+#: may gain from more: pass --threads N.
+DEFAULT_THREADS = 1
+
+#: Commands without ``--threads``: ``bench`` passes its arguments to the benchmark
+#: script. (``study``'s flag sets the threads of its own process, where trials run with
+#: ``--workers 1``; trials on a process pool or on Ray run one thread each.)
+NO_THREADS_OPTION = ("bench",)
+
+
+def add_threads_option(p, default=DEFAULT_THREADS) -> None:
     p.add_argument(
         "--threads", type=int, default=default,
-        help=f"torch threads (default: {default or 'torch default'})",
+        help=f"torch threads (default: {default}: on a busy or shared machine more threads "
+             "are many times slower; more may help a large model on an idle machine)",
     )
 
 
@@ -139,6 +180,8 @@ def device_of(args):
 
 
 def apply_threads(args) -> None:
+    """Set torch's thread count to ``--threads`` (every command that has the flag; its
+    default is :data:`DEFAULT_THREADS`)."""
     import torch
 
     if getattr(args, "threads", None) is not None:

@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
-    _common.add_threads_option(p, default=1)  # small networks: one thread is fastest
+    _common.add_threads_option(p)
     _common.add_device_option(p)
     p.set_defaults(func=run)
 

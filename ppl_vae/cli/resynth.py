@@ -8,8 +8,6 @@ and decoded (decoder means), one row per image.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ppl_vae.cli import _common
 from ppl_vae.cli.evaluate import model_data, parse_list
 
@@ -28,7 +26,8 @@ def register(sub) -> None:
     )
     p.add_argument("--method", choices=("mean", "map"), default="mean", help="projection")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="resynth.png", help="PNG path")
+    p.add_argument("--out", default="ppl_vae_out/resynth/resynth.png",
+                   help="PNG path (default: ppl_vae_out/resynth/resynth.png)")
     _common.add_device_option(p)
     p.set_defaults(func=run)
 
@@ -67,8 +66,7 @@ def run(args) -> int:
     vector = pv.infer.attribute_vector(model, x_a, x_b, **project)
     x = _class_rows(x_test, y_test, args.source, "--from", args.data)[: args.n]
     images = pv.infer.resynthesize(model, x, vector, scales=scales, **project)
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _common.file_path(args.out)
     plots.resynthesis_grid(
         images,
         image_shape=shape,

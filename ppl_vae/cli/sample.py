@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ppl_vae.cli import _common
 
 
@@ -18,7 +16,9 @@ def register(sub) -> None:
         help="z from the prior or from the aggregated posterior of --data",
     )
     p.add_argument("--data", help="dataset for --source aggregate (default: digits)")
-    p.add_argument("--out", default="samples.png", help="PNG path")
+    p.add_argument("--out", default="ppl_vae_out/sample/samples.png",
+                   help="PNG path (default: ppl_vae_out/sample/samples.png; .csv when the "
+                        "samples are not images)")
     _common.add_device_option(p)
     p.set_defaults(func=run)
 
@@ -34,7 +34,7 @@ def run(args) -> int:
         data = _common.load_for(model.spec, args.data or "digits")
         x = pv.infer.sample_aggregate_posterior(model, data.x_train, args.n, noise=args.noise, seed=args.seed)
     shape = _common.image_shape_for(x.shape[1])
-    path = Path(args.out)
+    path = _common.file_path(args.out)
     if shape is None:
         path = path.with_suffix(".csv")
         import pandas as pd

@@ -3,12 +3,12 @@
     ppl-vae study --list
     ppl-vae study elbo_vs_is --small
     ppl-vae study inference_gaps --paper --executor ray --device cuda
-    ppl-vae study gmm_vs_em --seeds 5 --workers 2 --out results/
+    ppl-vae study gmm_vs_em --seeds 5 --workers 2 --out my_results/
     ppl-vae study disentanglement --executor ray --address HEAD:6379
     ppl-vae study elbo_vs_is --device auto          # CUDA when there is one
     ppl-vae study inference_gaps --executor ray --device cuda --gpus-per-trial 0.5
 
-Results go to ``<out>/<study>/``: ``trials.csv`` (tidy, one row per trial and
+Results go to ``<out>/<study>/`` (default ``ppl_vae_out/study/<study>/``): ``trials.csv`` (tidy, one row per trial and
 metric), ``summary.csv`` (mean, s.e., bootstrap interval per configuration),
 ``paired.csv`` (each configuration minus the first, on shared seeds),
 ``failures.csv``, PNG figures, ``report.md``, and ``trials/`` (one JSON record per
@@ -36,7 +36,8 @@ def register(sub) -> None:
                         "local Ray instance listening on 127.0.0.1 only); only with --executor ray")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds 0..N-1 (default: the study's own)")
-    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument("--out", default="ppl_vae_out/study",
+                   help="output folder; results go to OUT/NAME/ (default: ppl_vae_out/study)")
     p.add_argument("--small", action="store_true",
                    help="the study's small grid: a quick check (seconds)")
     p.add_argument("--paper", action="store_true",
@@ -52,6 +53,9 @@ def register(sub) -> None:
                    help="GPUs a Ray trial on CUDA asks for (default 1; a fraction such as 0.5 "
                         "lets trials share a GPU); only with --executor ray")
     p.add_argument("--retry-failed", action="store_true", help="rerun trials recorded as failed")
+    p.add_argument("--retry-claimed", action="store_true",
+                   help="take over trials claimed by a run on another host (a shared --out) "
+                        "that is known to be dead; without it they are listed and not run")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--set", action="append", metavar="KEY=V1,V2",
                    help="change the grid: every configuration of the chosen size with KEY set "
@@ -147,12 +151,14 @@ def run(args) -> int:
     df = study.run(
         chosen_study, executor=args.executor, address=args.address, seeds=args.seeds,
         out=args.out, size=size, workers=args.workers, progress=not args.no_progress,
-        retry_failed=args.retry_failed, device=args.device, gpus_per_trial=args.gpus_per_trial,
+        retry_failed=args.retry_failed, retry_claimed=args.retry_claimed, device=args.device, gpus_per_trial=args.gpus_per_trial,
     )
     out_dir = os.path.join(args.out, chosen_study.name)
     failed = _count_failures(out_dir)
     trials = df[["config_id", "seed"]].drop_duplicates().shape[0] if not df.empty else 0
-    print(f"{args.name}: {trials} trial(s) ok, {failed} failed; wrote {out_dir}/report.md")
+    left = len(df.attrs.get("claimed_elsewhere", ()))
+    claimed = f", {left} claimed by another host's run (see report.md)" if left else ""
+    print(f"{args.name}: {trials} trial(s) ok, {failed} failed{claimed}; wrote {out_dir}/report.md")
     return 1 if failed and trials == 0 else 0
 
 

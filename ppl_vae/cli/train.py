@@ -60,6 +60,9 @@ def register(sub) -> None:
         help="threshold data at 0.5 (auto: when the likelihood is bernoulli)",
     )
     p.add_argument("--classes", help="keep only these classes (relabelled), e.g. 0-4")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="for a data file without x_test: the fraction of its rows held out "
+                        "as its test split, never trained on (default 0.2)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.pt (every option must match the checkpoint)")
     p.add_argument("--override", action="store_true",
@@ -70,7 +73,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def prepare(spec, data_name, overrides, binarize="auto", classes=None):
+def prepare(spec, data_name, overrides, binarize="auto", classes=None, test_fraction=None):
     """Resolve the spec against the data: returns (spec dict, Dataset)."""
     from ppl_vae import registry
     from ppl_vae import spec as spec_mod
@@ -79,7 +82,7 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None):
     training = raw.pop("training", None) or {}
     raw = spec_mod.with_family_defaults(raw)
     flag = {"auto": True if _common.needs_binary(raw) else None, "yes": True, "no": None}[binarize]
-    data = _common.load_data(data_name, binarize=flag)
+    data = _common.load_data(data_name, binarize=flag, test_fraction=test_fraction)
     classes = _common.parse_classes(classes)
     if classes is not None:
         if data.y_train is None:
@@ -170,7 +173,10 @@ def run(args) -> int:
     from ppl_vae.training import TrainingError
 
     _common.apply_threads(args)
-    raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize, args.classes)
+    raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize,
+                        args.classes, args.test_fraction)
+    if (note := _common.split_note(data, args.test_fraction)) is not None:
+        print(note)
     options = training_options(args, raw.pop("training", {}))
     fraction = options.pop("val_fraction")
     config = pv.training.FitConfig(**options, progress=not args.no_progress)  # checked first

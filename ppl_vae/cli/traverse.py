@@ -17,7 +17,8 @@ def register(sub) -> None:
     p = sub.add_parser("traverse", help="write a latent traversal grid (rows sorted by KL)")
     p.add_argument("checkpoint", help="a model saved by pv.save / ppl-vae train")
     p.add_argument("--data", required=True, help="dataset name or file, e.g. sprites")
-    p.add_argument("--out", default="traversal.png", help="PNG path (default: traversal.png)")
+    p.add_argument("--out", default="ppl_vae_out/traverse/traversal.png",
+                   help="PNG path (default: ppl_vae_out/traverse/traversal.png)")
     p.add_argument("--k", type=float, default=3.0, help="columns span [-k, k] (default 3)")
     p.add_argument("--steps", type=int, default=7, help="number of columns (default 7)")
     p.add_argument("--index", type=int, default=None, help="datapoint to start from")
@@ -80,7 +81,7 @@ def run(args) -> int:
             "square: traversals can only be drawn for image data"
         )
     family = model.spec.get("family", "model")
-    tr.plot(args.out, image_shape=shape, title=f"{family} traversals on {data.name}")
+    tr.plot(_common.file_path(args.out), image_shape=shape, title=f"{family} traversals on {data.name}")
     print(f"wrote {args.out}: {len(tr.dims)} rows (dims {tr.dims}, by KL), "
           f"{args.steps} columns in [-{args.k:g}, {args.k:g}] around datapoint {tr.index}")
     return 0

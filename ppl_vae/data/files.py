@@ -309,7 +309,9 @@ def load_npz(
     ``x_test`` and the rest ``x_train`` — so ``x_train`` alone is not every row.
     Save ``x_test`` in the file to fix the split yourself; ``ppl-vae evaluate``
     scores every row of an ``.npz`` file unless given ``--split`` (and
-    ``--test-fraction``).
+    ``--test-fraction``). ``params["split"]`` says which: ``{"test_fraction": f,
+    "seed": s}`` when this loader split the rows, ``"file"`` when the file held
+    ``x_test``.
 
     Parameters
     ----------
@@ -424,5 +426,7 @@ def load_npz(
         factor_names=None if names is None else tuple(str(s) for s in names),
         image_shape=image_shape,
         name=path.stem,
-        params={"path": str(path), "binarize": binarize},
+        params={"path": str(path), "binarize": binarize,
+                "split": "file" if "x_test" in arrays
+                else {"test_fraction": test_fraction, "seed": seed}},
     )

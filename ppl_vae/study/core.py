@@ -12,7 +12,7 @@ Example
 ...     return {"mean": float(x.mean())}
 >>> study = Study(name="toy", question="Does the sample mean shrink?", trial=trial,
 ...               grid=[{"n": 10}, {"n": 1000}])
->>> df = run(study, seeds=5, out="results")  # doctest: +SKIP
+>>> df = run(study, seeds=5, out="my_results")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numbers
 import pkgutil
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,12 +305,13 @@ def run(
     executor: str = "local",
     address: str | None = None,
     seeds: int | Sequence[int] | None = None,
-    out: str | Path = "results",
+    out: str | Path = "ppl_vae_out/study",
     small: bool = False,
     size: str = "default",
     workers: int | None = None,
     progress: bool = True,
     retry_failed: bool = False,
+    retry_claimed: bool = False,
     device=None,
     gpus_per_trial: float | None = None,
 ) -> pd.DataFrame:
@@ -328,7 +330,7 @@ def run(
         a local Ray instance on 127.0.0.1 only (no dashboard), shut down afterwards.
     seeds : int or list of int, optional
         ``n`` means seeds ``0..n-1``; default the study's ``default_seeds``.
-    out : path-like, default "results"
+    out : path-like, default "ppl_vae_out/study" (the CLI's default too)
         Results go to ``<out>/<study name>/``.
     small : bool, default False
         Run the study's ``small_grid``: the same as ``size="small"``.
@@ -342,6 +344,12 @@ def run(
         in a log file, none is written).
     retry_failed : bool, default False
         Run again trials whose stored record is a failure.
+    retry_claimed : bool, default False
+        Take over trials claimed by a run on another host (a shared folder), whose
+        claims cannot be checked from here: pass True once that run is known to be
+        dead. Without it such trials are not run; the report's ``trials`` line and
+        the returned table's ``attrs["claimed_elsewhere"]`` list them (a warning
+        says how many).
     device : {None, "auto", "cpu", "cuda", "cuda:N"}, optional
         Where each trial computes: trials read it with
         :func:`~ppl_vae.study.executors.trial_device` and pass it on as ``device=``
@@ -360,7 +368,9 @@ def run(
     -------
     pandas.DataFrame
         Tidy table, one row per successful trial and metric: ``study, config_id,
-        <config keys...>, seed, metric, value``. Also written, with ``summary.csv``,
+        <config keys...>, seed, metric, value``. ``attrs["claimed_elsewhere"]``:
+        the trials left to another host's run (``config_id, seed, key, host, pid,
+        since``; empty when none). Also written, with ``summary.csv``,
         ``paired.csv``, ``failures.csv``, ``summary.png`` and ``report.md``.
     """
     study = get_study(study)
@@ -382,6 +392,7 @@ def run(
     seeds = _check_seeds("seeds", study.default_seeds if seeds is None else seeds,
                          configs=len(configs))
     progress, retry_failed = flag("progress", progress), flag("retry_failed", retry_failed)
+    retry_claimed = flag("retry_claimed", retry_claimed)
     if workers is not None:
         workers = positive_int("workers", workers, fix="pass a number of workers >= 1 or None")
     out_dir = Path(out) / study.name
@@ -408,23 +419,24 @@ def run(
         if job["key"] not in records or (retry_failed and records[job["key"]]["status"] != "ok")
     ]
 
-    claims = _Claims(store, pending, records)
+    claims = _Claims(store, pending, records, retry_claimed=retry_claimed)
     bar = tqdm(
         total=len(pending),
         desc=f"study {study.name}",
         unit="trial",
         disable=True if not progress or not pending else None,  # None: off without a TTY
     )
-    failed = 0
+    failed = ran = 0
 
     def on_done(record: dict) -> None:
-        nonlocal failed
+        nonlocal failed, ran
         record["study"] = study.name
         record["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         store.save(record)
         claims.release(record["key"])
         records[record["key"]] = record
         failed += record["status"] != "ok"
+        ran += 1
         bar.set_postfix(failed=failed, refresh=False)
         bar.update()
 
@@ -453,12 +465,12 @@ def run(
     wall = time.perf_counter() - start
 
     df = tidy_frame(study.name, jobs, records)
+    df.attrs["claimed_elsewhere"] = left = claimed_elsewhere_frame(jobs, claims.left)
     run_info = {
         "size": size,
         "configurations": str(len(configs)),
         "seeds": ", ".join(map(str, seeds)),
-        "trials": f"{len(jobs)} ({len(jobs) - len(pending)} reused from earlier runs, "
-        f"{len(pending)} run now)",
+        "trials": _trials_line(len(jobs), len(jobs) - len(pending), ran, left),
         "executor": executor + (f", {used_workers} worker(s)" if pending and used_workers else ""),
         **({"device": device} if device is not None else {}),
         "wall time of this run": f"{wall:.1f} s",
@@ -466,7 +478,35 @@ def run(
     }
     write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info,
                   dict(enumerate(configs)))
+    if len(left):
+        warnings.warn(f"study {study.name!r}: {_claimed_text(left)}", stacklevel=2)
     return df
+
+
+def claimed_elsewhere_frame(jobs: list[dict], owners: dict[str, dict]) -> pd.DataFrame:
+    """The trials left to another host's run: ``config_id, seed, key, host, pid, since``."""
+    rows = [{"config_id": j["config_id"], "seed": j["seed"], "key": j["key"], **owners[j["key"]]}
+            for j in jobs if j["key"] in owners]
+    return pd.DataFrame(rows, columns=["config_id", "seed", "key", "host", "pid", "since"])
+
+
+def _claimed_text(left: pd.DataFrame) -> str:
+    hosts = ", ".join(sorted(set(left["host"])))
+    return (f"{len(left)} trial(s) claimed by a run on another host ({hosts}) were not run "
+            "here; if that run is dead, run again with retry_claimed=True "
+            "(ppl-vae study --retry-claimed)")
+
+
+def _trials_line(total: int, reused: int, ran: int, left: pd.DataFrame) -> str:
+    """The report's ``trials`` entry: how many were reused, run now, finished by
+    another run on this folder, and left to another host's run."""
+    others = total - reused - ran - len(left)
+    parts = [f"{reused} reused from earlier runs", f"{ran} run now"]
+    if others:
+        parts.append(f"{others} finished by another run on this folder")
+    if len(left):
+        parts.append(_claimed_text(left))
+    return f"{total} ({', '.join(parts)})"
 
 
 class _Claims:
@@ -474,12 +514,16 @@ class _Claims:
 
     A trial claimed by another live process on this machine is skipped and
     waited for (its record is adopted when it appears); a claim whose process is
-    gone is taken over; a claim from another host is left to it. See
+    gone is taken over; a claim from another host is left to it (listed in
+    ``left``, key -> owner) unless ``retry_claimed``. See
     :class:`~ppl_vae.study.store.TrialStore` for the claim files.
     """
 
-    def __init__(self, store: TrialStore, jobs: list[dict], records: dict[str, dict]):
+    def __init__(self, store: TrialStore, jobs: list[dict], records: dict[str, dict], *,
+                 retry_claimed: bool = False):
         self.store = store
+        self.retry_claimed = retry_claimed
+        self.left: dict[str, dict] = {}
         self.jobs = list(jobs)
         self.seen = {key: record.get("finished") for key, record in records.items()}
         self.held: set[str] = set()
@@ -497,7 +541,7 @@ class _Claims:
         for job in list(self.jobs):
             key = job["key"]
             record = self._finished_elsewhere(key)
-            if record is None and self.store.claim(key):
+            if record is None and self.store.claim(key, take_over_other_hosts=self.retry_claimed):
                 record = self._finished_elsewhere(key)  # finished just before our claim
                 if record is None:
                     self.jobs.remove(job)
@@ -507,8 +551,9 @@ class _Claims:
             if record is not None:
                 self.jobs.remove(job)
                 self.on_elsewhere(record)
-            elif self.store.claimed_by_other_host(key):
+            elif (owner := self.store.other_host_claim(key)) is not None:
                 self.jobs.remove(job)  # cannot tell if it lives: leave the trial to it
+                self.left[key] = owner
         return None
 
     def exhausted(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -72,6 +73,48 @@ def _import_ray():
             "pip install 'ppl_vae[ray]' (or use executor='local')"
         ) from err
     return ray
+
+
+#: Seconds :func:`check_address` waits for a cluster's head to accept a connection.
+CONNECT_SECONDS = 5.0
+
+_ADDRESS_FIX = (
+    "start the cluster (ray start --head) and pass its head's host:port, "
+    "or unset RAY_ADDRESS and drop address= to run on a local instance"
+)
+
+
+def _host_port(address: str, name: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"ray://host:port"`` -> (host, port), a ValueError otherwise."""
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{name}={address!r} is not a Ray address: pass host:port "
+                         f"(e.g. 127.0.0.1:6379), or 'auto'; or {_ADDRESS_FIX}")
+    return host.strip("[]"), int(port)
+
+
+def check_address(address: str, *, name: str = "address", timeout: float = CONNECT_SECONDS) -> None:
+    """Fail fast when nothing accepts connections at the Ray cluster ``address``.
+
+    ``ray.init(address=...)`` retries an unreachable head for minutes; one TCP
+    connection attempt to the head's host and port (the address the user gave, and
+    no other), waiting at most ``timeout`` seconds, answers the same question at
+    once. ``"auto"`` and ``"local"`` (Ray's own look-ups of an instance on this
+    machine) are left to Ray. ``name`` is what the message calls the setting
+    (``address`` or ``$RAY_ADDRESS``).
+    """
+    if address in ("auto", "local"):
+        return
+    host, port = _host_port(address, name)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"{name}={address!r}: no Ray cluster answers there "
+            f"({type(err).__name__}: {err} within {timeout:g} s): {_ADDRESS_FIX}"
+        ) from None
 
 
 #: Ray (2.x) reads this to decide whether a node is reachable from other machines;
@@ -186,8 +229,10 @@ def run_ray(
 
     started = False
     if not ray.is_initialized():
+        name = "address" if address else "$RAY_ADDRESS"
         address = address or os.environ.get("RAY_ADDRESS")
         if address:
+            check_address(address, name=name)
             ray.init(address=address, logging_level="WARNING")
         else:
             start_local_ray(num_cpus=workers or cpu_count())

@@ -10,8 +10,10 @@ Two runs on one folder share the work through claim files: before a trial
 starts, its run creates ``<key>.claim`` (exclusively, holding its host, pid and
 process start time). Another run skips a trial claimed by a live process and
 waits for its record; a claim whose process is gone is taken over. Claims by
-another host (a shared file system) are skipped but never taken over: delete
-their ``*.claim`` files if that run is known to be dead.
+another host (a shared file system) cannot be checked, so they are skipped —
+and listed in the run's report and returned table — unless the run is told
+that they are dead (``retry_claimed=True``, ``ppl-vae study --retry-claimed``):
+then they are taken over like any stale claim.
 
 A record that is not valid JSON or does not have the layout below is ignored
 with a warning naming the file, so its trial runs again.
@@ -26,6 +28,7 @@ Record layout (plain JSON)::
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import numbers
@@ -100,10 +103,11 @@ class TrialStore:
     def claim_path(self, key: str) -> Path:
         return self.root / f"{key}.claim"
 
-    def claim(self, key: str) -> bool:
+    def claim(self, key: str, *, take_over_other_hosts: bool = False) -> bool:
         """Claim ``key`` for this process; False if a live process holds it.
 
-        A claim left by a process that is gone (killed, crashed) is taken over.
+        A claim left by a process that is gone (killed, crashed) is taken over; so
+        is one by another host when ``take_over_other_hosts`` (its run is known dead).
         """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.claim_path(key)
@@ -111,7 +115,8 @@ class TrialStore:
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                if claim_is_live(path):
+                other = take_over_other_hosts and self.claimed_by_other_host(key)
+                if not other and claim_is_live(path):
                     return False
                 # stale: move it aside atomically (only one taker succeeds), then retry
                 stale = path.with_name(f".{path.name}.{os.getpid()}.stale")
@@ -126,12 +131,25 @@ class TrialStore:
             return True
         return False
 
-    def claimed_by_other_host(self, key: str) -> bool:
+    def claim_owner(self, key: str) -> dict | None:
+        """Who claims ``key``: ``{"host", "pid", "since"}`` (``since``: the claim file's
+        time, ISO 8601 UTC), or None without a readable claim."""
+        path = self.claim_path(key)
         try:
-            owner = json.loads(self.claim_path(key).read_text(encoding="utf-8"))
-            return owner["host"] != socket.gethostname()
+            owner = json.loads(path.read_text(encoding="utf-8"))
+            since = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.UTC)
+            return {"host": str(owner["host"]), "pid": owner.get("pid"),
+                    "since": since.isoformat(timespec="seconds")}
         except (OSError, ValueError, KeyError, TypeError):
-            return False
+            return None
+
+    def other_host_claim(self, key: str) -> dict | None:
+        """:meth:`claim_owner` of ``key`` when that is another host, else None."""
+        owner = self.claim_owner(key)
+        return owner if owner is not None and owner["host"] != socket.gethostname() else None
+
+    def claimed_by_other_host(self, key: str) -> bool:
+        return self.other_host_claim(key) is not None
 
     def release(self, key: str) -> None:
         """Remove this process's claim on ``key`` (a claim by another process is left)."""
