@@ -141,3 +141,30 @@ def test_the_walker_sees_nested_relative_and_package_imports(tmp_path):
     found = {target for _, target in _imports(source, "ppl_vae.models.probe")}
     assert {"ppl_vae._checks", "ppl_vae.infer", "ppl_vae.plots", "ppl_vae.models.grids"} <= found
     assert "ppl_vae.cli" not in found  # a script's entry point is the top of the stack
+
+
+MAX_BODY = 100  # lines of a function body, docstring excluded
+MAX_FIT = 60
+
+
+def _body_lengths():
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                if body and isinstance(body[0], ast.Expr) and isinstance(
+                        getattr(body[0], "value", None), ast.Constant):
+                    body = body[1:]
+                if body:
+                    yield path, node.name, body[-1].end_lineno - body[0].lineno + 1
+
+
+def test_no_function_body_is_longer_than_100_lines():
+    long = [f"{p.relative_to(ROOT.parent)}:{name} ({n} lines)" for p, name, n in _body_lengths()
+            if n > MAX_BODY]
+    assert not long, "split these functions: " + ", ".join(long)
+
+
+def test_fit_itself_is_a_thin_function():
+    (n,) = [n for p, name, n in _body_lengths() if p.name == "fit.py" and name == "fit"]
+    assert n < MAX_FIT, f"pv.fit's body is {n} lines"

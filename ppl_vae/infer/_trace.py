@@ -310,7 +310,8 @@ def refuse_point_masses(st: Structure, what: str = "importance sampling and the 
             f"guide site {name!r} is a point mass (a Delta, e.g. AutoDelta) inside plate "
             f"{st.data_plate!r}: {what} need a proposal with a density, and a point mass "
             f"gives log p(x, z_MAP), not log p(x). Use a guide with a density for {name!r} "
-            "(a Gaussian guide, e.g. AutoNormal), or log_likelihood(..., proposal='prior')"
+            "(a Gaussian guide, e.g. AutoNormal), log_likelihood(..., proposal='prior'), "
+            "or pv.infer.ais(..., init='prior')"
         )
 
 

@@ -376,34 +376,14 @@ def run(
     study = get_study(study)
     size = _check_size(study, size, small)
     configs = study.configs(size)
-    one_of("executor", executor, executors.EXECUTORS)
-    if address is not None and executor != "ray":
-        raise ValueError(
-            f"address={address!r} is only used with executor='ray': pass executor='ray' "
-            "or drop address"
-        )
-    device = executors.check_device(device, executor=executor)
-    gpus_per_trial = executors.check_gpus_per_trial(gpus_per_trial)
-    if gpus_per_trial is not None and (executor != "ray" or device in (None, "cpu")):
-        raise ValueError(
-            f"gpus_per_trial={gpus_per_trial} is only used by Ray trials on CUDA: pass "
-            "executor='ray' with device='cuda' or 'auto', or drop gpus_per_trial"
-        )
+    device, gpus_per_trial = _check_placement(executor, address, device, gpus_per_trial)
     seeds = _check_seeds("seeds", study.default_seeds if seeds is None else seeds,
                          configs=len(configs))
     progress, retry_failed = flag("progress", progress), flag("retry_failed", retry_failed)
     retry_claimed = flag("retry_claimed", retry_claimed)
     if workers is not None:
         workers = positive_int("workers", workers, fix="pass a number of workers >= 1 or None")
-    out_dir = Path(out) / study.name
-    for folder in (out_dir / "trials", *(out_dir / "trials").parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise ValueError(
-                    f"out={str(out)!r} is invalid: {str(folder)!r} is a file, not a folder; "
-                    "pass a folder for the results"
-                )
-            break
+    out_dir = _check_out(out, study.name)
     store = TrialStore(out_dir / "trials")
 
     jobs = [
@@ -508,6 +488,38 @@ def _trials_line(total: int, reused: int, ran: int, left: pd.DataFrame) -> str:
         parts.append(_claimed_text(left))
     return f"{total} ({', '.join(parts)})"
 
+
+
+def _check_placement(executor, address, device, gpus_per_trial):
+    """``(device, gpus_per_trial)`` checked against the executor."""
+    one_of("executor", executor, executors.EXECUTORS)
+    if address is not None and executor != "ray":
+        raise ValueError(
+            f"address={address!r} is only used with executor='ray': pass executor='ray' "
+            "or drop address"
+        )
+    device = executors.check_device(device, executor=executor)
+    gpus_per_trial = executors.check_gpus_per_trial(gpus_per_trial)
+    if gpus_per_trial is not None and (executor != "ray" or device in (None, "cpu")):
+        raise ValueError(
+            f"gpus_per_trial={gpus_per_trial} is only used by Ray trials on CUDA: pass "
+            "executor='ray' with device='cuda' or 'auto', or drop gpus_per_trial"
+        )
+    return device, gpus_per_trial
+
+
+def _check_out(out, name: str) -> Path:
+    """``out/name``, refused when a file stands where a folder of it must be."""
+    out_dir = Path(out) / name
+    for folder in (out_dir / "trials", *(out_dir / "trials").parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(
+                    f"out={str(out)!r} is invalid: {str(folder)!r} is a file, not a folder; "
+                    "pass a folder for the results"
+                )
+            break
+    return out_dir
 
 class _Claims:
     """This run's pending trials, handed to the executor only once claimed.
