@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -462,3 +463,17 @@ def test_sizes_past_the_budget_are_refused_before_allocating():
         pv.fit(model, x, steps=1, x_val=x, val_iwae=10**9, progress=False)
     with pytest.raises(ValueError, match="y_val given without x_val"):
         pv.fit(model, x, steps=1, y_val=np.zeros(10, dtype=np.int64), progress=False)
+
+
+@pytest.mark.parametrize("option, words", [
+    ({"num_particles": 10**9}, "num_particles=1000000000 for batches of 10 row"),
+    ({"bound": {"kind": "iwae", "num_samples": 10**9}}, "bound 'iwae' num_samples=1000000000"),
+    ({"bound": {"kind": "renyi", "num_samples": 10**9, "alpha": 0.5}}, "pass a smaller num_samples"),
+])
+def test_training_particles_past_the_budget_are_refused_before_the_first_step(option, words):
+    # Pyro's Trace_ELBO loops over its particles: 10**9 of them hung instead of failing
+    model = pv.build("vae", latent_dim=2, decoder={"hidden": [8]}, guide={"hidden": [8]})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=re.escape(words)):
+        pv.fit(model, np.zeros((10, 64), dtype=np.float32), steps=1, progress=False, **option)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -158,6 +158,7 @@ class Trainer:
             what = "early_stopping" if cfg.stopping is not None else "val_iwae"
             raise ValueError(f"{what} needs validation data: pass x_val=<array [M, D]>")
         self.data = Data(x, y, x_val, y_val, source, x_unlabelled, identity)
+        check_step_budget(cfg, self.data.n, model.data_dim)
         self.data_device = x.device if torch.is_tensor(x) else _device.of(model)[0]
         if self.checkpoint is not None:
             ckpt.clean_stale(self.checkpoint)
@@ -438,6 +439,19 @@ def _split_labelled(model, x, y):
     x_l, y_l = model.check_data(rows[known], labels[known])
     x_u = model.check_data(rows[~known])[0] if bool((~known).any()) else None
     return x_l, y_l, x_u, identity
+
+
+def check_step_budget(config: FitConfig, num_rows: int, data_dim: int) -> None:
+    """Refuse a bound whose particles for one batch could not fit the memory budget
+    (K draws of a batch of ``[rows, data_dim]`` values and their log-densities), before
+    the first step: Pyro would otherwise loop or allocate without end."""
+    spec = config.bound_spec
+    name = "num_particles" if spec["kind"] == "elbo" else f"bound {spec['kind']!r} num_samples"
+    rows = min(config.batch_size or num_rows, num_rows)
+    _checks.within_budget(
+        f"{name}={spec['num_samples']} for batches of {rows} row(s) of {data_dim} values",
+        importance.PASS_COPIES * 4 * spec["num_samples"] * rows * max(1, data_dim),
+        _checks.memory_budget(), f"pass a smaller {name.split()[-1]} or batch_size", option=False)
 
 
 def validation_metrics(model, x_val, y_val, *, val_iwae, seed) -> dict:
