@@ -31,7 +31,7 @@ import sys
 import numpy as np
 import torch
 
-from ppl_vae.studies import _common
+from ppl_vae.studies import _study_kit as _common
 from ppl_vae.study import Study
 
 #: Architectures: ``mlp`` (the family's preset with one hidden layer of ``hidden`` units

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ppl_vae._checks import one_of
-from ppl_vae.studies import _common
+from ppl_vae.studies import _study_kit as _common
 from ppl_vae.study import Study, summarize
 
 FULL_KS = [1, 10, 100, 1000, 5000]

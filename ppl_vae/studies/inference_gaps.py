@@ -74,7 +74,7 @@ import sys
 
 import torch
 
-from ppl_vae.studies import _common
+from ppl_vae.studies import _study_kit as _common
 from ppl_vae.study import Study
 
 SUBSETS = ("train", "test")

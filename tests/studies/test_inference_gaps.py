@@ -73,11 +73,11 @@ def test_the_two_elbos_share_random_numbers(monkeypatch):
     """q* at its start (no steps) is the encoder's q exactly, so with common random numbers
     the two ELBOs agree to rounding — for any chunking of the particles."""
     import ppl_vae as pv
-    from ppl_vae.studies import _common
+    from ppl_vae.studies import _study_kit
 
-    data = _common.dataset("digits", binarize=True)
+    data = _study_kit.dataset("digits", binarize=True)
     model = pv.build("vae", latent_dim=2, seed=0)
-    x = _common.subsample(data.x_test, 6, seed=0)
+    x = _study_kit.subsample(data.x_test, 6, seed=0)
     start = pv.infer.fit_local_guide(model, x, steps=0, init="encoder")
     monkeypatch.setattr(study, "ELBO_CHUNK", 2)
     amortized = study._elbo(model, x, None, 5, 7, None)  # passes of 2, 2 and 1 particles

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ppl_vae.studies import (
-    _common,
+    _study_kit,
     disentanglement,
     elbo_vs_is,
     gmm_vs_em,
@@ -45,7 +45,7 @@ CASES = [
 @pytest.mark.parametrize("module, change, names, fix", CASES,
                          ids=[f"{m.__name__.rsplit('.', 1)[1]}-{next(iter(c))}" for m, c, *_ in CASES])
 def test_bad_trial_config_is_refused_up_front(module, change, names, fix, monkeypatch):
-    monkeypatch.setattr(_common, "train", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(_study_kit, "train", lambda *a, **k: pytest.fail("trained before checking"))
     with pytest.raises(ValueError) as err:
         module.trial({**module.STUDY.small_grid[0], **change}, 0)
     assert names in str(err.value) and fix in str(err.value), str(err.value)
@@ -59,8 +59,8 @@ def test_missing_key_is_named():
 
 
 def test_numpy_values_are_accepted_like_python_ones():
-    config = _common.check_config("t", {"n": np.int64(3), "ks": np.array([1, 10]),
+    config = _study_kit.check_config("t", {"n": np.int64(3), "ks": np.array([1, 10]),
                                         "s": np.float32(0.5)},
-                                  {"n": _common.COUNT, "ks": _common.COUNTS, "s": _common.POSITIVE})
+                                  {"n": _study_kit.COUNT, "ks": _study_kit.COUNTS, "s": _study_kit.POSITIVE})
     assert config == {"n": 3, "ks": [1, 10], "s": 0.5}
     assert type(config["n"]) is int and all(type(k) is int for k in config["ks"])
