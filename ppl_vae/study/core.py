@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._checks import MAX_SEED, flag, memory_budget, one_of, positive_int, within_budget
+from .._checks import MAX_SEED, flag, folder_path, memory_budget, one_of, positive_int, within_budget
 from . import executors, ray_executor
 from .analysis import RESERVED_NAMES
 from .references import Reference, check_references
@@ -510,16 +510,9 @@ def _check_placement(executor, address, device, gpus_per_trial):
 
 def _check_out(out, name: str) -> Path:
     """``out/name``, refused when a file stands where a folder of it must be."""
-    out_dir = Path(out) / name
-    for folder in (out_dir / "trials", *(out_dir / "trials").parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise ValueError(
-                    f"out={str(out)!r} is invalid: {str(folder)!r} is a file, not a folder; "
-                    "pass a folder for the results"
-                )
-            break
-    return out_dir
+    return folder_path("out", out, fix="pass a folder for the results",
+                       inner=f"{name}/trials") / name
+
 
 class _Claims:
     """This run's pending trials, handed to the executor only once claimed.
