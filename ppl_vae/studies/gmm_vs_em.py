@@ -32,13 +32,14 @@ import sys
 from sklearn.mixture import GaussianMixture
 
 from ppl_vae.studies import _study_kit
-from ppl_vae.study import Study
+from ppl_vae.study import Study, TrialContext
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """Per-point log-likelihood of the SVI and the EM fit, train and held-out."""
     import ppl_vae as pv
 
+    seed, device = context.seed, context.device
     config = _study_kit.check_config("gmm_vs_em", config, {
         "true_components": _study_kit.COUNT, "num_components": _study_kit.COUNT,
         "em_inits": _study_kit.COUNT, "n": _study_kit.COUNT, "data_dim": _study_kit.COUNT})
@@ -47,7 +48,6 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         n=config["n"], seed=seed,
     )
     c = config["num_components"]
-    device = _study_kit.device()
     model = _study_kit.train("gmm", data.x_train, seed=seed, steps=config["steps"], lr=config["lr"],
                           batch_size=config["batch_size"], num_components=c, device=device)
     em = GaussianMixture(c, covariance_type="diag", n_init=config["em_inits"], random_state=seed)
@@ -121,6 +121,7 @@ STUDY = Study(
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=5,
+    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

@@ -33,9 +33,18 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._checks import MAX_SEED, flag, folder_path, memory_budget, one_of, positive_int, within_budget
+from .._checks import (
+    MAX_SEED,
+    flag,
+    folder_path,
+    memory_budget,
+    one_of,
+    positive_int,
+    within_budget,
+)
 from . import executors, ray_executor
 from .analysis import RESERVED_NAMES
+from .context import ContextTrial
 from .references import Reference, check_references
 from .report import write_outputs
 from .store import (
@@ -165,6 +174,10 @@ class Study:
         the first.
     default_seeds : int or list of int, default 3
         Seeds used when :func:`run` gets ``seeds=None``.
+    takes_context : bool, default False
+        The form the trial takes: False, ``trial(config, seed)``; True,
+        ``trial(config, context)`` with a :class:`~ppl_vae.study.context.TrialContext`
+        (seed, device, size, scratch folder). Declared, never guessed from the signature.
     version : str or int, optional
         Enters every trial's key: bump it when the trial computes something different,
         and stored results of the old code are no longer reused (they stay on disk).
@@ -189,8 +202,10 @@ class Study:
     default_seeds: int | list[int] = field(default=3)
     version: str | int | None = None
     pair_within: Sequence[str] = ()
+    takes_context: bool = False
 
     def __post_init__(self):
+        flag("takes_context", self.takes_context)
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ValueError(
                 f"name={self.name!r} is invalid: use letters, digits, '_', '-' or '.', "
@@ -427,17 +442,20 @@ def run(
     claims.on_elsewhere = on_elsewhere
     start = time.perf_counter()
     used_workers = 0
+    trial = study.trial
+    if study.takes_context:
+        trial = ContextTrial(study.trial, size=size, scratch_root=out_dir / "scratch")
     try:
         if pending and executor == "ray":
             used_workers = workers
-            ray_executor.run_ray(study.trial, claims, on_done, address=address, workers=workers,
+            ray_executor.run_ray(trial, claims, on_done, address=address, workers=workers,
                               device=device, gpus_per_trial=gpus_per_trial)
         elif pending:
             used_workers = workers or min(executors.cpu_count(), len(pending))
             if used_workers == 1:
-                executors.run_in_process(study.trial, claims, on_done, device=device)
+                executors.run_in_process(trial, claims, on_done, device=device)
             else:
-                executors.run_process_pool(study.trial, claims, on_done, workers=used_workers,
+                executors.run_process_pool(trial, claims, on_done, workers=used_workers,
                                            device=device)
     finally:
         claims.release_all()

@@ -16,6 +16,7 @@ from ppl_vae.studies import (
     rdvae_ood,
     sbc,
 )
+from ppl_vae.study import TrialContext
 
 CASES = [
     (sbc, {"n_sims": 1}, "sbc config n_sims: 1 simulation(s)", "run more simulations"),
@@ -47,7 +48,9 @@ CASES = [
 def test_bad_trial_config_is_refused_up_front(module, change, names, fix, monkeypatch):
     monkeypatch.setattr(_study_kit, "train", lambda *a, **k: pytest.fail("trained before checking"))
     with pytest.raises(ValueError) as err:
-        module.trial({**module.STUDY.small_grid[0], **change}, 0)
+        config = {**module.STUDY.small_grid[0], **change}
+        # each study declares its trial's form: trial(config, context) or trial(config, seed)
+        module.trial(config, TrialContext(seed=0) if module.STUDY.takes_context else 0)
     assert names in str(err.value) and fix in str(err.value), str(err.value)
 
 
