@@ -42,7 +42,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from ppl_vae.studies import _study_kit
-from ppl_vae.study import Study
+from ppl_vae.study import Study, TrialContext
 
 #: Keys a configuration may leave out (the default and small grids do), with the values
 #: the study used before it had a paper size, so their stored trials keep their keys.
@@ -59,14 +59,14 @@ def _c2st(generated, real, *, seed: int, folds: int, trees: int) -> float:
     return float(cross_val_score(forest, x, y, cv=split, scoring="accuracy").mean())
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """C2ST accuracy of prior samples, aggregate-posterior samples and training images."""
     import ppl_vae as pv
 
+    seed, device = context.seed, context.device
     config = _study_kit.check_config("prior_vs_aggregate", {**OPTIONAL, **config}, {
         "folds": 2, "trees": _study_kit.COUNT, "latent_dim": _study_kit.COUNT,
         "steps": _study_kit.COUNT})
-    device = _study_kit.device()
     data = _study_kit.dataset(config["dataset"], binarize=True)
     width = _study_kit.mlp(config["hidden"])
     model = _study_kit.train("vae", data.x_train, seed=seed, steps=config["steps"],
@@ -140,6 +140,7 @@ STUDY = Study(
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=3,
+    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

@@ -36,7 +36,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ppl_vae.studies import _study_kit
-from ppl_vae.study import Study
+from ppl_vae.study import Study, TrialContext
 
 IN_CLASSES = (0, 1, 2, 3, 4)
 #: Keys a configuration may leave out (the default and small grids do), with the values
@@ -51,15 +51,15 @@ def _splits(dataset: str):
     return inside, x_out
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """Accuracy on in-domain test digits and OOD AUROC against digits 5–9."""
     import ppl_vae as pv
 
+    seed, device = context.seed, context.device
     config = _study_kit.check_config("rdvae_ood", {**OPTIONAL, **config}, {
         "model": ("vae", "rdvae"), "num_samples": _study_kit.COUNT, "steps": _study_kit.COUNT})
     inside, x_out = _splits(config["dataset"])
     width = _study_kit.mlp(config["hidden"])
-    device = _study_kit.device()
     common = {"seed": seed, "steps": config["steps"], "decoder": width, "guide": width,
               "latent_dim": config["latent_dim"], "device": device}
     k = config["num_samples"]
@@ -148,6 +148,7 @@ STUDY = Study(
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=3,
+    takes_context=True,
     version=2,  # scores through pv.analysis.evaluate_ood (the model's own sampler is gone)
 )
 

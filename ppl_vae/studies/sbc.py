@@ -39,7 +39,7 @@ import torch
 
 from ppl_vae import _checks, _seed
 from ppl_vae.studies import _study_kit
-from ppl_vae.study import Study
+from ppl_vae.study import Study, TrialContext
 
 #: Bins of the rank histograms in the report (also stored as metrics, pooled over latents).
 DISPLAY_BINS = 10
@@ -83,10 +83,11 @@ def exact_posterior(model, x) -> torch.distributions.MultivariateNormal:
     return torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """SBC of one guide: χ² p-value, rank shape, KL to the exact posterior, rank histogram."""
     import ppl_vae as pv
 
+    seed, device = context.seed, context.device
     config = _study_kit.check_config("sbc", config, {
         "guide": ("exact", "amortized"), "covariance": ("full", "diagonal"),
         "spread": _study_kit.POSITIVE, "n_sims": _study_kit.COUNT, "num_draws": _study_kit.COUNT,
@@ -98,7 +99,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         _checks.memory_budget(), "pass fewer simulations or draws", option=False)
     pv.metrics.check_simulations(config["n_sims"], num_draws=config["num_draws"],
                                  bins=config["bins"], name="sbc config n_sims")
-    model = _trained(seed, _study_kit.device(), *(config[k] for k in _TRAINING))
+    model = _trained(seed, device, *(config[k] for k in _TRAINING))
     n_sims, s = config["n_sims"], config["num_draws"]
     with torch.no_grad(), _seed.seeded(seed + 1):
         z = model.prior.distribution().sample((n_sims,))  # [N, L]
@@ -212,6 +213,7 @@ STUDY = Study(
     detail_metrics=["rank_bin_"],
     analyze=analyze,
     default_seeds=3,
+    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

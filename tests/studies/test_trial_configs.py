@@ -58,7 +58,7 @@ def test_missing_key_is_named():
     config = dict(sbc.STUDY.small_grid[0])
     del config["spread"]
     with pytest.raises(ValueError, match="sbc: config has no key 'spread'"):
-        sbc.trial(config, 0)
+        sbc.trial(config, TrialContext(seed=0))
 
 
 def test_numpy_values_are_accepted_like_python_ones():
