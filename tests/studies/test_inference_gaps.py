@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ppl_vae.studies import inference_gaps as study
+from ppl_vae.study import TrialContext
 
 STUDY_NAME = "inference_gaps"
 _IS_NOISE = 0.3  # log p̂ (K = 64) and ELBO[q*] (8 draws) are both noisy in the small grid
@@ -52,7 +53,7 @@ def test_paper_configs_run_when_shrunk(shrunk_paper_run):
 def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PPL_VAE_MNIST", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match=r"does not exist.*needs the real MNIST.*PPL_VAE_MNIST"):
-        study.trial({**study.GRID[0], **_CHEAP}, seed=0)
+        study.trial({**study.GRID[0], **_CHEAP}, TrialContext(seed=0))
 
 
 def test_sizes_follow_the_paper_design():
