@@ -146,6 +146,7 @@ STUDY = Study(
     name="disentanglement",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, "family": f, "beta": b} for f, b in _MODELS],
     small_grid=[{**_SMALL, "family": f, "beta": b} for f, b in _MODELS[:3]],
     paper_grid=[{**_PAPER, "family": f, "beta": b} for f, b in _PAPER_MODELS]
@@ -154,7 +155,6 @@ STUDY = Study(
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=3,
-    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

@@ -221,13 +221,13 @@ STUDY = Study(
     pair_within=["model", "dataset", "binarize"],
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{"model": "vae", **_BASE}, {"model": "linear_lvm", **_BASE}],
     small_grid=[{"model": "vae", **_SMALL}, {"model": "linear_lvm", **_SMALL}],
     paper_grid=[{"model": "vae", **_PAPER}, {"model": "linear_lvm", **_PAPER}],
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=3,
-    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

@@ -114,6 +114,7 @@ STUDY = Study(
     name="gmm_vs_em",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, "num_components": c} for c in (4, 2, 8)],
     small_grid=[{**_BASE, "n": 400, "steps": 60, "em_inits": 1, "num_components": c}
                 for c in (4, 2)],
@@ -121,7 +122,6 @@ STUDY = Study(
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=5,
-    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

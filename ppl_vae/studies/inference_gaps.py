@@ -275,6 +275,7 @@ STUDY = Study(
     name="inference_gaps",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=GRID,
     small_grid=_configs(_SMALL, [[16]]),
     paper_grid=PAPER_GRID,
@@ -286,7 +287,6 @@ STUDY = Study(
     detail_metrics=["local_improved_share"],
     analyze=analyze,
     default_seeds=3,
-    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

@@ -134,13 +134,13 @@ STUDY = Study(
     name="prior_vs_aggregate",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, "latent_dim": d} for d in (2, 16)],
     small_grid=[{**_SMALL, "latent_dim": 2}],
     paper_grid=[{**_PAPER, "latent_dim": d} for d in (2, 16)],
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=3,
-    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`

@@ -141,6 +141,7 @@ STUDY = Study(
     name="rdvae_ood",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=_grid(_BASE),
     small_grid=[{**_SMALL, "model": "vae", "weight": 0.0, "rho": 0.0},
                 {**_SMALL, "model": "rdvae", "weight": 1.0, "rho": 16.0}],
@@ -148,7 +149,6 @@ STUDY = Study(
     protocol=PROTOCOL,
     analyze=analyze,
     default_seeds=3,
-    takes_context=True,
     version=2,  # scores through pv.analysis.evaluate_ood (the model's own sampler is gone)
 )
 

@@ -206,6 +206,7 @@ STUDY = Study(
     name="sbc",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, **arm} for arm in _ARMS + _WEAK_ARMS],
     small_grid=[{**_SMALL, **arm} for arm in _ARMS],
     paper_grid=[{**_PAPER, **arm} for arm in _ARMS + _WEAK_ARMS],
@@ -213,7 +214,6 @@ STUDY = Study(
     detail_metrics=["rank_bin_"],
     analyze=analyze,
     default_seeds=3,
-    takes_context=True,
 )
 
 if __name__ == "__main__":  # the script form of `ppl-vae study <name>`
