@@ -29,7 +29,7 @@ PAPER = {"vae": -86.76, "hierarchical": -85.33}  # Burda et al. (2016), Table 1,
 
 def run_one(name, data, x_test, args) -> dict:
     import ppl_vae as pv
-    from ppl_vae.studies._common import MNIST_VAE
+    from ppl_vae.studies._study_kit import MNIST_VAE
 
     model = pv.build("hierarchical", seed=0) if name == "hierarchical" else \
         pv.build("vae", data_dim=784, seed=0, **MNIST_VAE)
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     import ppl_vae as pv
-    from ppl_vae.studies._common import mnist_root
+    from ppl_vae.studies._study_kit import mnist_root
 
     data = pv.data.load("mnist", root=str(mnist_root()), n_test=args.n_test)
     x_test = torch.bernoulli(torch.as_tensor(data.x_test), generator=torch.Generator().manual_seed(123))

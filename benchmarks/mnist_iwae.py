@@ -44,7 +44,7 @@ def _root(arg):
 
 def build():
     import ppl_vae as pv
-    from ppl_vae.studies._common import MNIST_VAE  # also the inference_gaps study's model
+    from ppl_vae.studies._study_kit import MNIST_VAE  # also the inference_gaps study's model
 
     return pv.build("vae", data_dim=784, seed=0, **MNIST_VAE)
 

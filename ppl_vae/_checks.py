@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -342,3 +343,26 @@ def label_tensor(name: str, y, *, n: int, num_classes: int | None = None) -> tor
             f"relabel to 0..{num_classes - 1} or build with num_classes={int(t.max()) + 1}"
         )
     return t
+
+
+def folder_path(name: str, value, *, fix: str, inner: str | None = None) -> Path:
+    """``value`` as a Path that is, or can become, a folder (with ``value/inner`` a folder
+    too when ``inner`` is given); a ValueError naming ``name`` when it is not a path or a
+    file stands where one of those folders must be.
+
+    >>> folder_path("out", "results", fix="pass a folder", inner="trials").name
+    'results'
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ValueError(f"{name}={value!r} is invalid: {fix}, such as 'runs/vae'")
+    path = Path(value)
+    target = path / inner if inner else path
+    for part in (target, *target.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise ValueError(
+                    f"{name}={str(value)!r} is invalid: {str(part)!r} is a file, not a folder; {fix}"
+                )
+            break
+    return path
+

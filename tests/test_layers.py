@@ -168,3 +168,14 @@ def test_no_function_body_is_longer_than_100_lines():
 def test_fit_itself_is_a_thin_function():
     (n,) = [n for p, name, n in _body_lengths() if p.name == "fit.py" and name == "fit"]
     assert n < MAX_FIT, f"pv.fit's body is {n} lines"
+
+
+MAX_MODULE = 500  # physical lines of a module file, docstrings and comments included
+
+
+def test_no_module_is_longer_than_500_lines():
+    # Every line counts (docstrings too): a module near the limit is split by topic
+    # (as study/core.py gave study/_claims.py and study/_inputs.py), not trimmed of prose.
+    long = [f"{p.relative_to(ROOT.parent)} ({n} lines)" for p in sorted(ROOT.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE]
+    assert not long, "split these modules: " + ", ".join(long)

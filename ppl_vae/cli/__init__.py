@@ -28,12 +28,12 @@ def parser() -> argparse.ArgumentParser:
                 continue  # subcommand not shipped in this build
             raise
         module.register(sub)
-    from ppl_vae.cli import _common
+    from ppl_vae.cli import _shared
 
     for name, command in sub.choices.items():
-        if name not in _common.NO_THREADS_OPTION and not any(
+        if name not in _shared.NO_THREADS_OPTION and not any(
                 a.dest == "threads" for a in command._actions):
-            _common.add_threads_option(command)
+            _shared.add_threads_option(command)
         command.add_argument(
             "--import", dest="imports", action="append", default=[], metavar="MODULE",
             help="import MODULE first, e.g. one that registers parts of your own with "
@@ -130,16 +130,16 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser().print_help()
         return 2
-    from ppl_vae.cli import _common
+    from ppl_vae.cli import _shared
 
-    _common.CREATED.clear()
+    _shared.CREATED.clear()
     try:
         _check_numbers(args)
         _import_modules(args.imports)
-        _common.apply_threads(args)
+        _shared.apply_threads(args)
         return int(args.func(args) or 0)
     except (ValueError, NotImplementedError) as err:
-        _common.remove_created_if_empty()
+        _shared.remove_created_if_empty()
         return _error(args, err)
     except OSError as err:  # permissions, a bad --out, a full disk: name the path, no traceback
         return _error(args, f"{err}; check the path, its permissions and free space")

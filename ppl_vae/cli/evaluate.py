@@ -16,7 +16,7 @@ import math
 
 import pandas as pd
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 from ppl_vae.infer.importance import check_budget
 
 SPLITS = ("train", "test", "all")
@@ -42,8 +42,8 @@ def register(sub) -> None:
     p.add_argument("--bdmc", type=int, default=0, metavar="N",
                    help="with --ais: BDMC bounds on N points simulated from the model")
     p.add_argument("--out", default="ppl_vae_out/evaluate", help="output folder")
-    _common.add_threads_option(p)
-    _common.add_device_option(p)
+    _shared.add_threads_option(p)
+    _shared.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -84,7 +84,7 @@ def model_data(model, name: str, split: str = "train", max_points: int | None = 
     ``--data``, binarized when the model needs 0/1 data."""
     import numpy as np
 
-    data = _common.load_for(model.spec, name, test_fraction=test_fraction)
+    data = _shared.load_for(model.spec, name, test_fraction=test_fraction)
     if split == "all":
         x = np.concatenate([data.x_train, data.x_test])
         y = None if data.y_train is None else np.concatenate([data.y_train, data.y_test])
@@ -196,7 +196,7 @@ def _write_ais(model, x, steps, args, table, out) -> None:
     frame = ais_table(model, x, steps=steps, chains=args.ais_chains, bdmc=args.bdmc,
                       seed=args.seed)
     print("annealed importance sampling (log p̂ is a stochastic lower bound):")
-    _common.print_table(frame)
+    _shared.print_table(frame)
     frame.to_csv(out / "ais.csv", index=False)
     best = table.iloc[-1]
     reference = {f"IWAE K={int(best['K'])}": best["log_px"], "ELBO": best["elbo"]}
@@ -207,12 +207,12 @@ def _write_ais(model, x, steps, args, table, out) -> None:
 def run(args) -> int:
     import ppl_vae as pv
 
-    _common.apply_threads(args)
+    _shared.apply_threads(args)
     ks = parse_ks(args.ks)
     ais_steps = _parse_ais(args)
     if args.chunk_size is not None and args.chunk_size < 1:
         raise ValueError(f"--chunk-size={args.chunk_size} is invalid: pass an integer >= 1")
-    model = pv.load(args.checkpoint, device=_common.device_of(args))
+    model = pv.load(args.checkpoint, device=_shared.device_of(args))
     split = args.split or default_split(args.data)
     if split == "all" and args.test_fraction is not None:
         raise ValueError(f"--test-fraction={args.test_fraction} needs --split test or train "
@@ -222,13 +222,13 @@ def run(args) -> int:
     for k in ks:
         check_budget("--ks", k, rows, chunk=args.chunk_size or 1,
                      fix="pass smaller --ks values, or fewer points with --max-points")
-    out = _common.output_dir(args.out)
+    out = _shared.output_dir(args.out)
     table = evaluate(model, x, ks=ks, seed=args.seed, chunk_size=args.chunk_size, split=split)
     print(
         f"{model.spec['family']} on {data.name} "
         f"({describe_rows(split, len(x), data, args.test_fraction)}), nats per datapoint:"
     )
-    _common.print_table(table)
+    _shared.print_table(table)
     table.to_csv(out / "evaluate.csv", index=False)
     print(f"wrote {out / 'evaluate.csv'}")
     if ais_steps:

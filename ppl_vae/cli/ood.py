@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 
 
 def register(sub) -> None:
@@ -40,8 +40,8 @@ def register(sub) -> None:
     p.add_argument("--num-clusters", type=int, default=3, help="sub-classes to find")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="ppl_vae_out/ood", help="output folder")
-    _common.add_threads_option(p)
-    _common.add_device_option(p)
+    _shared.add_threads_option(p)
+    _shared.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -68,8 +68,8 @@ def run(args) -> int:
     from ppl_vae.analysis import find_subclasses, subclass_figure
     from ppl_vae.analysis.ood import METHODS, evaluate_ood
 
-    _common.apply_threads(args)
-    model = pv.load(args.checkpoint, device=_common.device_of(args))
+    _shared.apply_threads(args)
+    model = pv.load(args.checkpoint, device=_shared.device_of(args))
     if not model.class_structured:
         raise ValueError(
             f"checkpoint {args.checkpoint!r} holds a {model.spec['family']!r} model without "
@@ -79,15 +79,15 @@ def run(args) -> int:
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"--method={m!r} is not recognised; valid: {', '.join(METHODS)}")
-    classes = _common.parse_classes(args.in_classes)
+    classes = _shared.parse_classes(args.in_classes)
     if len(classes) != model.num_classes:
         raise ValueError(
             f"--in-classes={args.in_classes!r} names {len(classes)} classes but the model has "
             f"num_classes={model.num_classes}: pass the classes it was trained on"
         )
-    data = _common.load_for(model.spec, args.data)
+    data = _shared.load_for(model.spec, args.data)
     inside, x_out = split_domains(data, classes)
-    out = _common.output_dir(args.out)
+    out = _shared.output_dir(args.out)
 
     y_in = torch.as_tensor(inside.y_test)
     accuracy = float((model.predict(inside.x_test, seed=args.seed) == y_in).float().mean())
@@ -122,7 +122,7 @@ def run(args) -> int:
         num_clusters=args.num_clusters,
         seed=args.seed,
     )
-    shape = _common.image_shape_for(model.data_dim, data.image_shape)
+    shape = _shared.image_shape_for(model.data_dim, data.image_shape)
     if shape is not None:
         subclass_figure(
             sub,
@@ -136,6 +136,6 @@ def run(args) -> int:
     print(
         f"in-domain accuracy ({len(inside.x_test)} test points, classes {classes}): {accuracy:.3f}"
     )
-    _common.print_table(table[["method", "auroc", "score_in_mean", "score_out_mean", "default"]])
+    _shared.print_table(table[["method", "auroc", "score_in_mean", "score_out_mean", "default"]])
     print(f"wrote {out}/ood.csv, latent_scatter.png, subclasses.png")
     return 0

@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 
 
 def register(sub) -> None:
@@ -22,8 +22,8 @@ def register(sub) -> None:
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
-    _common.add_threads_option(p)
-    _common.add_device_option(p)
+    _shared.add_threads_option(p)
+    _shared.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -33,15 +33,15 @@ def run(args) -> int:
     import ppl_vae as pv
     from ppl_vae import plots
 
-    _common.apply_threads(args)
+    _shared.apply_threads(args)
     t0 = time.perf_counter()
-    out = _common.output_dir(args.out)
+    out = _shared.output_dir(args.out)
     data = pv.data.load("digits", binarize=True)
     model = pv.build("vae", data_dim=data.data_dim, latent_dim=args.latent_dim, seed=args.seed)
     print(f"training a VAE (latent_dim={args.latent_dim}) on {len(data.x_train)} binarized "
           f"8x8 digits for {args.steps} steps ...")
     result = pv.fit(model, data.x_train, steps=args.steps, batch_size=128, lr=1e-3,
-                    seed=args.seed, progress=not args.no_progress, device=_common.device_of(args))
+                    seed=args.seed, progress=not args.no_progress, device=_shared.device_of(args))
     model = result.model
     pv.save(model, out / "model.pt")
     result.history.to_csv(out / "history.csv", index=False)
@@ -76,7 +76,7 @@ def run(args) -> int:
     plots.training_curve(result.history, path=out / "training_curve.png", title="VAE on digits")
 
     print()
-    _common.print_table(table)
+    _shared.print_table(table)
     print(f"\ndone in {time.perf_counter() - t0:.0f} s; wrote to {out}/:")
     for f in sorted(p.name for p in out.iterdir()):
         print(f"  {f}")

@@ -8,7 +8,7 @@ and decoded (decoder means), one row per image.
 
 from __future__ import annotations
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 from ppl_vae.cli.evaluate import model_data, parse_list
 
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="ppl_vae_out/resynth/resynth.png",
                    help="PNG path (default: ppl_vae_out/resynth/resynth.png)")
-    _common.add_device_option(p)
+    _shared.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -53,20 +53,20 @@ def run(args) -> int:
     if args.n < 1:
         raise ValueError(f"--n={args.n} is invalid: pass an integer >= 1")
     scales = parse_list("--scales", args.scales, float, example="-2,-1,0,1,2")
-    model = pv.load(args.checkpoint, device=_common.device_of(args))
+    model = pv.load(args.checkpoint, device=_shared.device_of(args))
     x_train, y_train, data = model_data(model, args.data, "train")
     x_test, y_test = data.x_test, data.y_test  # same dataset: load it once
     model.check_data(x_test)
     x_a = _class_rows(x_train, y_train, args.source, "--from", args.data)
     x_b = _class_rows(x_train, y_train, args.target, "--to", args.data)
-    shape = _common.image_shape_for(data.data_dim, data.image_shape)
+    shape = _shared.image_shape_for(data.data_dim, data.image_shape)
     if shape is None:
         raise ValueError(f"--data={args.data!r} is not image data: resynth draws image grids")
     project = {"method": args.method, "seed": args.seed}
     vector = pv.infer.attribute_vector(model, x_a, x_b, **project)
     x = _class_rows(x_test, y_test, args.source, "--from", args.data)[: args.n]
     images = pv.infer.resynthesize(model, x, vector, scales=scales, **project)
-    path = _common.file_path(args.out)
+    path = _shared.file_path(args.out)
     plots.resynthesis_grid(
         images,
         image_shape=shape,

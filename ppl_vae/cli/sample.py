@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 
 
 def register(sub) -> None:
@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="ppl_vae_out/sample/samples.png",
                    help="PNG path (default: ppl_vae_out/sample/samples.png; .csv when the "
                         "samples are not images)")
-    _common.add_device_option(p)
+    _shared.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -27,14 +27,14 @@ def run(args) -> int:
     import ppl_vae as pv
     from ppl_vae import plots
 
-    model = pv.load(args.checkpoint, device=_common.device_of(args))
+    model = pv.load(args.checkpoint, device=_shared.device_of(args))
     if args.source == "prior":
         x = model.sample(args.n, noise=args.noise, seed=args.seed)
     else:
-        data = _common.load_for(model.spec, args.data or "digits")
+        data = _shared.load_for(model.spec, args.data or "digits")
         x = pv.infer.sample_aggregate_posterior(model, data.x_train, args.n, noise=args.noise, seed=args.seed)
-    shape = _common.image_shape_for(x.shape[1])
-    path = _common.file_path(args.out)
+    shape = _shared.image_shape_for(x.shape[1])
+    path = _shared.file_path(args.out)
     if shape is None:
         path = path.with_suffix(".csv")
         import pandas as pd

@@ -8,7 +8,7 @@ the model), ``dsprites`` / ``shapes3d`` (``--path`` to the published file), or a
 
 from __future__ import annotations
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 
 
 def register(sub) -> None:
@@ -29,7 +29,7 @@ def register(sub) -> None:
                         "as many; default disentanglement_lib's 10000 and 5000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="ppl_vae_out/score", help="output folder")
-    _common.add_threads_option(p)
+    _shared.add_threads_option(p)
     p.set_defaults(func=run)
 
 
@@ -56,7 +56,7 @@ def _options(metrics: list[str], num_votes) -> dict:
 def run(args) -> int:
     import ppl_vae as pv
 
-    _common.apply_threads(args)
+    _shared.apply_threads(args)
     metrics = parse_metrics(args.metrics)
     options = _options(metrics, args.num_votes)
     if args.size is not None and args.data != "sprites":
@@ -64,18 +64,18 @@ def run(args) -> int:
     model = pv.load(args.checkpoint)
     if args.subset and args.path is None:
         raise ValueError("--subset is for a --path file (--data dsprites or shapes3d)")
-    data = _common.load_for(model.spec, args.data, path=args.path, size=args.size,
+    data = _shared.load_for(model.spec, args.data, path=args.path, size=args.size,
                             subset=args.subset or None)
     if data.factors_train is None:
         raise ValueError(f"--data={args.data!r} has no ground-truth factors: pass a dataset "
                          "with factors (sprites, dsprites, shapes3d, or an .npz with factors)")
     model.check_data(data.x_train[:1])  # a size mismatch becomes a one-line error
-    out = _common.output_dir(args.out)
+    out = _shared.output_dir(args.out)
     table = pv.metrics.score(model, data, metrics, seed=args.seed, max_points=args.max_points,
                              options=options)
     print(f"{model.spec['family']} on {data.name} ({min(args.max_points, data.n_train)} "
           "training rows):")
-    _common.print_table(table)
+    _shared.print_table(table)
     table.to_csv(out / "score.csv", index=False)
     print(f"wrote {out / 'score.csv'}")
     return 0

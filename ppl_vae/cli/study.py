@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 
 
 def register(sub) -> None:
@@ -146,7 +146,7 @@ def run(args) -> int:
     if os.path.isfile(args.out):
         raise ValueError(f"--out={args.out!r} is a file: pass a folder")
     if args.executor == "local":  # a Ray cluster's devices are checked against the cluster
-        _common.device_of(args)
+        _shared.device_of(args)
     chosen_study = with_grid_sets(study.get_study(args.name), size, parse_grid_sets(args.set))
     df = study.run(
         chosen_study, executor=args.executor, address=args.address, seeds=args.seeds,

@@ -7,7 +7,7 @@ line wins over the table; pv.fit's own defaults fill the rest.
 
 from __future__ import annotations
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 
 # [training] keys: every FitConfig option (its defaults are pv.fit's) but the three
 # the command line sets with flags of its own, plus the command line's own keys.
@@ -68,8 +68,8 @@ def register(sub) -> None:
     p.add_argument("--override", action="store_true",
                    help="with --resume: continue with the options given now where they differ")
     p.add_argument("--no-progress", action="store_true")
-    _common.add_threads_option(p)
-    _common.add_device_option(p)
+    _shared.add_threads_option(p)
+    _shared.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -81,9 +81,9 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None, test_frac
     raw = spec_mod.merge(spec_mod.load(spec), overrides)
     training = raw.pop("training", None) or {}
     raw = spec_mod.with_family_defaults(raw)
-    flag = {"auto": True if _common.needs_binary(raw) else None, "yes": True, "no": None}[binarize]
-    data = _common.load_data(data_name, binarize=flag, test_fraction=test_fraction)
-    classes = _common.parse_classes(classes)
+    flag = {"auto": True if _shared.needs_binary(raw) else None, "yes": True, "no": None}[binarize]
+    data = _shared.load_data(data_name, binarize=flag, test_fraction=test_fraction)
+    classes = _shared.parse_classes(classes)
     if classes is not None:
         if data.y_train is None:
             raise ValueError(f"--classes given but --data={data_name!r} has no labels")
@@ -172,16 +172,16 @@ def run(args) -> int:
     from ppl_vae import plots
     from ppl_vae.training import TrainingError
 
-    _common.apply_threads(args)
-    raw, data = prepare(args.spec, args.data, _common.parse_overrides(args.set), args.binarize,
+    _shared.apply_threads(args)
+    raw, data = prepare(args.spec, args.data, _shared.parse_overrides(args.set), args.binarize,
                         args.classes, args.test_fraction)
-    if (note := _common.split_note(data, args.test_fraction)) is not None:
+    if (note := _shared.split_note(data, args.test_fraction)) is not None:
         print(note)
     options = training_options(args, raw.pop("training", {}))
     fraction = options.pop("val_fraction")
     config = pv.training.FitConfig(**options, progress=not args.no_progress)  # checked first
     model = pv.build(raw)
-    out = _common.output_dir(args.out)
+    out = _shared.output_dir(args.out)
     labelled = model.requires_labels
     x, y, x_val, y_val = _split(data, fraction, config.seed)
     if not labelled:
@@ -192,12 +192,12 @@ def run(args) -> int:
         result = pv.fit(
             model, x, y, config=config, x_val=x_val, y_val=y_val,
             checkpoint=out / "checkpoint.pt", resume="override" if args.override else args.resume,
-            log_dir=out / "logs" if args.tensorboard else None, device=_common.device_of(args),
+            log_dir=out / "logs" if args.tensorboard else None, device=_shared.device_of(args),
         )
     except TrainingError as err:
         raise _cli_training_error(err, args, out) from None
     pv.save(result.model, out / "model.pt")
-    _common.write_json(model.spec, out / "spec.json")
+    _shared.write_json(model.spec, out / "spec.json")
     result.history.to_csv(out / "history.csv", index=False)
     extra = [c for c in ("val_elbo", "val_iwae") if c in result.history]
     plots.training_curve(result.history, path=out / "training_curve.png", extra=extra,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ppl_vae.cli import _common
+from ppl_vae.cli import _shared
 
 
 def register(sub) -> None:
@@ -29,8 +29,8 @@ def register(sub) -> None:
     p.add_argument("--size", type=int, default=None,
                    help="image side for rendered data (sprites); default: from the model's data_dim")
     p.add_argument("--binarize", action="store_true", help="threshold the data at 0.5")
-    _common.add_threads_option(p)
-    _common.add_device_option(p)
+    _shared.add_threads_option(p)
+    _shared.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -42,7 +42,7 @@ def _load(args, data_dim: int):
         options["size"] = args.size
     elif "size" in pv_data.options(args.data) and math.isqrt(data_dim) ** 2 == data_dim:
         options["size"] = math.isqrt(data_dim)
-    data = _common.load_data(args.data, **options)
+    data = _shared.load_data(args.data, **options)
     x = data.x_test if data.x_test is not None and len(data.x_test) else data.x_train
     if x.shape[1] != data_dim:
         raise ValueError(
@@ -58,10 +58,10 @@ def run(args) -> int:
     import ppl_vae as pv
     from ppl_vae.analysis.traversals import traversal_images
 
-    _common.apply_threads(args)
+    _shared.apply_threads(args)
     if args.max_points < 2:
         raise ValueError(f"--max-points={args.max_points} is invalid: pass an integer >= 2")
-    model = pv.load(args.checkpoint, device=_common.device_of(args))
+    model = pv.load(args.checkpoint, device=_shared.device_of(args))
     data, x = _load(args, model.data_dim)
     x = torch.as_tensor(x)
     if len(x) > args.max_points:
@@ -81,7 +81,7 @@ def run(args) -> int:
             "square: traversals can only be drawn for image data"
         )
     family = model.spec.get("family", "model")
-    tr.plot(_common.file_path(args.out), image_shape=shape, title=f"{family} traversals on {data.name}")
+    tr.plot(_shared.file_path(args.out), image_shape=shape, title=f"{family} traversals on {data.name}")
     print(f"wrote {args.out}: {len(tr.dims)} rows (dims {tr.dims}, by KL), "
           f"{args.steps} columns in [-{args.k:g}, {args.k:g}] around datapoint {tr.index}")
     return 0

@@ -31,8 +31,8 @@ import sys
 import numpy as np
 import torch
 
-from ppl_vae.studies import _common
-from ppl_vae.study import Study
+from ppl_vae.studies import _study_kit as _common
+from ppl_vae.study import Study, TrialContext
 
 #: Architectures: ``mlp`` (the family's preset with one hidden layer of ``hidden`` units
 #: each side) or a preset's networks (Chen et al.'s dSprites MLP, or the conv setting).
@@ -53,14 +53,14 @@ def _source(config: dict):
     return data.x_train, data.factors_train.__getitem__
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """Train one model on sprites; MIG, DCI and the ELBO decomposition."""
     import ppl_vae as pv
 
     config = _common.check_config("disentanglement", config, {
         "data": ("sprite_grid", "sprites"), "arch": tuple(ARCHS), "n_eval": _common.COUNT,
         "steps": _common.COUNT, "size": _common.COUNT})
-    device = _common.device()
+    seed, device = context.seed, context.device
     x_train, factors_of = _source(config)
     arch = config["arch"]
     nets = {"decoder": _common.mlp(config["hidden"]), "guide": _common.mlp(config["hidden"])} \
@@ -146,6 +146,7 @@ STUDY = Study(
     name="disentanglement",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, "family": f, "beta": b} for f, b in _MODELS],
     small_grid=[{**_SMALL, "family": f, "beta": b} for f, b in _MODELS[:3]],
     paper_grid=[{**_PAPER, "family": f, "beta": b} for f, b in _PAPER_MODELS]

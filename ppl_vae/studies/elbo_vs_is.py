@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from ppl_vae._checks import one_of
-from ppl_vae.studies import _common
-from ppl_vae.study import Study, summarize
+from ppl_vae.studies import _study_kit as _common
+from ppl_vae.study import Study, TrialContext, summarize
 
 FULL_KS = [1, 10, 100, 1000, 5000]
 SMALL_KS = [1, 10, 100]
@@ -84,14 +84,14 @@ def _mean_elbo(model, x, *, particles: int, seed: int, device) -> float:
     return float(torch.cat(parts).mean())
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """ELBO, IWAE_K (with ESS and k̂) and, where it exists, the exact log p(x)."""
     import ppl_vae as pv
 
     config = _common.check_config("elbo_vs_is", {**OPTIONAL, **config}, {
         "n_eval": _common.COUNT, "elbo_particles": _common.COUNT, "ks": _common.COUNTS,
         "steps": _common.COUNT})
-    device = _common.device()
+    seed, device = context.seed, context.device
     model, x = _model_and_data(config, seed, device)
     out = {"elbo": _mean_elbo(model, x, particles=config["elbo_particles"], seed=seed,
                               device=device)}
@@ -221,6 +221,7 @@ STUDY = Study(
     pair_within=["model", "dataset", "binarize"],
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{"model": "vae", **_BASE}, {"model": "linear_lvm", **_BASE}],
     small_grid=[{"model": "vae", **_SMALL}, {"model": "linear_lvm", **_SMALL}],
     paper_grid=[{"model": "vae", **_PAPER}, {"model": "linear_lvm", **_PAPER}],

@@ -31,24 +31,24 @@ import sys
 
 from sklearn.mixture import GaussianMixture
 
-from ppl_vae.studies import _common
-from ppl_vae.study import Study
+from ppl_vae.studies import _study_kit
+from ppl_vae.study import Study, TrialContext
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """Per-point log-likelihood of the SVI and the EM fit, train and held-out."""
     import ppl_vae as pv
 
-    config = _common.check_config("gmm_vs_em", config, {
-        "true_components": _common.COUNT, "num_components": _common.COUNT,
-        "em_inits": _common.COUNT, "n": _common.COUNT, "data_dim": _common.COUNT})
+    seed, device = context.seed, context.device
+    config = _study_kit.check_config("gmm_vs_em", config, {
+        "true_components": _study_kit.COUNT, "num_components": _study_kit.COUNT,
+        "em_inits": _study_kit.COUNT, "n": _study_kit.COUNT, "data_dim": _study_kit.COUNT})
     data = pv.data.load(
         "gmm_synthetic", num_components=config["true_components"], data_dim=config["data_dim"],
         n=config["n"], seed=seed,
     )
     c = config["num_components"]
-    device = _common.device()
-    model = _common.train("gmm", data.x_train, seed=seed, steps=config["steps"], lr=config["lr"],
+    model = _study_kit.train("gmm", data.x_train, seed=seed, steps=config["steps"], lr=config["lr"],
                           batch_size=config["batch_size"], num_components=c, device=device)
     em = GaussianMixture(c, covariance_type="diag", n_init=config["em_inits"], random_state=seed)
     em.fit(data.x_train)
@@ -114,6 +114,7 @@ STUDY = Study(
     name="gmm_vs_em",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, "num_components": c} for c in (4, 2, 8)],
     small_grid=[{**_BASE, "n": 400, "steps": 60, "em_inits": 1, "num_components": c}
                 for c in (4, 2)],

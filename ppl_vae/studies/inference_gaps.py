@@ -74,8 +74,8 @@ import sys
 
 import torch
 
-from ppl_vae.studies import _common
-from ppl_vae.study import Study
+from ppl_vae.studies import _study_kit as _common
+from ppl_vae.study import Study, TrialContext
 
 SUBSETS = ("train", "test")
 
@@ -167,14 +167,14 @@ def _gaps(model, x, config: dict, seed: int, device) -> dict[str, float]:
     }
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """Train one VAE; its gaps on a training subset and a test subset (suffix _train/_test)."""
     config = _common.check_config("inference_gaps", config, {
         "dataset": ("digits", "mnist"), "guide": ("gaussian", "flow"), "n_eval": _common.COUNT,
         "elbo_particles": _common.COUNT, "num_samples": _common.COUNT,
         "local_steps": _common.COUNT, "local_particles": _common.COUNT,
         "local_lr": _common.POSITIVE, "steps": _common.COUNT})
-    device = _common.device()
+    seed, device = context.seed, context.device
     model, arrays, binarize = _model_and_data(config, seed, device)
     out = {}
     for i, subset in enumerate(SUBSETS):
@@ -275,6 +275,7 @@ STUDY = Study(
     name="inference_gaps",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=GRID,
     small_grid=_configs(_SMALL, [[16]]),
     paper_grid=PAPER_GRID,

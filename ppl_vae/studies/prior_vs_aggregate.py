@@ -41,8 +41,8 @@ import torch
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from ppl_vae.studies import _common
-from ppl_vae.study import Study
+from ppl_vae.studies import _study_kit
+from ppl_vae.study import Study, TrialContext
 
 #: Keys a configuration may leave out (the default and small grids do), with the values
 #: the study used before it had a paper size, so their stored trials keep their keys.
@@ -59,17 +59,17 @@ def _c2st(generated, real, *, seed: int, folds: int, trees: int) -> float:
     return float(cross_val_score(forest, x, y, cv=split, scoring="accuracy").mean())
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """C2ST accuracy of prior samples, aggregate-posterior samples and training images."""
     import ppl_vae as pv
 
-    config = _common.check_config("prior_vs_aggregate", {**OPTIONAL, **config}, {
-        "folds": 2, "trees": _common.COUNT, "latent_dim": _common.COUNT,
-        "steps": _common.COUNT})
-    device = _common.device()
-    data = _common.dataset(config["dataset"], binarize=True)
-    width = _common.mlp(config["hidden"])
-    model = _common.train("vae", data.x_train, seed=seed, steps=config["steps"],
+    seed, device = context.seed, context.device
+    config = _study_kit.check_config("prior_vs_aggregate", {**OPTIONAL, **config}, {
+        "folds": 2, "trees": _study_kit.COUNT, "latent_dim": _study_kit.COUNT,
+        "steps": _study_kit.COUNT})
+    data = _study_kit.dataset(config["dataset"], binarize=True)
+    width = _study_kit.mlp(config["hidden"])
+    model = _study_kit.train("vae", data.x_train, seed=seed, steps=config["steps"],
                           latent_dim=config["latent_dim"], decoder=width, guide=width,
                           device=device)
     real = data.x_test  # every held-out image
@@ -78,7 +78,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         "prior": model.sample(n, noise=True, seed=seed),
         "aggregate": pv.infer.sample_aggregate_posterior(model, data.x_train, n, noise=True,
                                                          seed=seed + 1, device=device),
-        "train_images": _common.subsample(data.x_train, n, seed=seed),
+        "train_images": _study_kit.subsample(data.x_train, n, seed=seed),
     }
     options = {"seed": seed, "folds": config["folds"], "trees": config["trees"]}
     out = {f"c2st_{name}": _c2st(x, real, **options) for name, x in sources.items()}
@@ -100,7 +100,7 @@ def analyze(df, out_dir) -> None:
     keep = df[df["metric"].isin(["c2st_prior", "c2st_aggregate", "c2st_train_images"])].copy()
     keep["sampler"] = keep["metric"].str.slice(len("c2st_"))
     keep["latent"] = keep["latent_dim"].map(lambda d: f"latent {d}")
-    where = _common.config_value(df, "dataset", OPTIONAL["dataset"])
+    where = _study_kit.config_value(df, "dataset", OPTIONAL["dataset"])
     plots.metric_bars(keep, path=out_dir / "c2st.png", x="sampler", hue="latent", panel=None,
                       title=f"C2ST accuracy vs held-out {where} (0.5 = indistinguishable)")
 
@@ -127,13 +127,14 @@ the default on 10,000 images a side. The aggregated posterior then mixes 60,000
 components (drawn and evaluated in chunks: ≈ 10 min of CPU a trial). Estimated ≈ 40 min
 a trial on one core (training ≈ 21 min at 26 ms a step, measured), ≈ 4 core-hours for 3
 seeds; a GPU (`--device cuda`) cuts the training and the mixture to minutes, the random
-forests stay on the CPU. {_common.MNIST_NOTE}
+forests stay on the CPU. {_study_kit.MNIST_NOTE}
 """
 
 STUDY = Study(
     name="prior_vs_aggregate",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, "latent_dim": d} for d in (2, 16)],
     small_grid=[{**_SMALL, "latent_dim": 2}],
     paper_grid=[{**_PAPER, "latent_dim": d} for d in (2, 16)],

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from ppl_vae.studies import _common
-from ppl_vae.study import Study
+from ppl_vae.studies import _study_kit
+from ppl_vae.study import Study, TrialContext
 
 IN_CLASSES = (0, 1, 2, 3, 4)
 #: Keys a configuration may leave out (the default and small grids do), with the values
@@ -45,27 +45,27 @@ OPTIONAL = {"dataset": "digits"}
 
 
 def _splits(dataset: str):
-    full = _common.dataset(dataset, binarize=True)
+    full = _study_kit.dataset(dataset, binarize=True)
     inside = full.subset(classes=list(IN_CLASSES), relabel=True)
     x_out = full.x_test[~np.isin(full.y_test, IN_CLASSES)]
     return inside, x_out
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """Accuracy on in-domain test digits and OOD AUROC against digits 5–9."""
     import ppl_vae as pv
 
-    config = _common.check_config("rdvae_ood", {**OPTIONAL, **config}, {
-        "model": ("vae", "rdvae"), "num_samples": _common.COUNT, "steps": _common.COUNT})
+    seed, device = context.seed, context.device
+    config = _study_kit.check_config("rdvae_ood", {**OPTIONAL, **config}, {
+        "model": ("vae", "rdvae"), "num_samples": _study_kit.COUNT, "steps": _study_kit.COUNT})
     inside, x_out = _splits(config["dataset"])
-    width = _common.mlp(config["hidden"])
-    device = _common.device()
+    width = _study_kit.mlp(config["hidden"])
     common = {"seed": seed, "steps": config["steps"], "decoder": width, "guide": width,
               "latent_dim": config["latent_dim"], "device": device}
     k = config["num_samples"]
     y_test = torch.as_tensor(inside.y_test)
     if config["model"] == "vae":
-        model = _common.train("vae", inside.x_train, **common)
+        model = _study_kit.train("vae", inside.x_train, **common)
         with torch.no_grad():
             z_train = model.encode(inside.x_train).mean.cpu().numpy()
             z_test = model.encode(inside.x_test).mean.cpu().numpy()
@@ -73,7 +73,7 @@ def trial(config: dict, seed: int) -> dict[str, float]:
         out = {"accuracy": float((probe.predict(z_test) == inside.y_test).mean())}
     else:
         penalty = [{"kind": "repulsion", "weight": config["weight"], "rho": config["rho"]}]
-        model = _common.train("rdvae", inside.x_train, inside.y_train,
+        model = _study_kit.train("rdvae", inside.x_train, inside.y_train,
                               num_classes=len(IN_CLASSES), penalty=penalty, **common)
         pred = model.predict(inside.x_test, seed=seed).cpu()
         out = {"accuracy": float((pred == y_test).float().mean())}
@@ -100,7 +100,7 @@ def analyze(df, out_dir) -> None:
 
     keep = df[df["metric"].isin(["accuracy", "auroc_log_px", "auroc_latent_density"])].copy()
     keep["config"] = keep.apply(_label, axis=1)
-    where = _common.config_value(df, "dataset", OPTIONAL["dataset"])
+    where = _study_kit.config_value(df, "dataset", OPTIONAL["dataset"])
     plots.metric_bars(keep, path=out_dir / "accuracy_auroc.png", x="config", panel="metric",
                       title=f"{where}: 0–4 in-domain, 5–9 out-of-domain")
 
@@ -134,13 +134,14 @@ test images), one 500-unit layer, 8 latents, 50,000 steps of 128 (≈ 200 passes
 for the log p(x) score; the same six arms. Estimated ≈ 30 min a trial on one core
 (measured: 28 ms an RD-VAE step, 25 ms an image for the K = 1000 score), ≈ 9 core-hours
 for 18 trials; with `--executor ray --device cuda` the training drops to minutes a
-trial. {_common.MNIST_NOTE}
+trial. {_study_kit.MNIST_NOTE}
 """
 
 STUDY = Study(
     name="rdvae_ood",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=_grid(_BASE),
     small_grid=[{**_SMALL, "model": "vae", "weight": 0.0, "rho": 0.0},
                 {**_SMALL, "model": "rdvae", "weight": 1.0, "rho": 16.0}],

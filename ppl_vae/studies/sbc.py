@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from ppl_vae import _checks, _seed
-from ppl_vae.studies import _common
-from ppl_vae.study import Study
+from ppl_vae.studies import _study_kit
+from ppl_vae.study import Study, TrialContext
 
 #: Bins of the rank histograms in the report (also stored as metrics, pooled over latents).
 DISPLAY_BINS = 10
@@ -51,9 +51,9 @@ def _trained(seed: int, device, data_dim, latent_dim, sigma, n, steps, lr, batch
              covariance):
     """The trained linear-Gaussian LVM on ``device``; cached, so the arms of one seed share
     it in a worker (a trial on another device trains its own)."""
-    data = _common.dataset("linear_gaussian", data_dim=data_dim, latent_dim=latent_dim,
+    data = _study_kit.dataset("linear_gaussian", data_dim=data_dim, latent_dim=latent_dim,
                            sigma=sigma, n=n, seed=0)
-    return _common.train(
+    return _study_kit.train(
         "lvm", data.x_train, seed=seed, steps=steps, lr=lr, batch_size=batch_size,
         latent_dim=latent_dim, likelihood={"scale": sigma}, decoder={"hidden": []},
         guide={"kind": "amortized", "hidden": [], "covariance": covariance}, device=device,
@@ -83,22 +83,23 @@ def exact_posterior(model, x) -> torch.distributions.MultivariateNormal:
     return torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
 
 
-def trial(config: dict, seed: int) -> dict[str, float]:
+def trial(config: dict, context: TrialContext) -> dict[str, float]:
     """SBC of one guide: χ² p-value, rank shape, KL to the exact posterior, rank histogram."""
     import ppl_vae as pv
 
-    config = _common.check_config("sbc", config, {
+    seed, device = context.seed, context.device
+    config = _study_kit.check_config("sbc", config, {
         "guide": ("exact", "amortized"), "covariance": ("full", "diagonal"),
-        "spread": _common.POSITIVE, "n_sims": _common.COUNT, "num_draws": _common.COUNT,
-        "steps": _common.COUNT, "n": _common.COUNT, "data_dim": _common.COUNT,
-        "latent_dim": _common.COUNT, "sigma": _common.POSITIVE, "bins": 2})
+        "spread": _study_kit.POSITIVE, "n_sims": _study_kit.COUNT, "num_draws": _study_kit.COUNT,
+        "steps": _study_kit.COUNT, "n": _study_kit.COUNT, "data_dim": _study_kit.COUNT,
+        "latent_dim": _study_kit.COUNT, "sigma": _study_kit.POSITIVE, "bins": 2})
     values = config["n_sims"] * (config["data_dim"] + config["latent_dim"] * (config["num_draws"] + 2))
     _checks.within_budget(  # z, x, the draws [S, N, L] and their comparison with z
         f"sbc config n_sims={config['n_sims']}, num_draws={config['num_draws']}", 16 * values,
         _checks.memory_budget(), "pass fewer simulations or draws", option=False)
     pv.metrics.check_simulations(config["n_sims"], num_draws=config["num_draws"],
                                  bins=config["bins"], name="sbc config n_sims")
-    model = _trained(seed, _common.device(), *(config[k] for k in _TRAINING))
+    model = _trained(seed, device, *(config[k] for k in _TRAINING))
     n_sims, s = config["n_sims"], config["num_draws"]
     with torch.no_grad(), _seed.seeded(seed + 1):
         z = model.prior.distribution().sample((n_sims,))  # [N, L]
@@ -205,6 +206,7 @@ STUDY = Study(
     name="sbc",
     question=__doc__,
     trial=trial,
+    takes_context=True,  # trial(config, context)
     grid=[{**_BASE, **arm} for arm in _ARMS + _WEAK_ARMS],
     small_grid=[{**_SMALL, **arm} for arm in _ARMS],
     paper_grid=[{**_PAPER, **arm} for arm in _ARMS + _WEAK_ARMS],

@@ -6,6 +6,7 @@ summaries, figures and a report to ``<out>/<study>/``; see :mod:`ppl_vae.study.c
 
 from .analysis import paired_comparison, summarize
 from .core import SIZES, Study, available_studies, get_study, run
+from .context import TrialContext
 from .executors import trial_device
 from .ray_executor import start_local_ray
 from .references import Reference
@@ -21,4 +22,5 @@ __all__ = [
     "start_local_ray",
     "summarize",
     "trial_device",
+    "TrialContext",
 ]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import importlib
 import math
-import numbers
 import pkgutil
 import re
 import time
@@ -29,18 +28,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._checks import MAX_SEED, flag, memory_budget, one_of, positive_int, within_budget
+from .._checks import (
+    flag,
+    folder_path,
+    one_of,
+    positive_int,
+)
 from . import executors, ray_executor
-from .analysis import RESERVED_NAMES
+from ._claims import Claims
+from ._inputs import _check_grid, _check_seeds
+from .context import ContextTrial
 from .references import Reference, check_references
 from .report import write_outputs
 from .store import (
     TrialStore,
-    canonical_config,
     failures_frame,
     tidy_frame,
     trial_key,
@@ -51,73 +55,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: The sizes a study runs at: ``small`` (CI, seconds), ``default`` (hours at most on a
 #: 2-core CPU), ``paper`` (the published protocol; a GPU or a cluster).
 SIZES = ("small", "default", "paper")
-
-
-def _check_grid(argument: str, grid) -> list[dict]:
-    if not isinstance(grid, Sequence) or isinstance(grid, str) or len(grid) == 0:
-        raise ValueError(f"{argument}={grid!r} is invalid: pass a non-empty list of config dicts")
-    seen: dict[str, int] = {}
-    for i, config in enumerate(grid):
-        if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
-            raise ValueError(f"{argument}[{i}]={config!r} is invalid: pass a dict with str keys")
-        clash = sorted(set(config) & set(RESERVED_NAMES))
-        if clash:
-            raise ValueError(
-                f"{argument}[{i}] uses reserved key(s) {', '.join(clash)}: rename them "
-                "(they are column names of the result tables)"
-            )
-        try:
-            text = canonical_config(_plain(config))
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                f"{argument}[{i}]={config!r} is not JSON-serialisable ({err}): use plain "
-                "str / int / float / bool / list / dict values"
-            ) from None
-        if text in seen:
-            raise ValueError(
-                f"{argument}[{i}] repeats {argument}[{seen[text]}] ({text}): "
-                "list each configuration once (use seeds for repetitions)"
-            )
-        seen[text] = i
-    return [_plain(config) for config in grid]
-
-
-def _plain(value):
-    """Numpy scalars and arrays in a config as Python numbers and lists (as JSON keeps them)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray | np.generic):
-        return value.tolist()
-    return value
-
-
-#: Bookkeeping per trial (job dict, key, record) — what a huge ``seeds`` is checked against.
-TRIAL_BYTES = 1024
-
-
-def _check_seeds(argument: str, seeds, *, configs: int = 1) -> list[int]:
-    if isinstance(seeds, np.ndarray):
-        seeds = seeds.item() if seeds.ndim == 0 else list(seeds)
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        n = positive_int(argument, seeds, fix="pass a number of seeds >= 1")
-        within_budget(f"{argument}={n}: {n * configs} trials", n * configs * TRIAL_BYTES,
-                      memory_budget(), "pass fewer seeds", option=False)
-        return list(range(n))
-
-    ok = isinstance(seeds, Sequence | range) and not isinstance(seeds, str) and len(seeds) > 0
-    if ok:
-        ok = all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
-            for s in seeds
-        )
-    if not ok or len(set(seeds)) != len(seeds):
-        raise ValueError(
-            f"{argument}={seeds!r} is invalid: pass a number of seeds >= 1, or a non-empty "
-            "list of distinct integers in [0, 2**63)"
-        )
-    return [int(s) for s in seeds]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +102,10 @@ class Study:
         the first.
     default_seeds : int or list of int, default 3
         Seeds used when :func:`run` gets ``seeds=None``.
+    takes_context : bool, default False
+        The form the trial takes: False, ``trial(config, seed)``; True,
+        ``trial(config, context)`` with a :class:`~ppl_vae.study.context.TrialContext`
+        (seed, device, size, scratch folder). Declared, never guessed from the signature.
     version : str or int, optional
         Enters every trial's key: bump it when the trial computes something different,
         and stored results of the old code are no longer reused (they stay on disk).
@@ -189,8 +130,10 @@ class Study:
     default_seeds: int | list[int] = field(default=3)
     version: str | int | None = None
     pair_within: Sequence[str] = ()
+    takes_context: bool = False
 
     def __post_init__(self):
+        flag("takes_context", self.takes_context)
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ValueError(
                 f"name={self.name!r} is invalid: use letters, digits, '_', '-' or '.', "
@@ -399,7 +342,7 @@ def run(
         if job["key"] not in records or (retry_failed and records[job["key"]]["status"] != "ok")
     ]
 
-    claims = _Claims(store, pending, records, retry_claimed=retry_claimed)
+    claims = Claims(store, pending, records, retry_claimed=retry_claimed)
     bar = tqdm(
         total=len(pending),
         desc=f"study {study.name}",
@@ -427,17 +370,20 @@ def run(
     claims.on_elsewhere = on_elsewhere
     start = time.perf_counter()
     used_workers = 0
+    trial = study.trial
+    if study.takes_context:
+        trial = ContextTrial(study.trial, size=size, scratch_root=out_dir / "scratch")
     try:
         if pending and executor == "ray":
             used_workers = workers
-            ray_executor.run_ray(study.trial, claims, on_done, address=address, workers=workers,
+            ray_executor.run_ray(trial, claims, on_done, address=address, workers=workers,
                               device=device, gpus_per_trial=gpus_per_trial)
         elif pending:
             used_workers = workers or min(executors.cpu_count(), len(pending))
             if used_workers == 1:
-                executors.run_in_process(study.trial, claims, on_done, device=device)
+                executors.run_in_process(trial, claims, on_done, device=device)
             else:
-                executors.run_process_pool(study.trial, claims, on_done, workers=used_workers,
+                executors.run_process_pool(trial, claims, on_done, workers=used_workers,
                                            device=device)
     finally:
         claims.release_all()
@@ -510,74 +456,8 @@ def _check_placement(executor, address, device, gpus_per_trial):
 
 def _check_out(out, name: str) -> Path:
     """``out/name``, refused when a file stands where a folder of it must be."""
-    out_dir = Path(out) / name
-    for folder in (out_dir / "trials", *(out_dir / "trials").parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise ValueError(
-                    f"out={str(out)!r} is invalid: {str(folder)!r} is a file, not a folder; "
-                    "pass a folder for the results"
-                )
-            break
-    return out_dir
-
-class _Claims:
-    """This run's pending trials, handed to the executor only once claimed.
-
-    A trial claimed by another live process on this machine is skipped and
-    waited for (its record is adopted when it appears); a claim whose process is
-    gone is taken over; a claim from another host is left to it (listed in
-    ``left``, key -> owner) unless ``retry_claimed``. See
-    :class:`~ppl_vae.study.store.TrialStore` for the claim files.
-    """
-
-    def __init__(self, store: TrialStore, jobs: list[dict], records: dict[str, dict], *,
-                 retry_claimed: bool = False):
-        self.store = store
-        self.retry_claimed = retry_claimed
-        self.left: dict[str, dict] = {}
-        self.jobs = list(jobs)
-        self.seen = {key: record.get("finished") for key, record in records.items()}
-        self.held: set[str] = set()
-        self.on_elsewhere = lambda record: None
-
-    def _finished_elsewhere(self, key: str) -> dict | None:
-        if not self.store.path(key).exists():
-            return None
-        record = self.store.read(key)
-        if record is None or record.get("finished") == self.seen.get(key, object()):
-            return None
-        return record
-
-    def take(self) -> dict | None:
-        for job in list(self.jobs):
-            key = job["key"]
-            record = self._finished_elsewhere(key)
-            if record is None and self.store.claim(key, take_over_other_hosts=self.retry_claimed):
-                record = self._finished_elsewhere(key)  # finished just before our claim
-                if record is None:
-                    self.jobs.remove(job)
-                    self.held.add(key)
-                    return job
-                self.store.release(key)
-            if record is not None:
-                self.jobs.remove(job)
-                self.on_elsewhere(record)
-            elif (owner := self.store.other_host_claim(key)) is not None:
-                self.jobs.remove(job)  # cannot tell if it lives: leave the trial to it
-                self.left[key] = owner
-        return None
-
-    def exhausted(self) -> bool:
-        return not self.jobs
-
-    def release(self, key: str) -> None:
-        self.store.release(key)
-        self.held.discard(key)
-
-    def release_all(self) -> None:
-        for key in list(self.held):
-            self.release(key)
+    return folder_path("out", out, fix="pass a folder for the results",
+                       inner=f"{name}/trials") / name
 
 
 def _compute_seconds(jobs: list[dict], records: dict[str, dict]) -> float:

@@ -41,6 +41,7 @@ import torch
 from .. import _device
 from .._checks import _short
 from .._seed import seeded
+from .context import ContextTrial
 
 EXECUTORS = ("local", "ray")
 #: Device names a Ray trial may ask for: Ray gives each task its own GPU(s), which
@@ -150,7 +151,8 @@ def execute_trial(
     The global torch / numpy / random generators are seeded with ``seed`` while the
     trial runs (and restored afterwards), so trials that draw from them are
     reproducible too. ``device`` is what :func:`trial_device` returns meanwhile; a
-    record of a trial given a device names it.
+    record of a trial given a device names it. A :class:`~ppl_vae.study.context.ContextTrial`
+    is called with a :class:`~ppl_vae.study.context.TrialContext` instead of the seed.
     """
     start = time.perf_counter()
     record = {"key": key, "config": config, "seed": int(seed)}
@@ -159,7 +161,11 @@ def execute_trial(
     token = _TRIAL_DEVICE.set(device)
     try:
         with seeded(seed):
-            results = _check_results(trial(dict(config), int(seed)))
+            if isinstance(trial, ContextTrial):
+                results = trial.call(dict(config), int(seed), key, device)
+            else:
+                results = trial(dict(config), int(seed))
+            results = _check_results(results)
         record.update(status="ok", results=results, error=None, traceback=None)
     except Exception as err:  # noqa: BLE001 - a failing trial must not stop the study
         record.update(
@@ -263,7 +269,8 @@ def run_process_pool(
     main = sys.modules.get("__main__")
     try:
         pickle.dumps(trial)
-        if getattr(trial, "__module__", None) == "__main__" and not hasattr(main, "__file__"):
+        fn = trial.fn if isinstance(trial, ContextTrial) else trial
+        if getattr(fn, "__module__", None) == "__main__" and not hasattr(main, "__file__"):
             raise pickle.PicklingError("it is defined in an interactive session")
     except Exception as err:  # noqa: BLE001 - any pickling error means the same fix
         raise ValueError(

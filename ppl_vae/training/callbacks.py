@@ -30,7 +30,7 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 import torch
 
-from ppl_vae import _seed
+from ppl_vae import _checks, _seed
 
 METHODS = ("on_start", "on_step", "on_validation", "on_checkpoint", "on_end", "on_close")
 
@@ -87,18 +87,8 @@ def check(callbacks) -> list:
 
 def check_log_dir(log_dir):
     """``log_dir`` as a Path that is, or can become, a folder; a ValueError otherwise."""
-    import os
-
-    if isinstance(log_dir, bool) or not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
-        raise ValueError(f"log_dir={log_dir!r} is invalid: pass a folder path such as 'runs/vae'")
-    path = Path(log_dir)
-    for part in (path, *path.parents):
-        if part.exists() and not part.is_dir():
-            raise ValueError(
-                f"log_dir={str(log_dir)!r}: {str(part)!r} is a file, not a folder; pass a "
-                "folder path for history.csv and TensorBoard events"
-            )
-    return path
+    return _checks.folder_path("log_dir", log_dir,
+                               fix="pass a folder path for history.csv and TensorBoard events")
 
 
 def dispatch(callbacks, method: str, *args) -> None:

@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 
-from ppl_vae.cli import _common, main, parser
+from ppl_vae.cli import _shared, main, parser
 
 
 def _commands():
@@ -18,7 +18,7 @@ def _commands():
 def test_every_computing_command_has_threads_defaulting_to_one():
     defaults = {name: [a.default for a in command._actions if a.dest == "threads"]
                 for name, command in _commands().items()}
-    assert _common.DEFAULT_THREADS == 1
+    assert _shared.DEFAULT_THREADS == 1
     assert defaults.pop("bench") == []  # passes its arguments to the benchmark script
     assert defaults == {name: [1] for name in defaults} and "study" in defaults
 

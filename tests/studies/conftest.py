@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import ppl_vae as pv
-from ppl_vae.studies import _common
+from ppl_vae.studies import _study_kit
 from ppl_vae.study.store import canonical_config
 
 #: The project's shared copy of the four MNIST IDX files (next to the checkout).
@@ -38,19 +38,19 @@ def small_run(tmp_path_factory, request):
 def shrunk_paper_run(tmp_path, request, monkeypatch):
     """``run(**cheap)``: the module's study's paper grid with ``cheap`` values replacing its
     costly ones, one seed, in ``tmp_path``; every other key and value of the paper's
-    configurations reaches the trial. ``_common.dataset("mnist", ...)`` reads the first
+    configurations reaches the trial. ``_study_kit.dataset("mnist", ...)`` reads the first
     600 training and 200 test images of the shared MNIST copy (skips where it is missing).
     """
     if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"real MNIST files not found in {SHARED_MNIST}")
-    load = _common.dataset
+    load = _study_kit.dataset
 
     def dataset(name, **options):
         if name == "mnist":
             options = {"root": str(SHARED_MNIST), "n_train": 600, "n_test": 200, **options}
         return load(name, **options)
 
-    monkeypatch.setattr(_common, "dataset", dataset)
+    monkeypatch.setattr(_study_kit, "dataset", dataset)
 
     def run(**cheap):
         study = pv.study.get_study(request.module.STUDY_NAME)

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ppl_vae.study import TrialContext
+
 STUDY_NAME = "disentanglement"
 
 
@@ -24,7 +26,7 @@ def test_streamed_grid_trial_with_chen_networks():
     config = {**study.STUDY.grid[0], "steps": 2, "batch_size": 16, "n_eval": 300,
               "family": "tcvae", "beta": 4.0}
     assert config["data"] == "sprite_grid" and config["arch"] == "dsprites_mlp"
-    result = study.trial(config, seed=0)
+    result = study.trial(config, TrialContext(seed=0))
     from ppl_vae.data.sprites import FACTOR_NAMES
 
     # Chen et al.'s code scores every factor but the discrete shape

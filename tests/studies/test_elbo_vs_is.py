@@ -62,7 +62,7 @@ def test_analysis_on_a_users_grid_with_two_configs_of_one_model(tmp_path):
     small = dict(elbo_vs_is.STUDY.small_grid[0])
     grid = [{**small, "hidden": 16}, {**small, "hidden": 24}]
     study = pv.study.Study(name="elbo_vs_is_user", question="Q", trial=elbo_vs_is.trial,
-                           grid=grid, analyze=elbo_vs_is.analyze)
+                           grid=grid, analyze=elbo_vs_is.analyze, takes_context=True)
     df = pv.study.run(study, seeds=1, workers=1, out=tmp_path, progress=False)
     out = tmp_path / "elbo_vs_is_user"
     for name in ("bound_vs_k_vae_0.png", "bound_vs_k_vae_1.png", "gap_vs_k.png"):

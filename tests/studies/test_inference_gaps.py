@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ppl_vae.studies import inference_gaps as study
+from ppl_vae.study import TrialContext
 
 STUDY_NAME = "inference_gaps"
 _IS_NOISE = 0.3  # log p̂ (K = 64) and ELBO[q*] (8 draws) are both noisy in the small grid
@@ -52,7 +53,7 @@ def test_paper_configs_run_when_shrunk(shrunk_paper_run):
 def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PPL_VAE_MNIST", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match=r"does not exist.*needs the real MNIST.*PPL_VAE_MNIST"):
-        study.trial({**study.GRID[0], **_CHEAP}, seed=0)
+        study.trial({**study.GRID[0], **_CHEAP}, TrialContext(seed=0))
 
 
 def test_sizes_follow_the_paper_design():
@@ -73,11 +74,11 @@ def test_the_two_elbos_share_random_numbers(monkeypatch):
     """q* at its start (no steps) is the encoder's q exactly, so with common random numbers
     the two ELBOs agree to rounding — for any chunking of the particles."""
     import ppl_vae as pv
-    from ppl_vae.studies import _common
+    from ppl_vae.studies import _study_kit
 
-    data = _common.dataset("digits", binarize=True)
+    data = _study_kit.dataset("digits", binarize=True)
     model = pv.build("vae", latent_dim=2, seed=0)
-    x = _common.subsample(data.x_test, 6, seed=0)
+    x = _study_kit.subsample(data.x_test, 6, seed=0)
     start = pv.infer.fit_local_guide(model, x, steps=0, init="encoder")
     monkeypatch.setattr(study, "ELBO_CHUNK", 2)
     amortized = study._elbo(model, x, None, 5, 7, None)  # passes of 2, 2 and 1 particles

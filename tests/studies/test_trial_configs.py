@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ppl_vae.studies import (
-    _common,
+    _study_kit,
     disentanglement,
     elbo_vs_is,
     gmm_vs_em,
@@ -16,6 +16,7 @@ from ppl_vae.studies import (
     rdvae_ood,
     sbc,
 )
+from ppl_vae.study import TrialContext
 
 CASES = [
     (sbc, {"n_sims": 1}, "sbc config n_sims: 1 simulation(s)", "run more simulations"),
@@ -45,9 +46,11 @@ CASES = [
 @pytest.mark.parametrize("module, change, names, fix", CASES,
                          ids=[f"{m.__name__.rsplit('.', 1)[1]}-{next(iter(c))}" for m, c, *_ in CASES])
 def test_bad_trial_config_is_refused_up_front(module, change, names, fix, monkeypatch):
-    monkeypatch.setattr(_common, "train", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(_study_kit, "train", lambda *a, **k: pytest.fail("trained before checking"))
     with pytest.raises(ValueError) as err:
-        module.trial({**module.STUDY.small_grid[0], **change}, 0)
+        config = {**module.STUDY.small_grid[0], **change}
+        # each study declares its trial's form: trial(config, context) or trial(config, seed)
+        module.trial(config, TrialContext(seed=0) if module.STUDY.takes_context else 0)
     assert names in str(err.value) and fix in str(err.value), str(err.value)
 
 
@@ -55,12 +58,12 @@ def test_missing_key_is_named():
     config = dict(sbc.STUDY.small_grid[0])
     del config["spread"]
     with pytest.raises(ValueError, match="sbc: config has no key 'spread'"):
-        sbc.trial(config, 0)
+        sbc.trial(config, TrialContext(seed=0))
 
 
 def test_numpy_values_are_accepted_like_python_ones():
-    config = _common.check_config("t", {"n": np.int64(3), "ks": np.array([1, 10]),
+    config = _study_kit.check_config("t", {"n": np.int64(3), "ks": np.array([1, 10]),
                                         "s": np.float32(0.5)},
-                                  {"n": _common.COUNT, "ks": _common.COUNTS, "s": _common.POSITIVE})
+                                  {"n": _study_kit.COUNT, "ks": _study_kit.COUNTS, "s": _study_kit.POSITIVE})
     assert config == {"n": 3, "ks": [1, 10], "s": 0.5}
     assert type(config["n"]) is int and all(type(k) is int for k in config["ks"])
