@@ -222,6 +222,7 @@ def ais(
     num_chains: int = 16,
     schedule="sigmoid",
     init: str = "prior",
+    transition: str = "hmc",
     num_leapfrog: int = 5,
     step_size: float = 0.1,
     target_accept: float = 0.65,
@@ -265,6 +266,8 @@ def ais(
     init : {"prior", "guide"}
         p0: the prior p(z), or the guide q(z | x) (then every continuous latent must be
         a guide site with a density).
+    transition : {"hmc"}
+        The MCMC kernel between annealing steps; only HMC is implemented.
     num_leapfrog, step_size, target_accept
         Leapfrog steps per transition, the starting step size, the acceptance rate the
         step size is adapted towards.
@@ -277,6 +280,7 @@ def ais(
     """
     num_steps = _checks.positive_int("num_steps", num_steps)
     num_chains = _checks.positive_int("num_chains", num_chains)
+    _checks.one_of("transition", transition, ("hmc",))
     betas = temperatures(schedule, num_steps)
     with _seed.seeded(seed):
         opts = _options(num_leapfrog, step_size, target_accept, seed)

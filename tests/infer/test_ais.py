@@ -151,6 +151,8 @@ def test_refusals(ppca):
         pv.infer.ais(ppca.model, x, target_accept=1.0, num_steps=3, num_chains=2)
     with pytest.raises(ValueError, match="schedule"):
         pv.infer.ais(ppca.model, x, schedule="cosine", num_steps=3, num_chains=2)
+    with pytest.raises(ValueError, match="transition='nuts'"):
+        pv.infer.ais(ppca.model, x, transition="nuts", num_steps=3, num_chains=2)
 
 
 def test_bdmc_sandwiches_the_exact_log_px_and_the_gap_shrinks(ppca_factory):
