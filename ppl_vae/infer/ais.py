@@ -277,6 +277,18 @@ def ais(
         the starting draws are made for all datapoints in one pass, so results do not
         depend on ``chunk_size`` (up to floating-point rounding of batched arithmetic).
     seed : int, optional
+
+    Examples
+    --------
+    >>> import torch, pyro, pyro.distributions as dist
+    >>> from ppl_vae.infer.ais import ais
+    >>> def model(x):
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> r = ais(model, torch.zeros(3, 1), num_steps=20, num_chains=4, seed=0)
+    >>> tuple(r.log_px.shape)
+    (3,)
     """
     num_steps = _checks.positive_int("num_steps", num_steps)
     num_chains = _checks.positive_int("num_chains", num_chains)

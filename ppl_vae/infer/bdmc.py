@@ -136,6 +136,17 @@ def bdmc(
     unobserved (``poutine.uncondition``), so its observed site must be sampleable.
     The other arguments are those of :func:`~ppl_vae.infer.ais`, shared by both
     directions (the reverse run draws its own random numbers).
+
+    Examples
+    --------
+    >>> import torch, pyro, pyro.distributions as dist, ppl_vae as pv
+    >>> def model(x):
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> b = pv.infer.bdmc(model, 3, x_like=torch.zeros(1, 1), num_steps=20, num_chains=4, seed=0)
+    >>> sorted(b.summary())[:3]
+    ['gap', 'gap_max', 'lower']
     """
     n = _checks.positive_int("n", n)
     num_steps = _checks.positive_int("num_steps", num_steps)
