@@ -186,6 +186,21 @@ def _chunk(chunk_size, n: int, chains: int, x: torch.Tensor) -> int:
     return _checks.positive_int("chunk_size", chunk_size)
 
 
+def check_memory(u0: torch.Tensor, x: torch.Tensor, num_betas: int, chunk: int) -> None:
+    """Refuse a run whose tensors would exceed the memory budget before anything runs:
+    the starting states ``[C, N, P]``, the log-weights ``[C, N]`` (a few copies), the
+    acceptance rates ``[T, N]``, and one pass of ``[C, chunk, D]`` temporaries."""
+    c, n = u0.shape[0], x.shape[0]
+    size = x.element_size()
+    whole = u0.numel() * u0.element_size() + size * n * (3 * c + num_betas)
+    per_pass = 4 * c * min(chunk, n) * max(1, x[0].numel()) * size
+    _checks.within_budget(
+        f"num_chains={c} × num_steps={num_betas} for {n} row(s)", whole + per_pass,
+        _checks.memory_budget(), "pass fewer num_chains, a smaller chunk_size or fewer rows",
+        option=False,
+    )
+
+
 def _run(prog, x, y, st, names, u0, sites, betas, init, opts, chunk: int):
     """AIS over blocks of ``chunk`` datapoints; each block sees the same numbers it would alone."""
     parts = []
@@ -299,8 +314,9 @@ def ais(
         prog, x, y, st, names = _prepare(model, x, y, guide, init, data_plate, model_kwargs,
                                          guide_kwargs, device, kwargs)
         sites, u0 = _ais_target.initial(prog, x, y, st, names, init, num_chains)
-        log_w, rates, eps = _run(prog, x, y, st, names, u0, sites, betas, init, opts,
-                                 _chunk(chunk_size, x.shape[0], num_chains, x))
+        chunk = _chunk(chunk_size, x.shape[0], num_chains, x)
+        check_memory(u0, x, len(betas), chunk)
+        log_w, rates, eps = _run(prog, x, y, st, names, u0, sites, betas, init, opts, chunk)
     return _result(log_w, rates, eps, len(betas) - 1, init, "forward", x)
 
 
