@@ -18,7 +18,16 @@ from pyro import poutine
 
 from ppl_vae import _checks, _runtime, _seed
 from ppl_vae.infer import _ais_target, _program
-from ppl_vae.infer.ais import AISResult, _chunk, _options, _prepare, _result, _run, temperatures
+from ppl_vae.infer.ais import (
+    AISResult,
+    _chunk,
+    _options,
+    _prepare,
+    _result,
+    _run,
+    check_memory,
+    temperatures,
+)
 
 
 @dataclass
@@ -162,6 +171,7 @@ def bdmc(
         x, z = simulate(prog, like, st, names)
         sites, u0 = _ais_target.initial(prog, x, None, st, names, init, num_chains)
         chunk = _chunk(chunk_size, n, num_chains, x)
+        check_memory(u0, x, 2 * len(betas), chunk)  # both directions' rates are kept
         fwd = _run(prog, x, None, st, names, u0, sites, betas, init, opts, chunk)
         start = _with_chains(sites, z, num_chains, st.nesting)
         rev = _run(prog, x, None, st, names, start, sites, betas.flip(0), init,
