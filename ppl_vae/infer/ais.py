@@ -186,6 +186,21 @@ def _chunk(chunk_size, n: int, chains: int, x: torch.Tensor) -> int:
     return _checks.positive_int("chunk_size", chunk_size)
 
 
+def check_memory(u0: torch.Tensor, x: torch.Tensor, num_betas: int, chunk: int) -> None:
+    """Refuse a run whose tensors would exceed the memory budget before anything runs:
+    the starting states ``[C, N, P]``, the log-weights ``[C, N]`` (a few copies), the
+    acceptance rates ``[T, N]``, and one pass of ``[C, chunk, D]`` temporaries."""
+    c, n = u0.shape[0], x.shape[0]
+    size = x.element_size()
+    whole = u0.numel() * u0.element_size() + size * n * (3 * c + num_betas)
+    per_pass = 4 * c * min(chunk, n) * max(1, x[0].numel()) * size
+    _checks.within_budget(
+        f"num_chains={c} × num_steps={num_betas} for {n} row(s)", whole + per_pass,
+        _checks.memory_budget(), "pass fewer num_chains, a smaller chunk_size or fewer rows",
+        option=False,
+    )
+
+
 def _run(prog, x, y, st, names, u0, sites, betas, init, opts, chunk: int):
     """AIS over blocks of ``chunk`` datapoints; each block sees the same numbers it would alone."""
     parts = []
@@ -222,6 +237,7 @@ def ais(
     num_chains: int = 16,
     schedule="sigmoid",
     init: str = "prior",
+    transition: str = "hmc",
     num_leapfrog: int = 5,
     step_size: float = 0.1,
     target_accept: float = 0.65,
@@ -265,6 +281,8 @@ def ais(
     init : {"prior", "guide"}
         p0: the prior p(z), or the guide q(z | x) (then every continuous latent must be
         a guide site with a density).
+    transition : {"hmc"}
+        The MCMC kernel between annealing steps; only HMC is implemented.
     num_leapfrog, step_size, target_accept
         Leapfrog steps per transition, the starting step size, the acceptance rate the
         step size is adapted towards.
@@ -274,17 +292,31 @@ def ais(
         the starting draws are made for all datapoints in one pass, so results do not
         depend on ``chunk_size`` (up to floating-point rounding of batched arithmetic).
     seed : int, optional
+
+    Examples
+    --------
+    >>> import torch, pyro, pyro.distributions as dist
+    >>> from ppl_vae.infer.ais import ais
+    >>> def model(x):
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> r = ais(model, torch.zeros(3, 1), num_steps=20, num_chains=4, seed=0)
+    >>> tuple(r.log_px.shape)
+    (3,)
     """
     num_steps = _checks.positive_int("num_steps", num_steps)
     num_chains = _checks.positive_int("num_chains", num_chains)
+    _checks.one_of("transition", transition, ("hmc",))
     betas = temperatures(schedule, num_steps)
     with _seed.seeded(seed):
         opts = _options(num_leapfrog, step_size, target_accept, seed)
         prog, x, y, st, names = _prepare(model, x, y, guide, init, data_plate, model_kwargs,
                                          guide_kwargs, device, kwargs)
         sites, u0 = _ais_target.initial(prog, x, y, st, names, init, num_chains)
-        log_w, rates, eps = _run(prog, x, y, st, names, u0, sites, betas, init, opts,
-                                 _chunk(chunk_size, x.shape[0], num_chains, x))
+        chunk = _chunk(chunk_size, x.shape[0], num_chains, x)
+        check_memory(u0, x, len(betas), chunk)
+        log_w, rates, eps = _run(prog, x, y, st, names, u0, sites, betas, init, opts, chunk)
     return _result(log_w, rates, eps, len(betas) - 1, init, "forward", x)
 
 

@@ -18,7 +18,16 @@ from pyro import poutine
 
 from ppl_vae import _checks, _runtime, _seed
 from ppl_vae.infer import _ais_target, _program
-from ppl_vae.infer.ais import AISResult, _chunk, _options, _prepare, _result, _run, temperatures
+from ppl_vae.infer.ais import (
+    AISResult,
+    _chunk,
+    _options,
+    _prepare,
+    _result,
+    _run,
+    check_memory,
+    temperatures,
+)
 
 
 @dataclass
@@ -136,6 +145,17 @@ def bdmc(
     unobserved (``poutine.uncondition``), so its observed site must be sampleable.
     The other arguments are those of :func:`~ppl_vae.infer.ais`, shared by both
     directions (the reverse run draws its own random numbers).
+
+    Examples
+    --------
+    >>> import torch, pyro, pyro.distributions as dist, ppl_vae as pv
+    >>> def model(x):
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> b = pv.infer.bdmc(model, 3, x_like=torch.zeros(1, 1), num_steps=20, num_chains=4, seed=0)
+    >>> sorted(b.summary())[:3]
+    ['gap', 'gap_max', 'lower']
     """
     n = _checks.positive_int("n", n)
     num_steps = _checks.positive_int("num_steps", num_steps)
@@ -151,6 +171,7 @@ def bdmc(
         x, z = simulate(prog, like, st, names)
         sites, u0 = _ais_target.initial(prog, x, None, st, names, init, num_chains)
         chunk = _chunk(chunk_size, n, num_chains, x)
+        check_memory(u0, x, 2 * len(betas), chunk)  # both directions' rates are kept
         fwd = _run(prog, x, None, st, names, u0, sites, betas, init, opts, chunk)
         start = _with_chains(sites, z, num_chains, st.nesting)
         rev = _run(prog, x, None, st, names, start, sites, betas.flip(0), init,

@@ -151,6 +151,8 @@ def test_refusals(ppca):
         pv.infer.ais(ppca.model, x, target_accept=1.0, num_steps=3, num_chains=2)
     with pytest.raises(ValueError, match="schedule"):
         pv.infer.ais(ppca.model, x, schedule="cosine", num_steps=3, num_chains=2)
+    with pytest.raises(ValueError, match="transition='nuts'"):
+        pv.infer.ais(ppca.model, x, transition="nuts", num_steps=3, num_chains=2)
 
 
 def test_bdmc_sandwiches_the_exact_log_px_and_the_gap_shrinks(ppca_factory):
@@ -234,3 +236,12 @@ def test_a_discrete_latent_enumerated_only_in_the_guide_is_refused():
     mix = pp.GuideEnumMixture()
     with pytest.raises(ValueError, match="'y' is discrete and sampled"):
         pv.infer.ais(mix.model, mix.sample(4), num_steps=3, num_chains=2)
+
+
+def test_a_run_over_the_memory_budget_is_refused_before_it_starts(ppca, monkeypatch):
+    x = ppca.sample(50, seed=7)
+    monkeypatch.setenv("PPL_VAE_MEMORY_BUDGET", "2000")
+    with pytest.raises(ValueError, match="num_chains=16"):
+        pv.infer.ais(ppca.model, x, num_steps=3, num_chains=16)
+    monkeypatch.setenv("PPL_VAE_MEMORY_BUDGET", "1G")
+    assert pv.infer.ais(ppca.model, x, num_steps=3, num_chains=16, seed=0).log_px.shape == (50,)
