@@ -84,6 +84,30 @@ def rows_within_budget(name: str, n: int, width: int, *, copies: int = 3,
                   fix or f"pass a smaller {name} (generate in batches)", option=False)
 
 
+#: The deepest network a spec may ask for: deeper stacks take minutes to build and
+#: their gradients vanish; no published model of this kind comes near it.
+MAX_LAYERS = 256
+
+
+def shallow(where: str, depth: int) -> None:
+    """Refuse a network of more than ``MAX_LAYERS`` layers (checked before its widths)."""
+    if depth > MAX_LAYERS:
+        raise ValueError(
+            f"{where} asks for {depth} layers, more than {MAX_LAYERS} (building them would "
+            f"take minutes and their gradients vanish): use fewer layers"
+        )
+
+
+def network_within_budget(where: str, widths, *, stacks: int = 1, copies: int = 1) -> None:
+    """Refuse a network before it is built whose dense weights (``stacks`` copies of the
+    width chain ``widths``, each weight held in ``copies`` float32 tensors, e.g. 2 with
+    an autoregressive mask) exceed the memory budget."""
+    shallow(where, stacks * (len(widths) - 1))
+    weights = sum((a + 1) * b for a, b in zip(widths, widths[1:])) * stacks * copies
+    within_budget(f"{where}={widths[1:-1]} ({stacks} stack(s))", 4 * weights,
+                  memory_budget(), "use fewer or narrower layers", option=False)
+
+
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

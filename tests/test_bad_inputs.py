@@ -205,6 +205,12 @@ case("latent_dim-huge", ["latent_dim=1000000000000", "memory budget"],
      lambda t: pv.build("vae", latent_dim=10**12))
 case("hidden-huge", ["decoder.hidden", "memory budget"],
      lambda t: pv.build("vae", decoder={"hidden": [10**7, 10**7]}))
+case("decoder-deep", ["decoder.hidden", "1000001 layers", "fewer layers"],
+     lambda t: pv.build("vae", decoder={"hidden": [1] * 10**6}))
+case("flow-hidden-huge", ["guide.flow.hidden=[100000, 100000]", "memory budget"],
+     lambda t: pv.build("vae", guide={"flow": {"kind": "iaf", "hidden": [10**5] * 2}}))
+case("flow-layers-huge", ["guide.flow.layers", "10000000 layers", "fewer layers"],
+     lambda t: pv.build("vae", guide={"flow": {"kind": "iaf", "layers": 10**7}}))
 case("num_components-huge", ["num_components", "memory budget"],
      lambda t: pv.build("gmm", num_components=10**12))
 case("data_dim-0", ["data_dim=0"], lambda t: pv.build("vae", data_dim=0))

@@ -49,9 +49,11 @@ def _spec(flow, where: str) -> tuple[str, int, list[int]]:
         raise ValueError(f"{where} needs a kind: one of {', '.join(FLOWS)}")
     kind = _checks.one_of(f"{where}.kind", flow["kind"], FLOWS)
     layers = _checks.positive_int(f"{where}.layers", flow.get("layers", 2))
+    _checks.shallow(f"{where}.layers", layers)
     hidden = flow.get("hidden", [64])
     if not isinstance(hidden, (list, tuple)) or not hidden:
         raise ValueError(f"{where}.hidden={hidden!r} is invalid: pass a non-empty list of widths")
+    _checks.shallow(f"{where}.hidden", len(hidden) + 1)
     widths = [_checks.positive_int(f"{where}.hidden[{i}]", h) for i, h in enumerate(hidden)]
     return kind, layers, widths
 
@@ -63,6 +65,11 @@ class Flow(nn.Module):
                  where: str = "guide.flow"):
         super().__init__()
         self.kind, layers, hidden = _spec(flow, where)
+        # the hypernetwork / autoregressive net of each layer: (latent + context) ->
+        # hidden -> (mean, scale) per coordinate, its masks as large as its weights
+        _checks.network_within_budget(f"{where}.hidden",
+                                      [latent_dim + (context_dim or 0), *hidden, 2 * latent_dim],
+                                      stacks=layers, copies=2)
         self.conditional = context_dim is not None
         self.transforms = nn.ModuleList(
             [self._layer(latent_dim, context_dim, hidden) for _ in range(layers)]

@@ -23,6 +23,7 @@ def mlp(in_dim: int, hidden, out_dim: int, activation: str, *, where: str) -> nn
     _checks.one_of(f"{where}.activation", activation, list(ACTIVATIONS))
     if not isinstance(hidden, (list, tuple)):
         raise ValueError(f"{where}.hidden={hidden!r} is invalid: pass a list of widths, e.g. [256]")
+    _checks.shallow(f"{where}.hidden", len(hidden) + 1)
     widths = [_checks.positive_int(f"{where}.hidden[{i}]", h) for i, h in enumerate(hidden)]
     layers: list[nn.Module] = []
     for w_in, w_out in zip([in_dim, *widths], widths):
