@@ -11,7 +11,7 @@ from ppl_vae.plots.curves import ais_vs_steps, bound_vs_k, training_curve
 from ppl_vae.plots.grids import image_grid, reconstruction_grid, sample_comparison, tile_images
 from ppl_vae.plots.latent import latent_scatter
 from ppl_vae.plots.subclasses import subclass_figure
-from ppl_vae.plots.summaries import histogram_comparison, metric_bars
+from ppl_vae.plots.summaries import histogram_comparison, interval_panels, metric_bars
 from ppl_vae.plots.traversals import resynthesis_grid, traversal_grid
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "bound_vs_k",
     "histogram_comparison",
     "image_grid",
+    "interval_panels",
     "latent_scatter",
     "metric_bars",
     "rank_histograms",

@@ -1,4 +1,5 @@
-"""Summaries across runs: grouped bars with error bars, overlaid histograms."""
+"""Summaries across runs: grouped bars with error bars, means with intervals, overlaid
+histograms."""
 
 from __future__ import annotations
 
@@ -221,4 +222,88 @@ def histogram_comparison(
     ax.set_ylim(0.0, ax.get_ylim()[1] * 1.35)  # headroom so the legend sits above the bars
     ax.legend(frameon=False, loc="upper right")
     _figure.set_title(fig, ax, title)
+    return _figure.save_figure(fig, path, dpi=dpi)
+
+
+def interval_panels(
+    summary,
+    *,
+    path,
+    x: str = "config",
+    panel: str = "metric",
+    interval: tuple[str, str, str] = ("mean", "ci_low", "ci_high"),
+    points=None,
+    title: str | None = None,
+    dpi: int = _figure.DEFAULT_DPI,
+) -> Figure:
+    """Save one panel per ``panel`` value of means with their intervals, and the single
+    values (seeds) behind them as grey dots: a study's default figure.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per ``x`` × ``panel`` with the columns named by ``interval`` (mean, low,
+        high); a missing bound (NaN, e.g. one seed) draws the mean alone. The ``x``
+        values are shown in the order of their first appearance.
+    path : str or pathlib.Path
+    x, panel : str
+        Columns labelling the positions and splitting the panels.
+    interval : (str, str, str)
+        Columns of the mean and of the interval's low and high ends.
+    points : pandas.DataFrame, optional
+        Single values (columns ``x``, ``panel``, ``value``) drawn behind the means.
+    title : str, optional
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import ppl_vae as pv
+    >>> summary = pd.DataFrame({"config": ["K=1", "K=5"], "metric": ["test_iwae"] * 2,
+    ...                         "mean": [-98.0, -95.5], "ci_low": [-99.0, -96.1],
+    ...                         "ci_high": [-97.2, -95.0]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.interval_panels(summary, path=Path(tmp) / "s.png", dpi=40)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['test_iwae']
+    """
+    mean, low, high = interval
+    summary = _figure.require_columns("summary", summary, [x, panel, mean, low, high])
+    order = list(pd.unique(summary[x]))
+    position = {label: i for i, label in enumerate(order)}
+    panels = list(pd.unique(summary[panel]))
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    width = max(4.0, 0.6 * len(order) + 2.0)
+    # rotated tick labels take height in proportion to their length
+    longest = max(len(str(label)) for label in order)
+    height = 3.6 + (0.06 * longest if len(order) > 3 else 0.0)
+    fig = _figure.new_figure(width * ncols, height * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    rotate = len(order) > 3
+    for ax, name in zip(axes, panels):
+        part = summary[summary[panel] == name].set_index(x).reindex(order)
+        m = part[mean].to_numpy(float)
+        lo = np.where(np.isnan(part[low].to_numpy(float)), m, part[low].to_numpy(float))
+        hi = np.where(np.isnan(part[high].to_numpy(float)), m, part[high].to_numpy(float))
+        if points is not None:
+            single = points[points[panel] == name]
+            ax.scatter(single[x].map(position), single["value"], s=12, alpha=0.35,
+                       color="tab:gray", label="single seeds", zorder=1)
+        ax.errorbar(np.arange(len(order)), m, yerr=np.vstack([m - lo, hi - m]), fmt="o",
+                    capsize=4, color="tab:blue", label="mean, 95% bootstrap CI", zorder=2)
+        ax.set_xticks(range(len(order)), [str(v) for v in order], fontsize=8,
+                      rotation=30 if rotate else 0, ha="right" if rotate else "center")
+        ax.set_title(str(name))
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7)
+    _figure.set_title(fig, None, title)
     return _figure.save_figure(fig, path, dpi=dpi)

@@ -62,75 +62,28 @@ def _varying_keys(summary: pd.DataFrame) -> list[str]:
 def plot_summary(
     summary: pd.DataFrame, trials: pd.DataFrame, path: str | Path, *, title: str
 ) -> Path | None:
-    """Per-metric panels of configuration means with bootstrap intervals and seed points.
+    """Per-metric panels of configuration means with bootstrap intervals and seed points
+    (drawn by :func:`ppl_vae.plots.interval_panels`).
 
     Returns the PNG path, or None when there is nothing to plot.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from ppl_vae import plots
 
     if summary.empty:
         return None
-    metrics = list(pd.unique(summary["metric"]))
     keys = _varying_keys(summary)
     labels = {
         row["config_id"]: config_label(row, keys)
         for _, row in summary.drop_duplicates("config_id").iterrows()
     }
+    if len(set(labels.values())) < len(labels):  # two configurations, one label: number them
+        labels = {cid: f"{cid}: {label}" for cid, label in labels.items()}
     order = sorted(labels)
-    ncols = min(3, len(metrics))
-    nrows = math.ceil(len(metrics) / ncols)
-    width = max(4.0, 0.6 * len(order) + 2.0)
-    # Rotated tick labels take height in proportion to their length; without it long
-    # configuration labels squeeze the axes to nothing.
-    longest = max(len(label) for label in labels.values())
-    height = 3.6 + (0.06 * longest if len(order) > 3 else 0.0)
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, metric in zip(axes, metrics, strict=False):
-        part = summary[summary["metric"] == metric].set_index("config_id").reindex(order)
-        x = np.arange(len(order))
-        mean = part["mean"].to_numpy(float)
-        low = np.where(np.isnan(part["ci_low"]), mean, part["ci_low"])
-        high = np.where(np.isnan(part["ci_high"]), mean, part["ci_high"])
-        seeds = trials[trials["metric"] == metric]
-        position = {cid: i for i, cid in enumerate(order)}
-        ax.scatter(
-            seeds["config_id"].map(position),
-            seeds["value"],
-            s=12,
-            alpha=0.35,
-            color="tab:gray",
-            label="single seeds",
-            zorder=1,
-        )
-        ax.errorbar(
-            x,
-            mean,
-            yerr=np.vstack([mean - low, high - mean]),
-            fmt="o",
-            capsize=4,
-            color="tab:blue",
-            label="mean, 95% bootstrap CI",
-            zorder=2,
-        )
-        ax.set_xticks(
-            x,
-            [labels[c] for c in order],
-            rotation=30 if len(order) > 3 else 0,
-            ha="right" if len(order) > 3 else "center",
-            fontsize=8,
-        )
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-    for ax in axes[len(metrics) :]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(title)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
+    rows = summary.assign(config=summary["config_id"].map(labels),
+                          rank=summary["config_id"].map(order.index)).sort_values("rank", kind="stable")
+    points = trials.assign(config=trials["config_id"].map(labels))
+    plots.interval_panels(rows, path=path, points=points, title=title, dpi=110)
+    return Path(path)
 
 
 def split_docstring(text: str) -> tuple[str, str]:
