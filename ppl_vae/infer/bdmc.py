@@ -52,8 +52,7 @@ class BDMCResult:
     ...     with pyro.plate("data", x.shape[0]):
     ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
     ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
-    >>> b = pv.infer.bdmc(model, 3, x_like=torch.zeros(1, 1), num_steps=20, num_chains=4,
-    ...                   seed=0)
+    >>> b = pv.infer.bdmc(model, 3, x_like=torch.zeros(1, 1), num_steps=5, num_chains=2, seed=0)
     >>> type(b).__name__, b.x.shape, b.z["z"].shape, b.lower.shape
     ('BDMCResult', torch.Size([3, 1]), torch.Size([3, 1]), torch.Size([3]))
     >>> bool(torch.equal(b.gap, b.upper - b.lower)), b.reverse.direction
