@@ -32,7 +32,14 @@ _ROWS = 1024  # datapoints fitted per pass: bounds the [rows, grid, tail] buffer
 
 
 def khat_threshold(num_samples: int) -> float:
-    """Sample-size dependent threshold min(1 − 1/log10 K, 0.7) (ArviZ's ``good_k``)."""
+    """Sample-size dependent threshold min(1 − 1/log10 K, 0.7) (ArviZ's ``good_k``).
+
+    Examples
+    --------
+    >>> from ppl_vae.infer import khat_threshold
+    >>> khat_threshold(100), round(khat_threshold(1000), 4), khat_threshold(10**6)
+    (0.5, 0.6667, 0.7)
+    """
     if num_samples < 2:
         return float("nan")
     return min(1.0 - 1.0 / math.log10(num_samples), 0.7)
@@ -44,7 +51,25 @@ def tail_length(num_samples: int) -> int:
 
 
 def pareto_khat(log_w: torch.Tensor) -> torch.Tensor:
-    """k̂ per datapoint from log-weights ``[K, N]``, ``Tensor[N]`` (float32, same device)."""
+    """k̂ per datapoint from log-weights ``[K, N]``, ``Tensor[N]`` (float32, same device).
+
+    Examples
+    --------
+    Three datapoints: flat weights (a perfect proposal), light-tailed weights, and
+    weights with a heavy (Cauchy-like) tail:
+
+    >>> import torch
+    >>> from ppl_vae.infer import khat_threshold, pareto_khat
+    >>> g = torch.Generator().manual_seed(0)
+    >>> flat = torch.zeros(1000)
+    >>> light = 0.5 * torch.randn(1000, generator=g)
+    >>> heavy = 3 * torch.rand(1000, generator=g).reciprocal().log()
+    >>> khat = pareto_khat(torch.stack([flat, light, heavy], dim=1))
+    >>> khat.shape, khat[0].item()
+    (torch.Size([3]), -inf)
+    >>> bool(khat[1] < khat_threshold(1000) < khat[2])    # reliable, then unreliable
+    True
+    """
     if log_w.dim() != 2:
         raise ValueError(f"log_w has shape {tuple(log_w.shape)}: pass log-weights [K, N]")
     k, n = log_w.shape

@@ -82,6 +82,24 @@ class AISResult:
         HMC acceptance rate, averaged over chains and over each of B blocks of steps.
     step_size : Tensor [N]
         The HMC step size each datapoint ended with.
+
+    Examples
+    --------
+    >>> import torch, pyro, pyro.distributions as dist
+    >>> import ppl_vae as pv
+    >>> def model(x):                      # z ~ Norm[0, 1], x | z ~ Norm[z, 1]: p(x) = Norm[0, 2]
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> r = pv.infer.ais(model, torch.zeros(3, 1), num_steps=20, num_chains=4, seed=0)
+    >>> type(r).__name__, r.log_weights.shape, r.num_chains, r.direction
+    ('AISResult', torch.Size([4, 3]), 4, 'forward')
+    >>> bool(((r.ess >= 1 - 1e-4) & (r.ess <= 4 + 1e-4)).all())     # between 1 and C
+    True
+    >>> bool(((r.acceptance >= 0) & (r.acceptance <= 1)).all())
+    True
+    >>> r.to_frame().columns.tolist()[:3], sorted(r.summary())[:2]
+    (['datapoint', 'log_px', 'ess'], ['acceptance_mean', 'acceptance_min'])
     """
 
     log_px: torch.Tensor

@@ -43,6 +43,20 @@ class BDMCResult:
     lower, upper : Tensor [n]
         Stochastic lower (forward AIS) and upper (reverse AIS) bounds on log p(x).
     forward, reverse : AISResult
+
+    Examples
+    --------
+    >>> import torch, pyro, pyro.distributions as dist
+    >>> import ppl_vae as pv
+    >>> def model(x):                      # z ~ Norm[0, 1], x | z ~ Norm[z, 1]: p(x) = Norm[0, 2]
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> b = pv.infer.bdmc(model, 3, x_like=torch.zeros(1, 1), num_steps=5, num_chains=2, seed=0)
+    >>> type(b).__name__, b.x.shape, b.z["z"].shape, b.lower.shape
+    ('BDMCResult', torch.Size([3, 1]), torch.Size([3, 1]), torch.Size([3]))
+    >>> bool(torch.equal(b.gap, b.upper - b.lower)), b.reverse.direction
+    (True, 'reverse')
     """
 
     x: torch.Tensor

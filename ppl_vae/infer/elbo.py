@@ -51,6 +51,31 @@ def elbo(
     seed : int, optional
     data_plate, model_kwargs, guide_kwargs, vectorize, device, **kwargs
         As for :func:`~ppl_vae.infer.log_likelihood`.
+
+    Examples
+    --------
+    The ELBO equals log p(x) under the exact posterior and falls short of it by
+    KL(q ‖ posterior) = 0.15 nats under a guide twice as wide (in variance):
+
+    >>> import torch, pyro, pyro.distributions as dist
+    >>> import ppl_vae as pv
+    >>> def model(x):                      # z ~ Norm[0, 1], x | z ~ Norm[z, 1]: p(x) = Norm[0, 2]
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> def guide(x):                      # the exact posterior Norm[x / 2, 1 / 2]
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         pyro.sample("z", dist.Normal(x / 2, 0.5 ** 0.5).to_event(1))
+    >>> def wide(x):                       # the posterior mean, too wide a scale
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         pyro.sample("z", dist.Normal(x / 2, 1.0).to_event(1))
+    >>> x = torch.tensor([[-1.0], [0.0], [2.0]])
+    >>> exact = dist.Normal(0.0, 2 ** 0.5).log_prob(x[:, 0])
+    >>> bool(torch.allclose(pv.infer.elbo(model, x, guide=guide, seed=0), exact, atol=1e-5))
+    True
+    >>> gap = exact - pv.infer.elbo(model, x, guide=wide, num_particles=2000, seed=0)
+    >>> gap.shape, bool(((gap > 0.1) & (gap < 0.2)).all())
+    (torch.Size([3]), True)
     """
     num_particles = _checks.positive_int("num_particles", num_particles)
     _check_vectorize(vectorize)
@@ -80,6 +105,19 @@ class ELBOTerms:
     ``reconstruction[x]`` = E_q[log p(x | parents)] for each observed site;
     ``kl[z]`` = E_q[log q(z | ·) − log p(z | parents)] for each latent the guide samples
     (for a model graph: one KL per layer). ``elbo`` = Σ reconstruction − Σ kl.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.tensor([[0.0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> terms = pv.infer.elbo_terms(model, x, seed=0)
+    >>> type(terms).__name__, sorted(terms.reconstruction), sorted(terms.kl)
+    ('ELBOTerms', ['x'], ['z'])
+    >>> bool(torch.allclose(terms.elbo, terms.reconstruction["x"] - terms.kl["z"]))
+    True
     """
 
     reconstruction: dict
@@ -98,6 +136,19 @@ def elbo_terms(model, x, y=None, *, num_particles: int = 1, seed=None, guide=Non
     A program that enumerates a discrete latent has no such split (its terms are
     summed out jointly) and is refused: pass the labels ``y``. The other arguments are
     :func:`elbo`'s.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.tensor([[0.0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> terms = pv.infer.elbo_terms(model, x, num_particles=4, seed=0)
+    >>> terms.reconstruction["x"].shape, terms.kl["z"].shape         # nats per datapoint
+    (torch.Size([3]), torch.Size([3]))
+    >>> bool(torch.allclose(terms.elbo, pv.infer.elbo(model, x, num_particles=4, seed=0)))
+    True
     """
     num_particles = _checks.positive_int("num_particles", num_particles)
     prog = _program.program(model, guide, kwargs=kwargs)

@@ -16,6 +16,23 @@ def exact_log_likelihood(model, x, y=None, *, device=None) -> torch.Tensor:
     torch Distribution over x: the Gaussian mixture Σₙ λₙ Norm[μₙ, σₙ²], the
     linear-Gaussian LVM Norm[b, WWᵀ + σ²I]). Raises NotImplementedError for every
     other model (for a graph, naming what is not linear-Gaussian).
+
+    Examples
+    --------
+    A Gaussian mixture sums its one discrete latent out, so importance sampling with
+    a single sample is exact too:
+
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> gmm = pv.build("gmm", data_dim=2, num_components=3)
+    >>> x = gmm.sample(5, noise=True, seed=0)
+    >>> log_px = pv.infer.exact_log_likelihood(gmm, x)
+    >>> log_px.shape
+    torch.Size([5])
+    >>> bool(torch.allclose(log_px, pv.infer.log_likelihood(gmm, x, num_samples=1).log_px))
+    True
+    >>> bool(torch.allclose(log_px, gmm.marginal().log_prob(x)))
+    True
     """
     exact = getattr(model, "exact_log_prob", None)
     if exact is None and not hasattr(model, "marginal"):

@@ -57,6 +57,19 @@ def posterior_mean(model, x, *, y=None, guide=None, num_samples: int = 16, seed=
     layer of a bottom-up hierarchy, q(z2 | z1, x)), this integrates them out by Monte
     Carlo, E_{q(z1|x)} E_q[z2 | z1, x]; otherwise every pass gives the same mean.
     ``options`` as for :func:`aggregate_posterior`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.tensor([[0.0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> z = pv.infer.posterior_mean(model, x, seed=0)
+    >>> z.shape                                    # one mean per datapoint
+    torch.Size([3, 2])
+    >>> bool(torch.allclose(z, model.encode(x).mean))   # one Gaussian layer: the encoder's mean
+    True
     """
     num_samples = _checks.positive_int("num_samples", num_samples)
     with _seed.seeded(seed), torch.no_grad():
@@ -96,6 +109,19 @@ def aggregate_posterior(model, x_ref, *, y=None, guide=None, **options):
     -------
     torch.distributions.MixtureSameFamily
         Equal weights 1/I over the I components q(z | xᵢ); event shape ``[latent]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.tensor([[0.0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> q = pv.infer.aggregate_posterior(model, x)
+    >>> q.event_shape, q.sample((5,)).shape, q.log_prob(torch.zeros(2)).shape
+    (torch.Size([2]), torch.Size([5, 2]), torch.Size([]))
+    >>> bool(torch.allclose(q.mean, model.encode(x).mean.mean(0)))  # the mean of the means
+    True
     """
     with torch.no_grad():
         view = _view_of(model, x_ref, y, guide, dict(options))
@@ -161,6 +187,20 @@ def sample_aggregate_posterior(
     lecture notes show) or a draw from p(x | f[z, φ]) (``noise=True``), ``[n, D]``.
     With labels ``y`` (one per row of ``x_ref``) a draw picks a row i, z ~ q(z | xᵢ, yᵢ),
     and decodes with yᵢ: a sample of the aggregated posterior of (z, y).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.tensor([[0.0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> means = pv.infer.sample_aggregate_posterior(model, x, 6, seed=0)
+    >>> means.shape, bool(((means > 0) & (means < 1)).all())     # Bernoulli means
+    (torch.Size([6, 4]), True)
+    >>> draws = pv.infer.sample_aggregate_posterior(model, x, 6, noise=True, seed=0)
+    >>> sorted(draws.unique().tolist()) in ([0.0], [1.0], [0.0, 1.0])   # binary images
+    True
     """
     n = _checks.positive_int("n", n)
     data_dim = _checks.data_tensor("x_ref", x_ref).shape[1]
@@ -230,6 +270,27 @@ def project(
         Seeds any randomness the programs draw while being traced.
     latent, observed, data_plate, model_kwargs, guide_kwargs, **kwargs
         As for :func:`aggregate_posterior`.
+
+    Examples
+    --------
+    In a linear-Gaussian model the posterior is Norm[x / 2, 1 / 2]: its mean and its
+    mode are both x / 2 (``"map"`` needs no guide):
+
+    >>> import torch, pyro, pyro.distributions as dist
+    >>> import ppl_vae as pv
+    >>> def model(x):                      # z ~ Norm[0, 1], x | z ~ Norm[z, 1]: p(x) = Norm[0, 2]
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         z = pyro.sample("z", dist.Normal(torch.zeros(1), 1.0).to_event(1))
+    ...         pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+    >>> def guide(x):                      # the exact posterior Norm[x / 2, 1 / 2]
+    ...     with pyro.plate("data", x.shape[0]):
+    ...         pyro.sample("z", dist.Normal(x / 2, 0.5 ** 0.5).to_event(1))
+    >>> x = torch.tensor([[-1.0], [0.0], [2.0]])
+    >>> pv.infer.project(model, x, guide=guide).flatten().tolist()
+    [-0.5, 0.0, 1.0]
+    >>> z = pv.infer.project(model, x, method="map")      # L-BFGS from the prior mean
+    >>> z.shape, bool(torch.allclose(z, x / 2, atol=1e-4))
+    (torch.Size([3, 1]), True)
     """
     _checks.one_of("method", method, PROJECTIONS)
     steps = _checks.positive_int("steps", steps)
@@ -291,6 +352,20 @@ def attribute_vector(model, x_a, x_b, *, method: str = "mean", **project_kwargs)
 
     The mean projection of ``x_b`` minus the mean projection of ``x_a`` (the
     notes' "difference between the vector means of the two groups").
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.tensor([[0.0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> v = pv.infer.attribute_vector(model, x[:1], x[1:])     # from row 0 to rows 1, 2
+    >>> v.shape
+    torch.Size([2])
+    >>> z = pv.infer.project(model, x)
+    >>> bool(torch.allclose(v, z[1:].mean(0) - z[0]))
+    True
     """
     z_a = project(model, x_a, method=method, **project_kwargs)
     z_b = project(model, x_b, method=method, **project_kwargs)
@@ -303,6 +378,20 @@ def resynthesize(
     """Decoder means of ``project(x) + s · vector`` for each scale s, ``Tensor[N, S, D]``.
 
     Scale 0 is the plain reconstruction of the projected datapoint.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> x = torch.tensor([[0.0, 0, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> v = pv.infer.attribute_vector(model, x[:1], x[1:])
+    >>> out = pv.infer.resynthesize(model, x, v, scales=(-1, 0, 1))
+    >>> out.shape                                   # [N, scales, D]
+    torch.Size([3, 3, 4])
+    >>> bool(torch.allclose(out[:, 1], model.decode(pv.infer.project(model, x)).mean))
+    True
     """
     z = project(model, x, method=method, **project_kwargs)  # [N, latent]
     vector = torch.as_tensor(vector, dtype=z.dtype, device=z.device).reshape(-1)
@@ -326,6 +415,18 @@ def traverse(model, z, dim: int, values, *, data_dim: int | None = None, **optio
     ``z`` (``[latent]``) is copied once per value and coordinate ``dim`` set to it.
     ``data_dim`` (and ``latent=``/``observed=`` where ambiguous) are needed only
     for a Pyro model without ``decode``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import ppl_vae as pv
+    >>> model = pv.build("vae", data_dim=4, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]})
+    >>> images = pv.infer.traverse(model, torch.zeros(2), 1, [-2.0, 0.0, 2.0])
+    >>> images.shape                                # one decoded mean per value of z_1
+    torch.Size([3, 4])
+    >>> bool(torch.allclose(images[1], model.decode(torch.zeros(1, 2)).mean[0]))
+    True
     """
     z = torch.as_tensor(z)
     z = (z if z.is_floating_point() else z.float()).reshape(-1)

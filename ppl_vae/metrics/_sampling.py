@@ -46,7 +46,21 @@ def factor_names_of(factors, factor_names, num_factors: int) -> list:
 
 
 class ArraySampler:
-    """Draws stored rows of ``(latents [N, L], factors [N, F])``; see the module docstring."""
+    """Draws stored rows of ``(latents [N, L], factors [N, F])``; see the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.metrics import ArraySampler
+    >>> factors = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 25)   # 2 binary factors
+    >>> latents = factors + 0.1 * np.random.default_rng(0).standard_normal((100, 2))
+    >>> sampler = ArraySampler(latents, factors, factor_names=["shape", "size"])
+    >>> sampler.factor_sizes, sampler.factor_names
+    ((2, 2), ('shape', 'size'))
+    >>> reps, codes = sampler.draw(5, np.random.default_rng(0), fix=(0, np.ones(5, dtype=int)))
+    >>> reps.shape, codes[:, 0].tolist()                # factor 0 fixed to code 1
+    ((5, 2), [1, 1, 1, 1, 1])
+    """
 
     def __init__(self, latents, factors, *, factor_names=None):
         self.latents = latent_array("latents", latents)
@@ -73,7 +87,21 @@ class ArraySampler:
 class GridSampler:
     """Renders drawn factor combinations from ``grid`` and encodes them; see the module
     docstring. ``factor_names`` defaults to the grid's own (``grid.factor_names``, or
-    ``pv.data.sprites.FACTOR_NAMES`` for a ``SpriteGrid``)."""
+    ``pv.data.sprites.FACTOR_NAMES`` for a ``SpriteGrid``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ppl_vae as pv
+    >>> grid = pv.data.SpriteGrid(size=16, grid="small")       # 3 x 4 x 8 x 8 x 8 sprites
+    >>> encode = lambda x: np.stack([x.mean(1), x[:, :128].mean(1)], axis=1)  # [n, 256] -> [n, 2]
+    >>> sampler = pv.metrics.GridSampler(grid, encode)
+    >>> sampler.factor_sizes, sampler.factor_names[0]
+    ((3, 4, 8, 8, 8), 'shape')
+    >>> reps, codes = sampler.draw(4, np.random.default_rng(0), fix=(0, np.full(4, 2)))
+    >>> reps.shape, codes.shape, codes[:, 0].tolist()    # every image is shape 2
+    ((4, 2), (4, 5), [2, 2, 2, 2])
+    """
 
     def __init__(self, grid, encode, *, factor_names=None):
         for attr in ("shape", "index_of", "render"):

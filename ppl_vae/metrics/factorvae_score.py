@@ -83,6 +83,18 @@ def factorvae_score(
     -------
     dict
         ``train_accuracy``, ``eval_accuracy`` (the score) and ``num_active`` (latents kept).
+
+    Examples
+    --------
+    A representation with one latent per factor: the fixed factor's latent varies least:
+
+    >>> import numpy as np
+    >>> from ppl_vae.metrics import ArraySampler, factorvae_score
+    >>> factors = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 25)
+    >>> latents = factors + 0.1 * np.random.default_rng(0).standard_normal((100, 2))
+    >>> factorvae_score(ArraySampler(latents, factors), batch_size=8, num_train=200,
+    ...                 num_eval=100, num_variance_estimate=100)
+    {'train_accuracy': 1.0, 'eval_accuracy': 1.0, 'num_active': 2}
     """
     check_sampler(sampler)
     rng = np.random.default_rng(_checks.seed("seed", seed))

@@ -84,6 +84,16 @@ def modularity_explicitness(latents, factors, *, seed: int = 0, bins: int = 20,
     -------
     dict
         ``modularity``, ``explicitness`` (test AUC) and ``explicitness_train``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ppl_vae.metrics import modularity_explicitness
+    >>> factors = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 25)
+    >>> latents = factors + 0.1 * np.random.default_rng(0).standard_normal((100, 2))
+    >>> out = modularity_explicitness(latents, factors)   # one latent per factor
+    >>> sorted(out), round(out["modularity"], 2), round(out["explicitness"], 2)
+    (['explicitness', 'explicitness_train', 'modularity'], 1.0, 1.0)
     """
     lat = latent_array("latents", latents)
     codes = factor_codes(factors, n=lat.shape[0])

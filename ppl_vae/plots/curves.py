@@ -237,6 +237,26 @@ def ais_vs_steps(
         Horizontal lines on the first panel, e.g. ``{"IWAE K=1000": -91.2, "ELBO": -95.0}``.
     title : str, optional
     dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import ppl_vae as pv
+    >>> frame = pd.DataFrame({"steps": [10, 100, 1000], "ais": [-96.0, -93.5, -92.8],
+    ...                       "bdmc_lower": [-40.1, -38.2, -37.9],
+    ...                       "bdmc_upper": [-35.0, -37.1, -37.8]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = pv.plots.ais_vs_steps(frame, path=Path(tmp) / "ais.png",
+    ...                                 reference={"ELBO": -95.0}, dpi=40)
+    ...     saved = (Path(tmp) / "ais.png").is_file()
+    >>> type(fig).__name__, saved, len(fig.axes)         # a second panel for the BDMC band
+    ('Figure', True, 2)
     """
     frame = _figure.require_columns("frame", frame, ["steps", "ais"]).sort_values("steps")
     band = {"bdmc_lower", "bdmc_upper"} <= set(frame.columns)

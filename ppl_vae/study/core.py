@@ -115,6 +115,20 @@ class Study:
     Stored trials are keyed by (name, config, seed) and ``version``: after changing
     what the trial computes, bump ``version`` (or delete ``<out>/<name>/trials/``) so
     old results are not reused.
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> def trial(config, seed):                    # a pure function of (config, seed)
+    ...     return {"score": config["n"] + 0.1 * seed}
+    >>> study = pv.study.Study(name="toy", question="Does n raise the score?", trial=trial,
+    ...                        grid=[{"n": 1}, {"n": 4}], small_grid=[{"n": 1}])
+    >>> study.sizes, study.configs("small"), study.configs()
+    (('small', 'default'), [{'n': 1}], [{'n': 1}, {'n': 4}])
+    >>> pv.study.Study(name="a b", trial=trial, grid=[{"n": 1}])
+    Traceback (most recent call last):
+        ...
+    ValueError: name='a b' is invalid: use letters, digits, '_', '-' or '.', starting with a letter or digit (it names the output folder)
     """
 
     name: str
@@ -211,7 +225,15 @@ def _check_size(study: Study, size, small: bool) -> str:
 
 
 def available_studies() -> list[str]:
-    """Names of the studies shipped in :mod:`ppl_vae.studies`, sorted."""
+    """Names of the studies shipped in :mod:`ppl_vae.studies`, sorted.
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> names = pv.study.available_studies()
+    >>> "gmm_vs_em" in names, names == sorted(names)
+    (True, True)
+    """
     package = importlib.import_module(STUDIES_PACKAGE)
     return sorted(
         info.name
@@ -221,7 +243,15 @@ def available_studies() -> list[str]:
 
 
 def get_study(name: str | Study) -> Study:
-    """The :class:`Study` named ``name`` (from ``ppl_vae.studies.<name>.STUDY``)."""
+    """The :class:`Study` named ``name`` (from ``ppl_vae.studies.<name>.STUDY``).
+
+    Examples
+    --------
+    >>> import ppl_vae as pv
+    >>> study = pv.study.get_study("gmm_vs_em")
+    >>> type(study).__name__, study.name, pv.study.get_study(study) is study
+    ('Study', 'gmm_vs_em', True)
+    """
     if isinstance(name, Study):
         return name
     names = available_studies()
@@ -315,6 +345,29 @@ def run(
         the trials left to another host's run (``config_id, seed, key, host, pid,
         since``; empty when none). Also written, with ``summary.csv``,
         ``paired.csv``, ``failures.csv``, ``summary.png`` and ``report.md``.
+
+    Examples
+    --------
+    Two configurations × two seeds, in this process (``workers=1``); run again with more
+    seeds into the same ``out``, only the new seeds' trials would run:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import ppl_vae as pv
+    >>> calls = []
+    >>> def trial(config, seed):
+    ...     calls.append((config["n"], seed))
+    ...     return {"score": config["n"] + 0.1 * seed}
+    >>> study = pv.study.Study(name="toy", trial=trial, grid=[{"n": 1}, {"n": 4}])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     df = pv.study.run(study, seeds=2, out=tmp, workers=1, progress=False)
+    ...     written = sorted(p.name for p in (Path(tmp) / "toy").iterdir())
+    >>> calls
+    [(1, 0), (1, 1), (4, 0), (4, 1)]
+    >>> df.columns.tolist(), df["value"].tolist()
+    (['study', 'config_id', 'n', 'seed', 'metric', 'value'], [1.0, 1.1, 4.0, 4.1])
+    >>> [name for name in written if name.endswith((".csv", ".md", ".png"))]
+    ['failures.csv', 'paired.csv', 'report.md', 'summary.csv', 'summary.png', 'trials.csv']
     """
     study = get_study(study)
     size = _check_size(study, size, small)

@@ -139,6 +139,20 @@ def trial_device() -> str | None:
     ``None`` (the default of :func:`ppl_vae.study.run`) means the CPU, exactly as
     before devices existed; otherwise a torch device string (``"cpu"``,
     ``"cuda"``, ``"cuda:1"``), already checked by the runner. Outside a trial: None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import ppl_vae as pv
+    >>> seen = []
+    >>> def trial(config, seed):
+    ...     seen.append(pv.study.trial_device())      # pass it on: model.to(device), ...
+    ...     return {"x": 1.0}
+    >>> study = pv.study.Study(name="toy", trial=trial, grid=[{"n": 1}])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = pv.study.run(study, seeds=1, out=tmp, workers=1, progress=False, device="cpu")
+    >>> seen, pv.study.trial_device()                   # outside a trial: None
+    (['cpu'], None)
     """
     return _TRIAL_DEVICE.get()
 

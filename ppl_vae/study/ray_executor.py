@@ -154,6 +154,22 @@ def start_local_ray(*, num_cpus: int) -> None:
     What :func:`run_ray` does when there is no instance to join; call it first to
     keep one instance (and its warm workers) for several runs, and ``ray.shutdown()``
     when done.
+
+    Examples
+    --------
+    Starting Ray takes seconds, so that part is not run here (``num_cpus`` is checked
+    before anything starts):
+
+    >>> import pytest
+    >>> ray = pytest.importorskip("ray")                 # pip install 'ppl_vae[ray]'
+    >>> import ppl_vae as pv
+    >>> pv.study.start_local_ray(num_cpus=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: num_cpus=0 is invalid: pass a number of CPUs >= 1
+    >>> pv.study.start_local_ray(num_cpus=2)                       # doctest: +SKIP
+    >>> df = pv.study.run("gmm_vs_em", executor="ray", size="small")  # doctest: +SKIP
+    >>> ray.shutdown()                                              # doctest: +SKIP
     """
     ray = _import_ray()
     num_cpus = positive_int("num_cpus", num_cpus, fix="pass a number of CPUs >= 1")

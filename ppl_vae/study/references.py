@@ -34,6 +34,24 @@ class Reference:
         it with every configuration of the run that matches all of them.
     note : str, optional
         What in the paper's protocol differs, or how the value was read.
+
+    Examples
+    --------
+    The report prints the published value beside the run's mean for ``n = 4``:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import ppl_vae as pv
+    >>> ref = pv.study.Reference(metric="score", value=4.2, source="Doe (2020), Table 1",
+    ...                          where={"n": 4})
+    >>> study = pv.study.Study(name="toy", trial=lambda config, seed: {"score": config["n"]},
+    ...                        grid=[{"n": 1}, {"n": 4}], references=[ref])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = pv.study.run(study, seeds=2, out=tmp, workers=1, progress=False)
+    ...     report = (Path(tmp) / "toy" / "report.md").read_text()
+    ...     table = (Path(tmp) / "toy" / "references.csv").is_file()
+    >>> study.references[0].where, "Doe (2020), Table 1" in report, table
+    ({'n': 4}, True, True)
     """
 
     metric: str
