@@ -29,7 +29,7 @@ from torch import nn
 from ppl_vae import _checks, _device, _runtime, _seed, registry
 from ppl_vae.models import graph_spec
 from ppl_vae.parts.base import Context
-from ppl_vae.parts.graph_priors import ClassPrior, LatentContext, VampLatent
+from ppl_vae.parts.graph_priors import ClassPrior, FlowLatent, LatentContext
 from ppl_vae.parts.guides import AmortizedGuide
 from ppl_vae.parts.networks import mlp
 from ppl_vae.parts.objective import Objective
@@ -77,7 +77,7 @@ class GraphModel(nn.Module):
         self.likelihood = parts["likelihood"]
         self.objective: Objective = parts["objective"]
         for name, prior in self.priors.items():
-            if isinstance(prior, VampLatent):
+            if prior.needs_encoder:
                 prior.attach(self.encoders[name].distribution)
 
     # -- sizes -------------------------------------------------------------
@@ -338,7 +338,10 @@ def build_graph(spec: dict) -> GraphModel:
         ctx = LatentContext(name, node["dim"], sum(widths[p] for p in node["parents"]), data_dim,
                             classes)
         priors[name] = registry.get("latent_prior", node["prior"]["kind"])(
-            ctx, **_options(node["prior"]))
+            ctx, **_options(node["prior"], ("kind", "flow")))
+        if "flow" in node["prior"]:
+            priors[name] = FlowLatent(priors[name], node["prior"]["flow"],
+                                      where=f"latent.{name}.prior.flow")
     encoders = {name: _encoder(spec, name, table, widths)
                 for name, table in graph_spec.encoders(spec).items()}
     decoder_in = sum(widths[p] for p in spec["decoder"]["parents"])

@@ -115,7 +115,14 @@ def _latent(name: str, table) -> dict:
         raise ValueError(f"[{where}] has no dim: add dim = <its size>, e.g. dim = 8")
     dim = _checks.positive_int(f"{where}.dim", table["dim"])
     default = {"kind": "normal"} if parents else {"kind": "standard_normal"}
-    prior = spec_mod.resolve_part("latent_prior", table.get("prior", default), where=f"{where}.prior")
+    prior = table.get("prior", default)
+    flow = None
+    if isinstance(prior, dict) and "flow" in prior:
+        prior = dict(prior)
+        flow = prior.pop("flow")
+    prior = spec_mod.resolve_part("latent_prior", prior, where=f"{where}.prior")
+    if flow is not None:  # checked where it is built (parts.flows); kept as written
+        prior["flow"] = flow
     return {"kind": kind, "dim": dim, "parents": parents, "prior": prior}
 
 

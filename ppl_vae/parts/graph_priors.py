@@ -16,7 +16,9 @@ parent enters as a one-hot row) and returns p(z | parents) with event shape
 - ``mixture``: Σ_k π_k Norm_z[μ_k, diag s_k²] with K = ``components`` learned
   Gaussians (a root latent);
 - ``vamp``: the VampPrior (Tomczak & Welling, 2018), p(z) = (1/K) Σ_k q(z | u_k) with
-  K learned pseudo-inputs u_k pushed through this latent's own encoder.
+  K learned pseudo-inputs u_k pushed through this latent's own encoder;
+- any of these with a ``flow = {kind = "iaf", layers, hidden}`` key: the push-forward
+  of that prior by masked autoregressive layers (:class:`FlowLatent`).
 
 A prior that is linear-Gaussian in its parents says so with :meth:`LatentPrior.gaussian`
 (weight, offset, scale), which the closed-form log p(x) of a linear-Gaussian graph reads.
@@ -33,6 +35,7 @@ from torch import nn
 
 from ppl_vae import _checks
 from ppl_vae.math import softplus_scale
+from ppl_vae.parts.flows import Flow
 from ppl_vae.parts.networks import mlp
 from ppl_vae.registry import register
 
@@ -51,6 +54,13 @@ class LatentContext:
 
 class LatentPrior(nn.Module):
     """p(z | parents) of one latent of a model graph."""
+
+    #: The prior reads its latent's encoder (:meth:`attach` is called after the guide is built).
+    needs_encoder: bool = False
+
+    def attach(self, encoder) -> None:
+        """Hand the prior its latent's encoder (x -> q(z | x)); only when ``needs_encoder``."""
+        raise NotImplementedError(f"latent {self.name!r}: this prior reads no encoder")
 
     def __init__(self, ctx: LatentContext):
         super().__init__()
@@ -277,6 +287,8 @@ class VampLatent(LatentPrior):
         K, the number of pseudo-inputs.
     """
 
+    needs_encoder = True
+
     def __init__(self, ctx, *, components=50):
         super().__init__(ctx)
         self._root_only()
@@ -317,6 +329,8 @@ class VampLatent(LatentPrior):
 class ClassPrior(nn.Module):
     """p(y) = Cat(π) of a categorical latent: π uniform, or learned logits."""
 
+    needs_encoder = False
+
     def __init__(self, num_classes: int, weights: str, where: str):
         super().__init__()
         _checks.one_of(f"{where}.class_weights", weights, ("uniform", "learned"))
@@ -328,3 +342,37 @@ class ClassPrior(nn.Module):
 
     def distribution(self, parents=None) -> dist.Distribution:
         return dist.Categorical(logits=self.logits)
+
+
+class FlowLatent(LatentPrior):
+    """A prior pushed forward by a flow: z = f(u), u ~ p_base(u | parents), so
+    log p(z | pa) = log p_base(f⁻¹(z) | pa) + log |det ∂f⁻¹/∂z|.
+
+    The layers are Pyro's affine autoregressive transforms used in the density
+    direction (f⁻¹ is one network pass per layer, as in a masked autoregressive flow):
+    evaluating log p(z) at the guide's draws, which training does every step, is
+    cheap; ancestral sampling inverts each layer coordinate by coordinate. Planar and
+    radial layers have no inverse, so only ``kind = "iaf"`` is accepted here.
+    """
+
+    def __init__(self, base: LatentPrior, flow: dict, *, where: str):
+        nn.Module.__init__(self)
+        self.name, self.dim, self.parent_dim = base.name, base.dim, base.parent_dim
+        self.part_name = f"{base.part_name}+flow"
+        self.base = base
+        if flow.get("kind") != "iaf":
+            raise ValueError(
+                f"{where}.kind={flow.get('kind')!r} is invalid for a prior: log p(z) needs the "
+                f"flow's inverse, which planar and radial layers lack; use kind = \"iaf\""
+            )
+        self.flow = Flow(base.dim, flow, where=where)
+        self.needs_encoder = base.needs_encoder
+
+    def attach(self, encoder) -> None:
+        self.base.attach(encoder)
+
+    def distribution(self, parents=None):
+        pushed = self.flow(self.base.distribution(parents))
+        # the density direction: invert every layer (and undo each permutation)
+        inverse = [t.inv for t in reversed(pushed.transforms)]
+        return dist.TransformedDistribution(pushed.base_dist, inverse)

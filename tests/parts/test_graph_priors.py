@@ -150,3 +150,70 @@ def test_class_conditional_graph_has_the_class_mixture_as_its_marginal():
 def test_class_conditional_needs_one_categorical_parent():
     with pytest.raises(ValueError, match="needs exactly one parent, a categorical input or latent"):
         two_layer({"kind": "class_conditional"})
+
+
+def _flow_prior_model(base, **flow):
+    latent = {"z": {"dim": 2, "prior": {**base, "flow": {"kind": "iaf", "hidden": [6], **flow}}}}
+    return pv.build({"family": "vae", "data_dim": 6, "latent": latent,
+                     "decoder": {"kind": "mlp", "hidden": [8], "parents": ["z"]},
+                     "guide": {"kind": "amortized", "hidden": [8]}})
+
+
+@pytest.mark.parametrize("base", [{"kind": "standard_normal"},
+                                  {"kind": "mixture", "components": 3, "spread": 2.0}])
+def test_flow_prior_density_integrates_to_one_and_matches_its_samples(base):
+    """Quadrature on a 2-d grid: ∫ p(z) dz = 1 and E[z] by quadrature equals the mean of
+    ancestral draws (the density and the sampling directions are one distribution)."""
+    torch.manual_seed(0)
+    prior = _flow_prior_model(base, layers=2).priors["z"]
+    with torch.no_grad():  # move the layers well away from their initial values
+        for p in prior.flow.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        grid = torch.linspace(-14, 14, 561, dtype=torch.float64)
+        h = float(grid[1] - grid[0])
+        z = torch.cartesian_prod(grid, grid).float()
+        density = prior.distribution().log_prob(z).double().exp()
+        mass = float(density.sum() * h * h)
+        mean = (density[:, None] * z.double()).sum(0) * h * h
+        draws = prior.distribution().sample((20000,))
+    assert mass == pytest.approx(1.0, abs=2e-3)
+    se = draws.std(0) / math.sqrt(len(draws))
+    assert ((draws.mean(0).double() - mean).abs() < 5 * se.double()).all()
+
+
+def test_flow_prior_is_the_change_of_variables_of_its_base():
+    prior = _flow_prior_model({"kind": "standard_normal"}).priors["z"]
+    z = torch.randn(5, 2)
+    d = prior.distribution()
+    u, log_det = z, torch.zeros(5)
+    for t in reversed(d.transforms):  # z -> u, one density-direction layer at a time
+        prev = t.inv(u)
+        log_det = log_det + t.log_abs_det_jacobian(prev, u)
+        u = prev
+    expected = dist.Normal(0.0, 1.0).log_prob(u).sum(-1) - log_det
+    assert torch.allclose(d.log_prob(z), expected, atol=1e-5)
+
+
+def test_flow_prior_trains_and_is_refused_where_its_inverse_is_missing():
+    spec = {"kind": "standard_normal", "flow": {"kind": "iaf"}}
+    model = _flow_prior_model({"kind": "mixture", "components": 2})
+    x = torch.rand(20, 6).round()
+    before = [p.clone() for p in model.priors["z"].flow.parameters()]
+    pv.fit(model, x, steps=5, progress=False)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.priors["z"].flow.parameters()))
+    assert torch.isfinite(pv.infer.log_likelihood(model, x, num_samples=20).log_px).all()
+    one_latent(spec)
+    assert spec == {"kind": "standard_normal", "flow": {"kind": "iaf"}}  # the user's table kept
+    with pytest.raises(ValueError, match=r"latent.z.prior.flow.kind='planar'.*use kind = \"iaf\""):
+        one_latent({"kind": "standard_normal", "flow": {"kind": "planar"}})
+    with pytest.raises(ValueError, match="latent.z.prior.flow has unknown key"):
+        one_latent({"kind": "standard_normal", "flow": {"kind": "iaf", "depth": 3}})
+
+
+def test_a_linear_graph_with_a_flow_prior_has_no_closed_form():
+    model = pv.build({"family": "vae", "data_dim": 3, "likelihood": {"kind": "normal"},
+                      "latent": {"z": {"dim": 2, "prior": {"kind": "standard_normal",
+                                                           "flow": {"kind": "iaf"}}}},
+                      "decoder": {"kind": "mlp", "hidden": [], "parents": ["z"]}})
+    with pytest.raises(NotImplementedError, match=r"standard_normal\+flow.*not linear-Gaussian"):
+        pv.infer.exact_log_likelihood(model, torch.randn(4, 3))
