@@ -1,9 +1,12 @@
 """Which pending trials this run may take: claim files shared with other runs of the study.
 
-Split from :mod:`ppl_vae.study.core`, whose :func:`~ppl_vae.study.run` drives it.
+Split from :mod:`ppl_vae.study.core`, whose :func:`~ppl_vae.study.run` drives it; also the
+report lines on trials left to other runs.
 """
 
 from __future__ import annotations
+
+import pandas as pd
 
 from .store import TrialStore
 
@@ -65,3 +68,29 @@ class Claims:
     def release_all(self) -> None:
         for key in list(self.held):
             self.release(key)
+
+
+def claimed_elsewhere_frame(jobs: list[dict], owners: dict[str, dict]) -> pd.DataFrame:
+    """The trials left to another host's run: ``config_id, seed, key, host, pid, since``."""
+    rows = [{"config_id": j["config_id"], "seed": j["seed"], "key": j["key"], **owners[j["key"]]}
+            for j in jobs if j["key"] in owners]
+    return pd.DataFrame(rows, columns=["config_id", "seed", "key", "host", "pid", "since"])
+
+
+def claimed_text(left: pd.DataFrame) -> str:
+    hosts = ", ".join(sorted(set(left["host"])))
+    return (f"{len(left)} trial(s) claimed by a run on another host ({hosts}) were not run "
+            "here; if that run is dead, run again with retry_claimed=True "
+            "(ppl-vae study --retry-claimed)")
+
+
+def trials_line(total: int, reused: int, ran: int, left: pd.DataFrame) -> str:
+    """The report's ``trials`` entry: how many were reused, run now, finished by
+    another run on this folder, and left to another host's run."""
+    others = total - reused - ran - len(left)
+    parts = [f"{reused} reused from earlier runs", f"{ran} run now"]
+    if others:
+        parts.append(f"{others} finished by another run on this folder")
+    if len(left):
+        parts.append(claimed_text(left))
+    return f"{total} ({', '.join(parts)})"

@@ -38,6 +38,7 @@ from .._checks import (
     positive_int,
 )
 from . import executors, ray_executor
+from . import _claims
 from ._claims import Claims
 from ._inputs import _check_grid, _check_seeds
 from .context import ContextTrial
@@ -444,12 +445,12 @@ def run(
     wall = time.perf_counter() - start
 
     df = tidy_frame(study.name, jobs, records)
-    df.attrs["claimed_elsewhere"] = left = claimed_elsewhere_frame(jobs, claims.left)
+    df.attrs["claimed_elsewhere"] = left = _claims.claimed_elsewhere_frame(jobs, claims.left)
     run_info = {
         "size": size,
         "configurations": str(len(configs)),
         "seeds": ", ".join(map(str, seeds)),
-        "trials": _trials_line(len(jobs), len(jobs) - len(pending), ran, left),
+        "trials": _claims.trials_line(len(jobs), len(jobs) - len(pending), ran, left),
         "executor": executor + (f", {used_workers} worker(s)" if pending and used_workers else ""),
         **({"device": device} if device is not None else {}),
         "wall time of this run": f"{wall:.1f} s",
@@ -458,35 +459,8 @@ def run(
     write_outputs(study, df, failures_frame(jobs, records), out_dir, run_info,
                   dict(enumerate(configs)))
     if len(left):
-        warnings.warn(f"study {study.name!r}: {_claimed_text(left)}", stacklevel=2)
+        warnings.warn(f"study {study.name!r}: {_claims.claimed_text(left)}", stacklevel=2)
     return df
-
-
-def claimed_elsewhere_frame(jobs: list[dict], owners: dict[str, dict]) -> pd.DataFrame:
-    """The trials left to another host's run: ``config_id, seed, key, host, pid, since``."""
-    rows = [{"config_id": j["config_id"], "seed": j["seed"], "key": j["key"], **owners[j["key"]]}
-            for j in jobs if j["key"] in owners]
-    return pd.DataFrame(rows, columns=["config_id", "seed", "key", "host", "pid", "since"])
-
-
-def _claimed_text(left: pd.DataFrame) -> str:
-    hosts = ", ".join(sorted(set(left["host"])))
-    return (f"{len(left)} trial(s) claimed by a run on another host ({hosts}) were not run "
-            "here; if that run is dead, run again with retry_claimed=True "
-            "(ppl-vae study --retry-claimed)")
-
-
-def _trials_line(total: int, reused: int, ran: int, left: pd.DataFrame) -> str:
-    """The report's ``trials`` entry: how many were reused, run now, finished by
-    another run on this folder, and left to another host's run."""
-    others = total - reused - ran - len(left)
-    parts = [f"{reused} reused from earlier runs", f"{ran} run now"]
-    if others:
-        parts.append(f"{others} finished by another run on this folder")
-    if len(left):
-        parts.append(_claimed_text(left))
-    return f"{total} ({', '.join(parts)})"
-
 
 
 def _check_placement(executor, address, device, gpus_per_trial):
