@@ -102,7 +102,8 @@ def check_applicable(parsed: dict, model, *, kl_warmup: int) -> None:
         elif model.kl_weight != 1.0:
             why = f"the model weights its KL term (beta={model.kl_weight:g}), which only the ELBO has"
         elif kl_warmup:
-            why = f"kl_warmup={kl_warmup} scales the ELBO's KL term, which the IWAE bound has not"
+            name = {"iwae": "IWAE", "renyi": "Rényi"}.get(parsed["kind"], parsed["kind"])
+            why = f"kl_warmup={kl_warmup} scales the ELBO's KL term, which the {name} bound has not"
         if why:
             raise ValueError(
                 f"bound={parsed['kind']!r} does not apply here: {why}; use bound='elbo'"
