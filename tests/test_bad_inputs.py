@@ -205,6 +205,9 @@ case("latent_dim-huge", ["latent_dim=1000000000000", "memory budget"],
      lambda t: pv.build("vae", latent_dim=10**12))
 case("hidden-huge", ["decoder.hidden", "memory budget"],
      lambda t: pv.build("vae", decoder={"hidden": [10**7, 10**7]}))
+case("renyi-kl_warmup", ["bound='renyi'", "kl_warmup=2", "Rényi bound", "bound='elbo'"],
+     lambda t: pv.fit(pv.build("vae", data_dim=4, **TINY), torch.rand(8, 4).round(), steps=2,
+                      bound="renyi", kl_warmup=2, progress=False))
 case("decoder-deep", ["decoder.hidden", "1000001 layers", "fewer layers"],
      lambda t: pv.build("vae", decoder={"hidden": [1] * 10**6}))
 case("flow-hidden-huge", ["guide.flow.hidden=[100000, 100000]", "memory budget"],
