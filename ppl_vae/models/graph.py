@@ -30,7 +30,7 @@ from ppl_vae import _checks, _device, _runtime, _seed, registry
 from ppl_vae.models import graph_spec
 from ppl_vae.parts.base import Context
 from ppl_vae.parts.graph_priors import ClassPrior, FlowLatent, LatentContext
-from ppl_vae.parts.guides import AmortizedGuide
+from ppl_vae.parts.guides import AmortizedGuide, LocalGuide
 from ppl_vae.parts.networks import mlp
 from ppl_vae.parts.objective import Objective
 
@@ -178,16 +178,18 @@ class GraphModel(nn.Module):
         pyro.factor(f"{_runtime.PENALTY_PREFIX}_classify", node["classify"] * q.log_prob(y))
 
     def guide(self, x, y=None, *, idx=None, num_data=None):
-        """q(z₁, … | x): one amortized encoder per latent, in the guide order."""
+        """q(z₁, … | x): one amortized encoder per latent, in the guide order (or, with a
+        local guide, the parameters of the rows ``idx``)."""
         with self._plate(x, idx, num_data):
             values = {"x": x, **self._inputs(y)}
             for name in self.guide_order:
                 given = self.concat(self.given[name], values)
-                q = self.encoders[name].distribution(given)
                 if self.latents[name]["kind"] == "categorical":
+                    q = self.encoders[name].distribution(given)
                     values[name] = y if y is not None else pyro.sample(
                         name, q, infer={"enumerate": "parallel"})
                     continue
+                q = self.encoders[name].distribution(given, idx)  # idx: a local guide's rows
                 with poutine.scale(scale=self._kl_scale()):
                     values[name] = pyro.sample(name, q)
         return values
@@ -306,12 +308,36 @@ class SemiSupervisedGraphModel(GraphModel):
     partial_labels = True  # y = -1 marks an unlabelled row
 
 
+class LocalGraphModel(GraphModel):
+    """A model graph whose guide holds free parameters per training datapoint for every
+    latent (``guide.kind = "local"``): sized to the data by :meth:`initialize`."""
+
+    amortized = False
+    streamable = False
+
+    def initialize(self, x, y=None, *, seed=None):
+        """Size every latent's local parameters to the rows of ``x``."""
+        for encoder in self.encoders.values():
+            encoder.initialize(x)
+
+    def guide_fits(self, x) -> bool:
+        """True when the local parameters are sized for exactly ``len(x)`` datapoints."""
+        return all(encoder.fits(x) for encoder in self.encoders.values())
+
+
+class LocalConditionalGraphModel(LocalGraphModel, ConditionalGraphModel):
+    """A conditional model graph (an input) with a local guide."""
+
+
 def _encoder(spec: dict, name: str, table: dict, widths: dict):
     node = spec["latent"][name]
     in_dim = sum(widths[g] for g in table["given"])
     if node["kind"] == "categorical":
         return Classifier(in_dim, node["num_classes"], table["hidden"], table["activation"],
                           where=f"guide.{name}")
+    if spec["guide"]["kind"] == "local":
+        return LocalGuide(Context(in_dim, node["dim"]), covariance=table["covariance"],
+                          init_scale=table["init_scale"], flow=table["flow"])
     return AmortizedGuide(Context(in_dim, node["dim"]), hidden=table["hidden"],
                           activation=table["activation"], covariance=table["covariance"],
                           flow=table["flow"])
@@ -357,10 +383,11 @@ def build_graph(spec: dict) -> GraphModel:
         "likelihood": likelihood,
         "objective": Objective(spec["objective"], []),
     }
+    local = spec["guide"]["kind"] == "local"
     if spec["input"]:
-        cls = ConditionalGraphModel
+        cls = LocalConditionalGraphModel if local else ConditionalGraphModel
     elif any(t["kind"] == "categorical" for t in latents.values()):
-        cls = SemiSupervisedGraphModel
+        cls = SemiSupervisedGraphModel  # a local guide is refused for it in graph_spec
     else:
-        cls = GraphModel
+        cls = LocalGraphModel if local else GraphModel
     return cls(spec, parts)

@@ -28,6 +28,8 @@ parents, the default: q(z1 | x) q(z2 | z1, x)) or ``top_down`` (q(z2 | x) q(z1 |
 Each encoder reads x, the inputs, the categorical latents and its neighbours in the
 graph that the guide has already drawn; ``[guide.NAME]`` overrides ``hidden``,
 ``activation``, ``covariance``, ``flow`` and ``given`` (what the encoder reads) for one.
+``kind = "local"`` instead gives every continuous latent free per-datapoint parameters
+(``covariance``, ``init_scale``, a shared ``flow``), as the one-latent ``local`` guide.
 
 :func:`resolve` validates all of it (a cycle, an unknown parent, an unused latent:
 a ValueError naming it) and returns the resolved tables.
@@ -41,6 +43,7 @@ from ppl_vae import spec as spec_mod
 LATENT_KINDS = ("continuous", "categorical")
 INPUT_KINDS = ("categorical", "real")
 GUIDE_ORDERS = ("bottom_up", "top_down")
+GUIDE_KINDS = ("amortized", "local")
 _GUIDE_KEYS = ("hidden", "activation", "covariance", "flow")
 #: Names a latent or input cannot take (the observation, and keys of the [guide] table).
 RESERVED = frozenset({"x", "kind", "order", *_GUIDE_KEYS})
@@ -224,11 +227,9 @@ def _guide(raw: dict, latents: dict) -> dict:
     its ``[guide.NAME]`` table writes (so an override of the shared settings reaches every
     latent that does not set its own)."""
     table = dict(_table("guide", raw.get("guide") or {"kind": "amortized"}))
-    if table.get("kind") != "amortized":
-        raise ValueError(
-            f"guide.kind={table.get('kind')!r} is not available on a model graph: every latent "
-            "gets an amortized encoder, so set guide.kind = 'amortized'"
-        )
+    kind = _checks.one_of("guide.kind", table.get("kind"), GUIDE_KINDS)
+    if kind == "local":
+        return _local_guide(table, latents)
     direction = _checks.one_of("guide.order", table.pop("order", "bottom_up"), GUIDE_ORDERS)
     overrides = {name: dict(_table(f"guide.{name}", table.pop(name))) for name in list(table)
                  if name in latents}
@@ -241,6 +242,36 @@ def _guide(raw: dict, latents: dict) -> dict:
     return out
 
 
+def _local_guide(table: dict, latents: dict) -> dict:
+    """``guide.kind = "local"``: free parameters q(z | θᵢ) per training datapoint for every
+    latent, mean-field across latents (no order, nothing read but the row index)."""
+    for name, node in latents.items():
+        if node["kind"] == "categorical":
+            raise ValueError(
+                f"guide.kind='local' cannot serve the categorical latent {name!r}: summing it "
+                "out needs q(y | x) from an encoder; set guide.kind = 'amortized'"
+            )
+        if node["prior"]["kind"] == "vamp":
+            raise ValueError(
+                f"latent.{name}.prior.kind='vamp' pushes pseudo-inputs through an encoder, which "
+                "guide.kind='local' does not have; set guide.kind = 'amortized'"
+            )
+    # the resolved spec writes the default order back, which must read again
+    if table.get("order", "bottom_up") == "bottom_up":
+        table.pop("order", None)
+    extra = sorted(k for k in table if k in latents or k == "order")
+    if extra:
+        raise ValueError(
+            f"guide.kind='local' takes no {extra}: a local guide has no encoders to order or "
+            "override; drop those keys (or set guide.kind = 'amortized')"
+        )
+    return {**spec_mod.resolve_part("guide", table, where="guide"), "order": "bottom_up"}
+
+
+def _options(guide: dict) -> dict:
+    return {k: v for k, v in guide.items() if k not in ("kind", "order")}
+
+
 def encoders(spec: dict) -> dict:
     """Each latent's encoder settings ``{name: {hidden, activation, covariance, flow, given}}``:
     its ``[guide.NAME]`` keys over the shared ``[guide]`` ones; ``given`` (what it reads)
@@ -248,6 +279,8 @@ def encoders(spec: dict) -> dict:
     it. A ValueError names a ``given`` entry the encoder cannot read."""
     latents, inputs, guide = spec["latent"], spec["input"], spec["guide"]
     sequence = guide_sequence(latents, topological(latents), guide["order"])
+    if guide["kind"] == "local":  # one parameter table per latent; x gives the rows
+        return {name: {**_options(guide), "given": ["x"]} for name in sequence}
     out = {}
     for i, name in enumerate(sequence):
         over = guide.get(name, {})

@@ -118,7 +118,7 @@ def test_without_latent_tables_a_spec_is_the_one_latent_model():
      r"\[latent.z\] has no dim"),
     ({"latent": {"x": {"dim": 2}}, "decoder": {"kind": "mlp", "parents": ["x"]}},
      r"latent name 'x' is invalid"),
-    ({"guide": {"kind": "local"}}, r"guide.kind='local' is not available on a model graph"),
+    ({"guide": {"kind": "nope"}}, r"guide.kind='nope' is not recognised; valid values: amortized, local"),
     ({"objective": {"tc": 1.0}}, r"objective.tc is not defined on a model graph"),
     ({"latent": {"z": {"dim": 2, "prior": {"kind": "normal", "scale": "net"}}},
       "decoder": {"kind": "mlp", "parents": ["z"]}},
