@@ -264,3 +264,11 @@ class Penalty(nn.Module):
 
     def check_compatible(self, model) -> None:
         """Raise a ValueError if this penalty cannot work with ``model``'s parts."""
+
+    def require_amortized_guide(self, model, needs: str) -> None:
+        """Refuse a model whose guide is not an encoder; ``needs`` says what the part does."""
+        if not model.q.amortized:
+            raise ValueError(
+                f"penalty.kind={self.part_name!r} {needs}, but guide.kind="
+                f"{model.spec['guide']['kind']!r}: set guide.kind = 'amortized'"
+            )
