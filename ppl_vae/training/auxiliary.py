@@ -33,6 +33,15 @@ class AuxiliarySteps:
     >>> aux = AuxiliarySteps(model)                          # a plain VAE has none
     >>> aux.optimizers, aux.state_dict(), len(model_parameters(model)) == len(list(model.parameters()))
     ([], None, True)
+    >>> model = pv.build("factor_vae", data_dim=6, latent_dim=2, decoder={"hidden": [8]},
+    ...                  guide={"hidden": [8]},
+    ...                  penalty=[{"kind": "factor_tc", "discriminator_hidden": [8]}])
+    >>> aux = AuxiliarySteps(model)                          # FactorVAE's discriminator
+    >>> len(aux.optimizers), len(model_parameters(model)) < len(list(model.parameters()))
+    (1, True)
+    >>> x = torch.bernoulli(torch.full((16, 6), 0.5))
+    >>> [loss.shape for loss in aux.step(model, x, None, step=0, batch_size=8, seed=0)]
+    [torch.Size([])]
     """
 
     def __init__(self, model):
