@@ -251,10 +251,10 @@ class Trainer:
             saved_options.setdefault("seed", training["seed"])
         diff = self.diff = resume_mod.check(saved_options, self.options_now, resume=mode,
                                             checkpoint=self.checkpoint)
+        if training.get("auxiliary") is not None:  # their settings are in the spec, unchanged
+            self.aux.load_state_dict(training["auxiliary"])
         if training.get("optimizer") is not None and resume_mod.keeps_state(diff, "optimizer"):
             self.opt.load_state_dict(training["optimizer"])
-            if training.get("auxiliary") is not None:
-                self.aux.load_state_dict(training["auxiliary"])
             for group in self.opt.param_groups:  # an overridden lr replaces the saved one
                 if "lr" in diff:
                     group["lr"] = group["initial_lr"] = self.config.lr

@@ -213,3 +213,20 @@ def test_an_edited_discriminator_optimiser_state_is_refused(x, tmp_path, edit, w
     torch.save(saved, path)
     with pytest.raises(ValueError, match=rf"training state field 'auxiliary'.*{words}"):
         pv.fit(model, x, steps=4, batch_size=32, progress=False, checkpoint=path, resume=True)
+
+
+def test_the_discriminator_optimiser_survives_a_change_of_the_model_optimiser(x, tmp_path):
+    """resume='override' with another optimizer drops the model optimiser's state, not
+    the discriminator's: its settings are in the spec, which a resume may not change."""
+    path = tmp_path / "f.pt"
+    model = pv.build("factor_vae", latent_dim=4, **SMALL, penalty=[D_SMALL])
+    pv.fit(model, x, steps=3, batch_size=32, progress=False, checkpoint=path)
+    saved = ckpt.read(path)["training"]["auxiliary"][0]["state"]
+    trainer = pv.training.Trainer(model, pv.training.FitConfig(
+        steps=3, progress=False, batch_size=32, optimizer="adamw"), checkpoint=path)
+    trainer.prepare(x)
+    with pytest.warns(UserWarning, match="optimizer"):
+        trainer.resume("override")
+    assert not trainer.opt.state
+    restored = trainer.aux.optimizers[0].state_dict()["state"]
+    assert all(torch.equal(saved[i]["exp_avg"], restored[i]["exp_avg"]) for i in saved)
