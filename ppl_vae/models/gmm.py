@@ -44,6 +44,7 @@ class GaussianMixture(nn.Module):
     streamable = False  # the k-means++ start needs the whole set
     latent_sites = ()  # the assignment is summed out: no KL term to weight
     penalized = False
+    auxiliary_parts = ()
     kl_weight = 1.0
     data_plate = "data"
     class_structured = False  # its components are clusters of x, not classes of a latent

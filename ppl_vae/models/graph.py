@@ -106,6 +106,11 @@ class GraphModel(nn.Module):
         """The loss adds objective terms to the ELBO (graphs refuse them today)."""
         return self.objective.active
 
+    @property
+    def auxiliary_parts(self) -> tuple:
+        """Penalties with an optimiser of their own: none (graphs take no penalties)."""
+        return self.objective.auxiliary_parts
+
     # -- the Pyro program ----------------------------------------------------
     def _plate(self, x, idx, num_data):
         size = num_data if num_data is not None else x.shape[0]

@@ -83,6 +83,11 @@ class LatentVariableModel(nn.Module):
         return self.objective.active
 
     @property
+    def auxiliary_parts(self) -> tuple:
+        """Penalties that train parameters of their own inside ``pv.fit`` (``factor_tc``)."""
+        return self.objective.auxiliary_parts
+
+    @property
     def kl_weight(self) -> float:
         """``objective.kl``: the weight of KL(q(z|x) ‖ p(z)) in the training loss."""
         return self.objective.kl

@@ -40,6 +40,10 @@ class Model(Protocol):
     penalized : bool
         True when the training loss adds terms or penalties to the ELBO (only the
         ELBO can then be optimised).
+    auxiliary_parts : tuple
+        Parts that train parameters of their own with an optimiser of their own
+        (``Penalty.auxiliary``, e.g. FactorVAE's discriminator): ``pv.fit`` keeps their
+        parameters out of the model's optimiser and calls their ``auxiliary_step``.
     kl_weight : float
         The weight of the KL term in the training loss (β; 1 for the plain ELBO).
     data_dim : int
@@ -73,6 +77,7 @@ class Model(Protocol):
     streamable: bool
     latent_sites: tuple
     penalized: bool
+    auxiliary_parts: tuple
     kl_weight: float
     data_dim: int
     data_plate: str

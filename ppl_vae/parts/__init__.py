@@ -9,6 +9,7 @@ from ppl_vae.parts import (  # noqa: F401
     conv,
     dip,
     discretized,
+    factor_tc,
     graph_priors,
     guides,
     likelihoods,

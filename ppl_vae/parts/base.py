@@ -252,6 +252,12 @@ class Penalty(nn.Module):
     """
 
     needs_posterior = False
+    #: Declared capability: the part trains parameters of its own with an optimiser of
+    #: its own (an adversary, e.g. ``factor_tc``'s discriminator). ``pv.fit`` then leaves
+    #: :meth:`auxiliary_parameters` out of the model's optimiser, builds
+    #: :meth:`auxiliary_optimizer` and calls :meth:`auxiliary_step` once after every
+    #: step, on another batch; the optimiser's state is saved in training checkpoints.
+    auxiliary = False
 
     def __init__(self, ctx: Context, *, weight: float = 1.0):
         super().__init__()
@@ -262,5 +268,26 @@ class Penalty(nn.Module):
     def forward(self, inputs: PenaltyInputs) -> torch.Tensor:
         raise NotImplementedError
 
+    def auxiliary_parameters(self) -> list:
+        """The parameters that only :meth:`auxiliary_step` updates (none by default)."""
+        return []
+
+    def auxiliary_optimizer(self) -> torch.optim.Optimizer:
+        """A fresh optimiser over :meth:`auxiliary_parameters` (parts with ``auxiliary``)."""
+        raise NotImplementedError
+
+    def auxiliary_step(self, model, x, y, optimizer) -> torch.Tensor:
+        """One update of the auxiliary parameters on the batch ``x`` (labels ``y``) with
+        ``optimizer``; returns that update's loss, detached (parts with ``auxiliary``)."""
+        raise NotImplementedError
+
     def check_compatible(self, model) -> None:
         """Raise a ValueError if this penalty cannot work with ``model``'s parts."""
+
+    def require_amortized_guide(self, model, needs: str) -> None:
+        """Refuse a model whose guide is not an encoder; ``needs`` says what the part does."""
+        if not model.q.amortized:
+            raise ValueError(
+                f"penalty.kind={self.part_name!r} {needs}, but guide.kind="
+                f"{model.spec['guide']['kind']!r}: set guide.kind = 'amortized'"
+            )

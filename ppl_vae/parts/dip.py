@@ -70,12 +70,7 @@ class _DIP(Penalty):
                               lambda_d=self.lambda_d)
 
     def check_compatible(self, model) -> None:
-        if not model.q.amortized:
-            raise ValueError(
-                f"penalty.kind={self.part_name!r} acts on the encoder's outputs over a "
-                f"minibatch, but guide.kind={model.spec['guide']['kind']!r}: set guide.kind = "
-                "'amortized'"
-            )
+        self.require_amortized_guide(model, "acts on the encoder's outputs over a minibatch")
 
 
 @register("penalty", "dip_i")

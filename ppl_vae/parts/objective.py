@@ -160,6 +160,11 @@ class Objective(nn.Module):
         return bool(self.terms) or any(p.needs_posterior for p in self.penalties)
 
     @property
+    def auxiliary_parts(self) -> tuple:
+        """The penalties that train parameters of their own (``Penalty.auxiliary``)."""
+        return tuple(p for p in self.penalties if p.auxiliary)
+
+    @property
     def active(self) -> bool:
         """True when the objective adds factor sites (decomposition terms or penalties)."""
         return bool(self.terms) or len(self.penalties) > 0

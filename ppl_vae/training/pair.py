@@ -62,6 +62,7 @@ class PyroPair(nn.Module):
     requires_labels = False
     streamable = False  # the probe above needs the data up front
     penalized = False  # a user's loss is its ELBO: the program says nothing else
+    auxiliary_parts = ()
     class_structured = False
     partial_labels = False
     kl_weight = 1.0

@@ -151,7 +151,7 @@ def _check_history(saved: dict, step: int, checkpoint) -> None:
             raise _bad_field(checkpoint, "rows", f"row {i} is for step {at!r}, outside 1..{step}")
 
 
-def _check_optimizer(state, params, checkpoint) -> None:
+def _check_optimizer(state, params, checkpoint, field: str = "optimizer") -> None:
     """The saved optimizer state: torch's layout, and (with ``params``) the same number of
     parameters and per-parameter buffers of each parameter's shape."""
     if state is None:
@@ -160,25 +160,25 @@ def _check_optimizer(state, params, checkpoint) -> None:
             and isinstance(state.get("param_groups"), (list, tuple))
             and all(isinstance(g, dict) and isinstance(g.get("params"), (list, tuple))
                     for g in state["param_groups"])):
-        raise _bad_field(checkpoint, "optimizer", "is not an optimizer state_dict (a dict of "
+        raise _bad_field(checkpoint, field, "is not an optimizer state_dict (a dict of "
                                                   "'state' and 'param_groups')")
     if params is None:
         return
     params = list(params)
     ids = [i for g in state["param_groups"] for i in g["params"]]
     if len(ids) != len(params):
-        raise _bad_field(checkpoint, "optimizer", f"holds {len(ids)} parameters, the model "
+        raise _bad_field(checkpoint, field, f"holds {len(ids)} parameters, the model "
                                                   f"{len(params)}")
     shape_of = {i: tuple(p.shape) for i, p in zip(ids, params)}
     for i, buffers in state["state"].items():
         if i not in shape_of or not isinstance(buffers, dict):
-            raise _bad_field(checkpoint, "optimizer", f"has state for parameter {i!r}, which "
+            raise _bad_field(checkpoint, field, f"has state for parameter {i!r}, which "
                                                       "its groups do not list")
         for key in PARAM_SHAPED & set(buffers):
             value = buffers[key]
             if not torch.is_tensor(value) or tuple(value.shape) != shape_of[i]:
                 got = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
-                raise _bad_field(checkpoint, "optimizer", f"has {key} of shape {got} for a "
+                raise _bad_field(checkpoint, field, f"has {key} of shape {got} for a "
                                                           f"parameter of shape {shape_of[i]}")
 
 
@@ -189,12 +189,14 @@ PARAM_SHAPED = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"}
 _FIELD_TYPES = {"options": dict, "scheduler": dict, "best": dict, "overrides": (list, tuple)}
 
 
-def check_saved_training(saved_training, checkpoint, *, params=None) -> None:
+def check_saved_training(saved_training, checkpoint, *, params=None, auxiliary=None) -> None:
     """Refuse a checkpoint's training state that resuming could not use, before any of it is.
 
     ``saved_training`` is the ``"training"`` entry of a checkpoint read for
     ``resume=True``; ``params`` (optional), the model's parameters in the optimizer's
-    order, lets the optimizer state's buffers be compared with their shapes. A
+    order, lets the optimizer state's buffers be compared with their shapes, and
+    ``auxiliary`` (optional), the parameters of each of the model's auxiliary parts (a
+    list of lists), does the same for the field ``auxiliary`` (their optimisers). A
     ValueError names the checkpoint and the field: a training state that is not a
     dict, a step that is not an integer >= 0, an RNG state of the wrong type or
     size, history rows that are not numbers (or for steps past the saved step), an
@@ -220,3 +222,29 @@ def check_saved_training(saved_training, checkpoint, *, params=None) -> None:
     _check_best(saved_training.get("best"), checkpoint)
     _check_history(saved_training, int(step), checkpoint)
     _check_optimizer(saved_training.get("optimizer"), params, checkpoint)
+    _check_auxiliary(saved_training.get("auxiliary"), auxiliary, checkpoint)
+
+
+def _check_auxiliary(states, auxiliary, checkpoint) -> None:
+    """The auxiliary parts' optimizer states: one per part, each as :func:`_check_optimizer`."""
+    if states is None:
+        return
+    if not isinstance(states, (list, tuple)) or (auxiliary is not None
+                                                 and len(states) != len(auxiliary)):
+        want = "a list" if auxiliary is None else f"a list of {len(auxiliary)}"
+        raise _bad_field(checkpoint, "auxiliary", f"is {states!r:.60}, not {want} optimizer "
+                                                  "state(s), one per auxiliary part")
+    for i, state in enumerate(states):
+        _check_optimizer(state, None if auxiliary is None else auxiliary[i], checkpoint,
+                         field="auxiliary")
+
+
+def upgrade(saved_options: dict) -> dict:
+    """Stored options of earlier versions in today's form (the bound's K was
+    ``num_particles``)."""
+    bound = saved_options.get("objective")
+    if isinstance(bound, dict) and "num_particles" in bound:
+        bound = dict(bound)
+        bound["num_samples"] = bound.pop("num_particles")
+        saved_options["objective"] = bound
+    return saved_options

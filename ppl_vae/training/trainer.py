@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ppl_vae import _checks, _device, _seed
 from ppl_vae import checkpoint as ckpt
 from ppl_vae.infer import importance
-from ppl_vae.training import batches, bounds, optim, readback
+from ppl_vae.training import auxiliary, batches, bounds, optim, readback
 from ppl_vae.training import callbacks as cbs
 from ppl_vae.training import resume as resume_mod
 from ppl_vae.training.config import FitConfig
@@ -189,12 +189,13 @@ class Trainer:
     def build(self, rows: list[dict]) -> None:
         """The optimiser, the schedule and the history (``rows`` restored, or none)."""
         cfg = self.config
-        self.opt = optim.build_optimizer(cfg.optimizer_spec, self.model.parameters(), cfg.lr)
+        self.aux = auxiliary.AuxiliarySteps(self.model)  # parts with optimisers of their own
+        self.params = auxiliary.model_parameters(self.model)
+        self.opt = optim.build_optimizer(cfg.optimizer_spec, self.params, cfg.lr)
         self.scheduler = optim.build_schedule(cfg.schedule, self.opt, num_data=self.data.n,
                                               batch_size=cfg.batch_size, steps=cfg.steps,
                                               validation=self.data.x_val is not None)
         self.plateau = self.scheduler is not None and optim.is_plateau(self.scheduler)
-        self.params = list(self.model.parameters())
         self.kl_weight = float(self.model.kl_weight)
         columns = columns_for(self.data.x_val is not None, bool(cfg.val_iwae))
         self.history = History(columns, rows, num_data=self.data.n,
@@ -217,8 +218,9 @@ class Trainer:
                 f"checkpoint={str(self.checkpoint)!r} holds a different model spec: "
                 "resume with the model it was written for, or pass resume=False"
             )
-        resume_mod.check_saved_training(saved.get("training"), self.checkpoint,
-                                        params=list(model.parameters()))
+        resume_mod.check_saved_training(
+            saved.get("training"), self.checkpoint, params=auxiliary.model_parameters(model),
+            auxiliary=[part.auxiliary_parameters() for part in model.auxiliary_parts])
         training = self.saved_training = saved.get("training") or {}
         self.start = int(training.get("step", 0))
         if cfg.steps < self.start:
@@ -244,11 +246,13 @@ class Trainer:
 
     def _restore_state(self, training: dict, mode) -> None:
         """Optimiser, schedule and best-so-far from the checkpoint, where they still apply."""
-        saved_options = upgrade(dict(training.get("options") or {}))
+        saved_options = resume_mod.upgrade(dict(training.get("options") or {}))
         if "seed" in training:
             saved_options.setdefault("seed", training["seed"])
         diff = self.diff = resume_mod.check(saved_options, self.options_now, resume=mode,
                                             checkpoint=self.checkpoint)
+        if training.get("auxiliary") is not None:  # their settings are in the spec, unchanged
+            self.aux.load_state_dict(training["auxiliary"])
         if training.get("optimizer") is not None and resume_mod.keeps_state(diff, "optimizer"):
             self.opt.load_state_dict(training["optimizer"])
             for group in self.opt.param_groups:  # an overridden lr replaces the saved one
@@ -283,6 +287,9 @@ class Trainer:
         else:
             grad_norm = math.nan
         self.opt.step()
+        self.aux.step(self.model, data.x, data.y, step=step, batch_size=cfg.batch_size,
+                      seed=cfg.seed, source=data.source, binarize=cfg.binarize,
+                      device=self.data_device)
         if self.scheduler is not None and not self.plateau:
             self.scheduler.step()
         self.history.pending.append(
@@ -343,6 +350,7 @@ class Trainer:
         training = {
             "step": step,
             "optimizer": self.opt.state_dict(),
+            "auxiliary": self.aux.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             **self.history.saved(),
             "rng": torch.get_rng_state(),
@@ -467,17 +475,6 @@ def validation_metrics(model, x_val, y_val, *, val_iwae, seed) -> dict:
             out["val_iwae"] = float(est.log_px.mean())
     model.train(was_training)
     return out
-
-
-def upgrade(saved_options: dict) -> dict:
-    """Stored options of earlier versions in today's form (the bound's K was
-    ``num_particles``)."""
-    bound = saved_options.get("objective")
-    if isinstance(bound, dict) and "num_particles" in bound:
-        bound = dict(bound)
-        bound["num_samples"] = bound.pop("num_particles")
-        saved_options["objective"] = bound
-    return saved_options
 
 
 def best_path(checkpoint) -> Path:
