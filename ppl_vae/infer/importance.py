@@ -312,7 +312,13 @@ def log_likelihood(
 #: Copies of the [K, N] log-weights held at once (the chunks, their concatenation, the
 #: sort of the k̂ fit), and of one pass's [chunk, N, D] tensors (draws, decoder output,
 #: log-densities, the model's intermediates).
-WEIGHT_COPIES, PASS_COPIES = 3, 4
+_WEIGHT_COPIES, _PASS_COPIES = 3, 4
+
+
+def pass_bytes(k: int, n: int, d: int, itemsize: int) -> int:
+    """Bytes of one pass over ``k`` particles of ``n`` rows of ``d`` values: its
+    ``[k, n, d]`` draws, decoder output, log-densities and intermediates."""
+    return _PASS_COPIES * k * n * d * itemsize
 
 
 def check_budget(name: str, k: int, x: torch.Tensor, *, chunk: int | None = None,
@@ -322,9 +328,9 @@ def check_budget(name: str, k: int, x: torch.Tensor, *, chunk: int | None = None
     pass over ``chunk`` particles (``None``: all ``k`` in one pass) of ``[chunk, N, D]``
     tensors. A ValueError names ``name``, the size and the fix, before anything runs."""
     n, d, size = x.shape[0], max(1, x[0].numel()), x.element_size()
-    per_pass = PASS_COPIES * min(k, chunk or k) * n * d * size
+    per_pass = pass_bytes(min(k, chunk or k), n, d, size)
     _checks.within_budget(
-        f"{name}{' ' if name.startswith('--') else '='}{k} for {n} row(s) of {d} values", WEIGHT_COPIES * k * n * size + per_pass,
+        f"{name}{' ' if name.startswith('--') else '='}{k} for {n} row(s) of {d} values", _WEIGHT_COPIES * k * n * size + per_pass,
         _checks.memory_budget(), fix or f"pass a smaller {name} or fewer rows at a time",
         option=False,
     )

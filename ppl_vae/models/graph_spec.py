@@ -268,10 +268,6 @@ def _local_guide(table: dict, latents: dict) -> dict:
     return {**spec_mod.resolve_part("guide", table, where="guide"), "order": "bottom_up"}
 
 
-def _options(guide: dict) -> dict:
-    return {k: v for k, v in guide.items() if k not in ("kind", "order")}
-
-
 def encoders(spec: dict) -> dict:
     """Each latent's encoder settings ``{name: {hidden, activation, covariance, flow, given}}``:
     its ``[guide.NAME]`` keys over the shared ``[guide]`` ones; ``given`` (what it reads)
@@ -280,7 +276,8 @@ def encoders(spec: dict) -> dict:
     latents, inputs, guide = spec["latent"], spec["input"], spec["guide"]
     sequence = guide_sequence(latents, topological(latents), guide["order"])
     if guide["kind"] == "local":  # one parameter table per latent; x gives the rows
-        return {name: {**_options(guide), "given": ["x"]} for name in sequence}
+        shared = {k: v for k, v in guide.items() if k not in ("kind", "order")}
+        return {name: {**shared, "given": ["x"]} for name in sequence}
     out = {}
     for i, name in enumerate(sequence):
         over = guide.get(name, {})

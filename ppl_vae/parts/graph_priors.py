@@ -360,12 +360,12 @@ class FlowLatent(LatentPrior):
         self.name, self.dim, self.parent_dim = base.name, base.dim, base.parent_dim
         self.part_name = f"{base.part_name}+flow"
         self.base = base
-        if flow.get("kind") != "iaf":
+        self.flow = Flow(base.dim, flow, where=where)  # validates the table first
+        if self.flow.kind != "iaf":
             raise ValueError(
-                f"{where}.kind={flow.get('kind')!r} is invalid for a prior: log p(z) needs the "
+                f"{where}.kind={self.flow.kind!r} is invalid for a prior: log p(z) needs the "
                 f"flow's inverse, which planar and radial layers lack; use kind = \"iaf\""
             )
-        self.flow = Flow(base.dim, flow, where=where)
         self.needs_encoder = base.needs_encoder
 
     def attach(self, encoder) -> None:

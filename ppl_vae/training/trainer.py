@@ -458,7 +458,7 @@ def check_step_budget(config: FitConfig, num_rows: int, data_dim: int) -> None:
     rows = min(config.batch_size or num_rows, num_rows)
     _checks.within_budget(
         f"{name}={spec['num_samples']} for batches of {rows} row(s) of {data_dim} values",
-        importance.PASS_COPIES * 4 * spec["num_samples"] * rows * max(1, data_dim),
+        importance.pass_bytes(spec["num_samples"], rows, max(1, data_dim), 4),
         _checks.memory_budget(), f"pass a smaller {name.split()[-1]} or batch_size", option=False)
 
 
