@@ -9,10 +9,22 @@ measures, on held-out digits, the ELBO (many particles, so its Monte Carlo error
 negligible) and the importance-weighted bound of order K,
 log (1/K) Σₖ p(x, zₖ)/q(zₖ|x) with zₖ ~ q(z|x) (Burda et al., 2016, Eq. 8), for
 K = 1 … 5000, with the importance-sampling ESS and the PSIS k̂ (Vehtari et al.,
-2024) alongside: the bound is only trustworthy where k̂ ≤ 0.7.
+2024) alongside: the bound is only trustworthy where k̂ ≤ 0.7. On the same points,
+annealed importance sampling (:func:`ppl_vae.infer.ais`, Neal 2001; ``ais_steps``
+HMC steps on a sigmoid schedule, ``ais_chains`` chains per point, started at the
+guide q(z|x)) gives a third stochastic lower bound, ``ais_log_px``; the paired
+differences ``iwae_minus_elbo`` (IWAE at the largest K − ELBO) and
+``ais_minus_iwae`` (AIS − that IWAE) come with their s.e. over the points. And on
+``bdmc_points`` points simulated from the trained model, bidirectional Monte Carlo
+(:func:`ppl_vae.infer.bdmc`, Grosse et al., 2015; the same steps, chains and start)
+sandwiches log p(x) between ``bdmc_lower`` (forward AIS) and ``bdmc_upper`` (reverse
+AIS): ``bdmc_gap`` (mean over the points; ``bdmc_gap_max`` the largest) bounds how
+far AIS with these settings is from log p(x), on data from the model itself
+(``bdmc_exact``: the exact value on those points, linear LVM only).
 
 Reported gaps use the exact log p(x) where it exists and the largest-K bound
-otherwise (then the gap is itself a lower bound on the true gap).
+otherwise (then the gap is itself a lower bound on the true gap); ``gap_ais`` is the
+same reference minus AIS (negative for the VAE where AIS beats the largest K).
 
 Hypothesis: IWAE_1 equals the ELBO in expectation and IWAE_K increases
 monotonically with K (Burda et al., Theorem 1); the gap log p(x) − IWAE_K shrinks
@@ -20,7 +32,10 @@ roughly like O(1/K) once K is large (Nowozin, 2018), so most of the ELBO gap is
 recovered by K ≈ 100. For the linear-Gaussian model, IWAE_5000 matches the exact
 log p(x) to within a few hundredths of a nat and k̂ stays below 0.7, because the
 true posterior is Gaussian and the diagonal guide differs from it only by its
-missing correlations.
+missing correlations. Checked claim (``claims.csv``, :func:`check_claims`): on
+average over seeds and points, ELBO ≤ IWAE_K ≤ AIS (K the largest), each paired
+difference above −2 s.e.; and the BDMC gap of AIS with these settings is a
+fraction of a nat at the default size.
 """
 
 from __future__ import annotations
@@ -37,9 +52,11 @@ from ppl_vae.study import Study, TrialContext, summarize
 FULL_KS = [1, 10, 100, 1000, 5000]
 SMALL_KS = [1, 10, 100]
 #: Keys a configuration may leave out (the default and small grids do), with the values
-#: the study used before it had a paper size, so their stored trials keep their keys.
+#: the study used before it had a paper size (and before AIS: ``ais_steps`` 0 is off),
+#: so their stored trials keep their keys.
 OPTIONAL = {"dataset": "digits", "activation": None, "batch_size": 128, "lr": 3e-3,
-            "lr_schedule": None, "binarize": "threshold"}
+            "lr_schedule": None, "binarize": "threshold", "ais_steps": 0, "ais_chains": 16,
+            "bdmc_points": 0}
 #: Most held-out points one ELBO pass takes (its [particles, rows, D] tensors stay small).
 ELBO_ROWS = 1000
 #: Offset of the seed of the held-out binarization (dynamic only), so the Bernoulli draw
@@ -73,29 +90,68 @@ def _model_and_data(config: dict, seed: int, device=None):
     return model, x
 
 
-def _mean_elbo(model, x, *, particles: int, seed: int, device) -> float:
-    """The ELBO averaged over ``x``, evaluated ``ELBO_ROWS`` points at a time (chunk i
-    seeded ``seed + 10**6 * i``: no chunk shares a stream with another trial's seed)."""
+def _elbo_points(model, x, *, particles: int, seed: int, device) -> torch.Tensor:
+    """The ELBO of every point of ``x`` ``[N]``, evaluated ``ELBO_ROWS`` points at a time
+    (chunk i seeded ``seed + 10**6 * i``: no chunk shares a stream with another trial's seed)."""
     import ppl_vae as pv
 
     parts = [pv.infer.elbo(model, part, num_particles=particles, seed=seed + 10**6 * i,
                            device=device)
              for i, part in enumerate(x.split(ELBO_ROWS))]
-    return float(torch.cat(parts).mean())
+    return torch.cat(parts)
+
+
+def _paired(name: str, upper: torch.Tensor, lower: torch.Tensor) -> dict[str, float]:
+    """``name``: the mean of ``upper − lower`` over the same points, ``name_se`` its s.e."""
+    d = upper.double().cpu() - lower.double().cpu()
+    se = float(d.std() / np.sqrt(len(d))) if len(d) > 1 else 0.0
+    return {name: float(d.mean()), f"{name}_se": se}
+
+
+def _ais_columns(model, x, iwae, config: dict, seed: int, device) -> dict[str, float]:
+    """AIS on the IWAE points (``iwae``: the largest-K estimate), and BDMC on
+    ``bdmc_points`` points simulated from the model. Both start at the guide q(z|x)
+    (``init="guide"``): with one step AIS is IS with ``ais_chains`` draws from q, and
+    every further step only tightens it. Seeds: AIS ``seed + 31``, BDMC ``seed + 37``."""
+    import ppl_vae as pv
+
+    out = {}
+    options = {"num_steps": config["ais_steps"], "num_chains": config["ais_chains"],
+               "init": "guide", "device": device}
+    ais = pv.infer.ais(model, x, seed=seed + 31, **options)
+    out["ais_log_px"] = float(ais.log_px.mean())
+    out.update(_paired("ais_minus_iwae", ais.log_px, iwae.log_px))  # the same points
+    out["ais_acceptance"] = float(ais.acceptance.mean())
+    if config["bdmc_points"]:
+        bounds = pv.infer.bdmc(model, config["bdmc_points"], seed=seed + 37, **options)
+        out.update({f"bdmc_{k}": v for k, v in bounds.summary().items()
+                    if k in ("lower", "upper", "gap", "gap_max")})
+        try:  # the linear LVM: the exact value the two bounds sandwich
+            exact = pv.infer.exact_log_likelihood(model, bounds.x, device=device)
+            out["bdmc_exact"] = float(exact.mean())
+        except NotImplementedError:
+            pass
+    return out
 
 
 def trial(config: dict, context: TrialContext) -> dict[str, float]:
-    """ELBO, IWAE_K (with ESS and k̂) and, where it exists, the exact log p(x)."""
+    """ELBO, IWAE_K (with ESS and k̂), AIS and BDMC (where ``ais_steps`` > 0) and, where
+    it exists, the exact log p(x)."""
     import ppl_vae as pv
 
     config = _common.check_config("elbo_vs_is", {**OPTIONAL, **config}, {
         "n_eval": _common.COUNT, "elbo_particles": _common.COUNT, "ks": _common.COUNTS,
-        "steps": _common.COUNT})
+        "steps": _common.COUNT, "ais_steps": 0, "ais_chains": _common.COUNT,
+        "bdmc_points": 0})
+    if config["bdmc_points"] and not config["ais_steps"]:
+        raise ValueError(f"elbo_vs_is config bdmc_points={config['bdmc_points']} needs "
+                         "ais_steps >= 1 (the annealing steps of both directions): set "
+                         "ais_steps, or bdmc_points=0")
     seed, device = context.seed, context.device
     model, x = _model_and_data(config, seed, device)
-    out = {"elbo": _mean_elbo(model, x, particles=config["elbo_particles"], seed=seed,
-                              device=device)}
-    for k in config["ks"]:
+    elbo = _elbo_points(model, x, particles=config["elbo_particles"], seed=seed, device=device)
+    out = {"elbo": float(elbo.mean())}
+    for k in sorted(config["ks"]):  # the largest K last: ``est`` is then its estimate
         est = pv.infer.log_likelihood(model, x, num_samples=k, seed=seed + 7919 * k,
                                       device=device)
         summary = est.summary()
@@ -109,9 +165,13 @@ def trial(config: dict, context: TrialContext) -> dict[str, float]:
         out["exact_log_px"] = reference
     except NotImplementedError:
         reference = out[f"iwae_K{max(config['ks'])}"]
+    out.update(_paired("iwae_minus_elbo", est.log_px, elbo))  # K = max(ks)
     out["gap_elbo"] = reference - out["elbo"]
     for k in config["ks"]:
         out[f"gap_K{k}"] = reference - out[f"iwae_K{k}"]
+    if config["ais_steps"]:
+        out.update(_ais_columns(model, x, est, config, seed, device))
+        out["gap_ais"] = reference - out["ais_log_px"]
     return out
 
 
@@ -135,11 +195,60 @@ def config_labels(summary) -> dict:
     return out
 
 
+#: The ordering claims: (name, the paired difference that must not be negative).
+CLAIMS = (("elbo_le_iwae", "iwae_minus_elbo"), ("iwae_le_ais", "ais_minus_iwae"))
+
+
+def check_claims(df):
+    """The ordering ELBO ≤ IWAE_K ≤ AIS (K = the largest), checked per configuration.
+
+    One row per configuration: each paired difference (IWAE_K − ELBO, AIS − IWAE_K on the
+    same points) averaged over seeds with its standard error — the larger of the spread
+    over seeds and the points' s.e. combined over seeds, √(Σ se²)/n — and whether it
+    holds, i.e. the mean is above −2 s.e. (the difference is Monte Carlo noise, not a
+    reversal). ``holds`` is both together; the BDMC gap (mean over seeds) beside them.
+    A configuration run without AIS (``ais_steps`` 0) checks only the first.
+    """
+    import pandas as pd
+
+    wide = df.pivot_table(index=["config_id", "seed"], columns="metric", values="value")
+    rows = []
+    for config_id, part in wide.groupby(level="config_id"):
+        n = len(part)
+        row = {"config_id": config_id, "model": df.loc[df["config_id"] == config_id,
+                                                       "model"].iloc[0], "n_seeds": n}
+        for metric in ("elbo", f"iwae_K{_largest_k(part)}", "ais_log_px", "bdmc_gap",
+                       "bdmc_gap_max"):
+            if metric in part:
+                row[metric] = float(part[metric].mean())
+        checks = []
+        for claim, diff in CLAIMS:
+            if diff not in part or part[diff].isna().all():
+                continue
+            values, ses = part[diff].to_numpy(), part[f"{diff}_se"].to_numpy()
+            spread = values.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+            se = max(spread, float(np.sqrt(np.sum(ses**2))) / n)
+            row.update({diff: float(values.mean()), f"{diff}_se": se,
+                        claim: bool(values.mean() >= -2 * se)})
+            checks.append(row[claim])
+        row["holds"] = bool(checks) and all(checks)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _largest_k(wide) -> int:
+    return max(int(c[len("iwae_K"):]) for c in wide.columns if str(c).startswith("iwae_K"))
+
+
 def analyze(df, out_dir) -> None:
     """``bound_vs_k_<model>.png`` (IWAE_K per configuration: ``<model>_<config_id>`` where a
-    model has several) and ``gap_vs_k.png``, 95 % bootstrap intervals of the mean over seeds."""
+    model has several, AIS as a line where it ran) and ``gap_vs_k.png``, 95 % bootstrap
+    intervals of the mean over seeds; ``claims.csv``, the ordering ELBO ≤ IWAE_K ≤ AIS
+    checked per configuration (:func:`check_claims`)."""
     from ppl_vae import plots
 
+    if "iwae_minus_elbo" in set(df["metric"]):
+        check_claims(df).to_csv(out_dir / "claims.csv", index=False)
     summary = summarize(df)
     datasets = df["dataset"].astype(str).unique() if "dataset" in df else [OPTIONAL["dataset"]]
     where = ", ".join(sorted(datasets))
@@ -155,6 +264,8 @@ def analyze(df, out_dir) -> None:
         reference = {"ELBO": float(rows["elbo"])}
         if "exact_log_px" in rows and np.isfinite(rows["exact_log_px"]):
             reference["exact log p(x)"] = float(rows["exact_log_px"])
+        if "ais_log_px" in rows and np.isfinite(rows["ais_log_px"]):
+            reference["AIS"] = float(rows["ais_log_px"])
         plots.bound_vs_k(
             frame[["K", "mean", "lo", "hi"]], path=out_dir / f"bound_vs_k_{name}.png",
             reference=reference, title=f"{label}: IWAE bound vs K (held-out {where})",
@@ -174,9 +285,9 @@ def analyze(df, out_dir) -> None:
 
 
 _BASE = {"hidden": 256, "latent_dim": 8, "steps": 1000, "n_eval": 200, "elbo_particles": 200,
-         "ks": FULL_KS}
+         "ks": FULL_KS, "ais_steps": 500, "ais_chains": 16, "bdmc_points": 10}
 _SMALL = {"hidden": 32, "latent_dim": 2, "steps": 25, "n_eval": 16, "elbo_particles": 8,
-          "ks": SMALL_KS}
+          "ks": SMALL_KS, "ais_steps": 100, "ais_chains": 8, "bdmc_points": 4}
 #: Burda et al. (2016), §5: passes over the data of their schedule, 3^0 + 3^1 + … + 3^7.
 PAPER_PASSES = 3280
 MNIST_TRAIN = 60_000
@@ -185,17 +296,21 @@ MNIST_TRAIN = 60_000
 _PAPER = {"dataset": "mnist", "hidden": [200, 200], "activation": "tanh", "latent_dim": 50,
           "batch_size": 100, "lr": 1e-3, "lr_schedule": "iwae_paper", "binarize": "dynamic",
           "steps": PAPER_PASSES * MNIST_TRAIN // 100, "n_eval": 10_000, "elbo_particles": 200,
-          "ks": FULL_KS}
+          "ks": FULL_KS, "ais_steps": 1000, "ais_chains": 16, "bdmc_points": 100}
 
 PROTOCOL = f"""\
 **Small** (`--small`): both families on the 8×8 digits, one 32-unit layer, 2 latents,
-25 training steps, 16 held-out points, K ≤ 100. Measured: 6 trials (3 seeds) in 12 s on
-a 2-core CPU. It exercises the code; its numbers mean nothing.
+25 training steps, 16 held-out points, K ≤ 100; AIS with 100 steps and 8 chains,
+BDMC on 4 simulated points. Measured: 4–10 s a trial on one loaded CPU core. It
+exercises the code; its numbers mean nothing (in 2 latents IWAE_100 is already
+close to log p(x), so AIS ties it within noise).
 
 **Default**: the 8×8 digits (1,438 training images; thresholded at 0.5 for the VAE,
 grey levels for the linear-Gaussian LVM), one 256-unit ReLU layer, 8 latents, 1,000
-Adam steps (batch 128, lr 3·10⁻³), 200 held-out points, K = 1 … 5000. Estimated from
-one measured trial per family (12 s and 6 s on one core): about a minute for 3 seeds.
+Adam steps (batch 128, lr 3·10⁻³), 200 held-out points, K = 1 … 5000; AIS with 500
+steps and 16 chains from q(z|x) (measured alone: 55 s for the VAE, 37 s for the
+linear LVM on one core), BDMC with the same settings on 10 simulated points (≈ 25 s).
+About 1.5–2 min a trial, 6 trials (3 seeds) in ≈ 10 min on one core.
 Far from the paper: another dataset and a far smaller model, so its log p(x) values are
 not comparable with published ones; what it measures is the shape of the bound in K.
 
@@ -203,7 +318,9 @@ not comparable with published ones; what it measures is the shape of the bound i
 one-stochastic-layer VAE (k = 1): binarized MNIST, 784-200-200-50 with tanh units,
 Adam with batch 100 and their schedule (lr 10⁻³·10^(−i/7) for 3^i passes, i = 0 … 7:
 3,280 passes, 1,968,000 steps), IS with K = 5000 on all 10,000 test images (K = 1 … 1000
-alongside). Our reading, not stated facts: training images are binarized afresh per
+alongside). AIS (1,000 steps, 16 chains from q(z|x)) and BDMC (100 simulated
+images) are our addition, not in the paper; the numbers of steps and chains are our
+choice. Our reading, not stated facts: training images are binarized afresh per
 minibatch and the test images by one seeded Bernoulli draw; Adam's ε and the weight
 initialisation are torch's defaults, not necessarily the paper's. The linear-Gaussian
 arm (grey-level MNIST, σ = 0.2, the same encoder and schedule) is not in the paper: it

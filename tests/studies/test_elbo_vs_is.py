@@ -1,9 +1,12 @@
 """elbo_vs_is, small grid: bounds ordered as theory says, exact value on the linear LVM."""
 
 import numpy as np
+import pandas as pd
+import pytest
 
 import ppl_vae as pv
 from ppl_vae.studies import elbo_vs_is
+from ppl_vae.study import TrialContext
 
 STUDY_NAME = "elbo_vs_is"
 
@@ -32,6 +35,51 @@ def test_bounds_and_outputs(small_run):
     assert (out / "paired.csv").read_text().count("\n") == 1  # the header only
 
 
+AIS_COLUMNS = ("ais_log_px", "ais_minus_iwae", "ais_minus_iwae_se", "ais_acceptance",
+               "gap_ais", "iwae_minus_elbo", "iwae_minus_elbo_se", "bdmc_lower", "bdmc_upper",
+               "bdmc_gap", "bdmc_gap_max")
+
+
+def test_ais_and_bdmc_columns_and_the_ordering_claim(small_run):
+    df, wide, out = small_run
+    for _, row in wide.iterrows():
+        for name in AIS_COLUMNS:
+            assert np.isfinite(row[name]), name
+        assert np.isclose(row["ais_minus_iwae"], row["ais_log_px"] - row["iwae_K100"], atol=1e-3)
+        assert np.isclose(row["bdmc_gap"], row["bdmc_upper"] - row["bdmc_lower"], atol=1e-4)
+        assert 0 < row["ais_acceptance"] <= 1
+        # ELBO <= IWAE_100 <= AIS up to 2 s.e. of the paired differences (same points)
+        assert row["iwae_minus_elbo"] >= -2 * row["iwae_minus_elbo_se"]
+        assert row["ais_minus_iwae"] >= -2 * row["ais_minus_iwae_se"]
+        assert abs(row["bdmc_gap"]) < 2.0  # 100 steps in 2 latents: AIS close to log p(x)
+    linear = wide.loc[1].iloc[0]
+    assert linear["ais_log_px"] <= linear["exact_log_px"] + 0.1  # a lower bound, up to noise
+    # the simulated points' exact log p(x) lies between the BDMC bounds, up to noise
+    assert linear["bdmc_lower"] - 0.5 <= linear["bdmc_exact"] <= linear["bdmc_upper"] + 0.5
+    claims = pd.read_csv(out / "claims.csv")
+    assert list(claims["model"]) == ["vae", "linear_lvm"]
+    assert claims["holds"].all() and claims["elbo_le_iwae"].all() and claims["iwae_le_ais"].all()
+    assert np.isfinite(claims["bdmc_gap"]).all()
+    assert "AIS" in (out / "report.md").read_text()  # the docstring's columns and claim
+
+
+def test_claims_flag_a_reversal():
+    rows = [{"config_id": 0, "model": "vae", "seed": s, "metric": m, "value": v}
+            for s in (0, 1) for m, v in (("elbo", -10.0), ("iwae_K10", -9.0),
+                                         ("iwae_minus_elbo", 1.0), ("iwae_minus_elbo_se", 0.1),
+                                         ("ais_log_px", -9.5), ("ais_minus_iwae", -0.5),
+                                         ("ais_minus_iwae_se", 0.1))]
+    claims = elbo_vs_is.check_claims(pd.DataFrame(rows)).iloc[0]
+    assert claims["elbo_le_iwae"] and not claims["iwae_le_ais"] and not claims["holds"]
+    assert np.isclose(claims["ais_minus_iwae_se"], np.sqrt(2 * 0.1**2) / 2)
+
+
+def test_bdmc_without_ais_steps_is_refused():
+    config = {**elbo_vs_is.STUDY.small_grid[0], "ais_steps": 0}
+    with pytest.raises(ValueError, match=r"bdmc_points=4 needs ais_steps >= 1.*bdmc_points=0"):
+        elbo_vs_is.trial(config, TrialContext(seed=0))
+
+
 def test_paper_grid_is_burda_et_al_at_full_scale():
     study = pv.study.get_study(STUDY_NAME)
     default, paper = study.grid[0], study.paper_grid
@@ -48,18 +96,20 @@ def test_paper_grid_is_burda_et_al_at_full_scale():
 
 def test_paper_configs_run_when_shrunk(shrunk_paper_run, monkeypatch):
     monkeypatch.setattr(elbo_vs_is, "ELBO_ROWS", 5)  # the ELBO of 16 points in 4 passes
-    df, wide = shrunk_paper_run(steps=20, n_eval=16, elbo_particles=4, ks=[1, 10, 100])
+    df, wide = shrunk_paper_run(steps=20, n_eval=16, elbo_particles=4, ks=[1, 10, 100],
+                                ais_steps=5, ais_chains=2, bdmc_points=2)
     assert set(df["dataset"]) == {"mnist"} and np.isfinite(df["value"]).all()
     vae, linear = wide.loc[0].iloc[0], wide.loc[1].iloc[0]
     assert vae["iwae_K1"] <= vae["iwae_K100"] + 1.0 and 0 < vae["ess_fraction_K100"] <= 1
     assert linear["exact_log_px"] >= linear["iwae_K100"] - 0.5
     assert vae["elbo"] <= vae["iwae_K100"] + 1.0
+    assert np.isfinite(vae["ais_log_px"]) and np.isfinite(linear["bdmc_gap"])
 
 
 def test_analysis_on_a_users_grid_with_two_configs_of_one_model(tmp_path):
     # Two VAEs that differ only in width: the hook used to index its summary by model
     # alone and crashed (float() of a Series), leaving the figures out.
-    small = dict(elbo_vs_is.STUDY.small_grid[0])
+    small = {**elbo_vs_is.STUDY.small_grid[0], "ais_steps": 0, "bdmc_points": 0}  # AIS off
     grid = [{**small, "hidden": 16}, {**small, "hidden": 24}]
     study = pv.study.Study(name="elbo_vs_is_user", question="Q", trial=elbo_vs_is.trial,
                            grid=grid, analyze=elbo_vs_is.analyze, takes_context=True)

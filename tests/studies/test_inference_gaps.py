@@ -15,7 +15,14 @@ _IS_NOISE = 0.3  # log p̂ (K = 64) and ELBO[q*] (8 draws) are both noisy in the
 def _check_gaps(row, subset):
     g = {name: row[f"{name}_{subset}"] for name in (
         "log_px", "elbo_local", "elbo_amortized", "approximation_gap", "amortization_gap",
-        "total_gap", "amortization_share", "share_unreliable", "local_improved_share")}
+        "total_gap", "amortization_share", "share_unreliable", "local_improved_share",
+        "log_px_is", "log_px_ais", "ais_won_share")}
+    assert all(np.isfinite(v) for v in g.values()), g
+    # log p̂ is per point the larger of IS and AIS: at least each on average
+    assert g["log_px"] >= max(g["log_px_is"], g["log_px_ais"]) - 1e-4
+    assert 0 <= g["ais_won_share"] <= 1
+    if g["ais_won_share"] == 0:
+        assert np.isclose(g["log_px"], g["log_px_is"], atol=1e-4)
     assert g["amortization_gap"] > 0  # q* starts at q and improves (common random numbers)
     assert g["approximation_gap"] > -_IS_NOISE  # log p̂ >= ELBO[q*] up to IS noise
     assert g["log_px"] + _IS_NOISE >= g["elbo_local"] > g["elbo_amortized"]
@@ -37,7 +44,7 @@ def test_gaps_decompose_on_both_subsets(small_run):
 
 
 _CHEAP = {"steps": 3, "n_eval": 4, "local_steps": 2, "local_particles": 1, "elbo_particles": 4,
-          "num_samples": 16}
+          "num_samples": 16, "ais_steps": 3, "ais_chains": 2}
 
 
 def test_paper_configs_run_when_shrunk(shrunk_paper_run):
@@ -48,6 +55,23 @@ def test_paper_configs_run_when_shrunk(shrunk_paper_run):
         for subset in ("train", "test"):
             assert np.isclose(row[f"total_gap_{subset}"],
                               row[f"log_px_{subset}"] - row[f"elbo_amortized_{subset}"], atol=1e-3)
+
+
+def test_ais_won_share_and_the_choice_per_point(small_run):
+    df, wide, out = small_run
+    shares = wide[[f"ais_won_share_{s}" for s in ("train", "test")]].to_numpy()
+    assert np.isfinite(shares).all() and (shares > 0).any()  # AIS is the tighter somewhere
+    for _, row in wide.iterrows():
+        for subset in ("train", "test"):
+            # the per-point maximum: above both means, at most their larger plus the spread
+            assert row[f"log_px_{subset}"] >= row[f"log_px_is_{subset}"] - 1e-4
+            assert row[f"log_px_{subset}"] >= row[f"log_px_ais_{subset}"] - 1e-4
+
+
+def test_without_ais_steps_log_px_is_importance_sampling_alone(monkeypatch):
+    config = {**study.STUDY.small_grid[0], "ais_steps": 0, "n_eval": 4, "local_steps": 2}
+    out = study.trial(config, TrialContext(seed=0))
+    assert "ais_won_share_test" not in out and np.isfinite(out["log_px_test"])
 
 
 def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch):

@@ -32,6 +32,8 @@ CASES = [
     (elbo_vs_is, {"n_eval": 0}, "elbo_vs_is config n_eval=0", "integer >= 1"),
     (elbo_vs_is, {"ks": [10, 0]}, "elbo_vs_is config ks[1]=0", "integer >= 1"),
     (elbo_vs_is, {"ks": []}, "elbo_vs_is config ks=[]", "non-empty list"),
+    (elbo_vs_is, {"ais_chains": 0}, "elbo_vs_is config ais_chains=0", "integer >= 1"),
+    (elbo_vs_is, {"ais_steps": -1}, "elbo_vs_is config ais_steps=-1", "integer >= 0"),
     (inference_gaps, {"n_eval": 0}, "inference_gaps config n_eval=0", "integer >= 1"),
     (inference_gaps, {"elbo_particles": 0}, "inference_gaps config elbo_particles=0", ">= 1"),
     (inference_gaps, {"guide": "iaf"}, "inference_gaps config guide='iaf'", "gaussian, flow"),
