@@ -241,8 +241,8 @@ its preset `factor_vae` is installed.
   sees 300 times more images); the VAE, β-VAE and β-TCVAE at β = 4 and 8, DIP-VAE-I/II
   at λ_od = 10, AnnealedVAE at C_max = 25 (capacity reached after a third of the steps,
   as in disentanglement_lib), FactorVAE at γ = 30; array scores on 5,000 images, the
-  BetaVAE/FactorVAE scores on 300 + 150 votes of 32. 3 seeds. A trial takes minutes on
-  one core (the old three-family grid measured 294 s a trial on a shared core); far from
+  BetaVAE/FactorVAE scores on 300 + 150 votes of 32. 3 seeds. Measured: 202–666 s a trial
+  on one loaded, shared core (seed 0 of the eight configurations: 49 min); far from
   converged, so the scores compare the objectives early in training.
 - **paper** (`--paper`, meant for `--device cuda` or `--executor ray`): the protocol
   above on dSprites — every family at its six values (and the VAE), disentanglement_lib's
