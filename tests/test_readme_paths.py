@@ -60,3 +60,11 @@ def test_study_results_are_never_said_to_go_elsewhere():
     # earlier READMEs said both `out/<study>/` and `results/<study>/`
     stated = re.findall(r"`([\w./<>-]*)<study>/?`", README)
     assert stated and set(stated) <= {"ppl_vae_out/study/", "<out>/"}, stated
+
+
+def test_every_file_the_readme_links_in_docs_exists():
+    links = re.findall(r"\]\((docs/[^)#\s]+)\)", README)
+    assert "docs/figures/disentanglement_agreement.png" in links
+    root = Path(__file__).resolve().parents[1]
+    missing = [link for link in links if not (root / link).is_file()]
+    assert not missing, f"README links to missing files: {missing}"

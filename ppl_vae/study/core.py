@@ -94,15 +94,17 @@ class Study:
         ``summary.png`` and the report's summary table (e.g. histogram bins).
     analyze : callable, optional
         ``analyze(df, out_dir)`` draws study-specific figures from the tidy table
-        into ``out_dir``; PNG files it writes are linked from the report.
+        into ``out_dir``; PNG files it writes are linked from the report, and markdown
+        it returns (a str) becomes the report's ``Analysis`` section.
     pair_within : sequence of str, optional
         Configuration keys that decide the data a trial sees (e.g. ``["model"]`` where
         each model gets its own preprocessing): ``paired.csv`` then compares only
         configurations equal in these keys, on the same seeds, each group against its
         first configuration. Default: all configurations share data, compared with
         the first.
-    default_seeds : int or list of int, default 3
-        Seeds used when :func:`run` gets ``seeds=None``.
+    default_seeds : int, list of int, or dict, default 3
+        Seeds used when :func:`run` gets ``seeds=None``; a dict gives them per size
+        (``{"small": 2, "paper": 50}``), sizes it leaves out get 3.
     takes_context : bool, default False
         The form the trial takes: False, ``trial(config, seed)``; True,
         ``trial(config, context)`` with a :class:`~ppl_vae.study.context.TrialContext`
@@ -142,7 +144,7 @@ class Study:
     references: Sequence[Reference] = ()
     detail_metrics: Sequence[str] = ()
     analyze: Callable[[pd.DataFrame, Path], object] | None = None
-    default_seeds: int | list[int] = field(default=3)
+    default_seeds: int | list[int] | dict = field(default=3)
     version: str | int | None = None
     pair_within: Sequence[str] = ()
     takes_context: bool = False
@@ -179,7 +181,12 @@ class Study:
                 f"pair_within={self.pair_within!r} is invalid: pass a list of configuration keys"
             )
         object.__setattr__(self, "pair_within", tuple(self.pair_within))
-        _check_seeds("default_seeds", self.default_seeds)
+        if isinstance(self.default_seeds, dict):
+            for size, seeds in self.default_seeds.items():
+                one_of("default_seeds key", size, SIZES)
+                _check_seeds(f"default_seeds[{size!r}]", seeds)
+        else:
+            _check_seeds("default_seeds", self.default_seeds)
         if self.version is not None and (
             isinstance(self.version, bool) or not isinstance(self.version, str | int)
         ):
@@ -203,6 +210,12 @@ class Study:
         if size == "default":
             return self.grid
         return self.small_grid if self.small_grid is not None else self.grid[:1]
+
+    def seeds(self, size: str = "default"):
+        """The seeds :func:`run` uses at ``size`` without ``seeds=`` (see ``default_seeds``)."""
+        if isinstance(self.default_seeds, dict):
+            return self.default_seeds.get(size, 3)
+        return self.default_seeds
 
     def detail(self, metric: str) -> bool:
         """Whether ``metric`` is one of the study's detail metrics (left out of summaries)."""
@@ -303,7 +316,7 @@ def run(
         Ray cluster address (``executor="ray"`` only); default ``$RAY_ADDRESS``, else
         a local Ray instance on 127.0.0.1 only (no dashboard), shut down afterwards.
     seeds : int or list of int, optional
-        ``n`` means seeds ``0..n-1``; default the study's ``default_seeds``.
+        ``n`` means seeds ``0..n-1``; default the study's ``default_seeds`` for ``size``.
     out : path-like, default "ppl_vae_out/study" (the CLI's default too)
         Results go to ``<out>/<study name>/``.
     small : bool, default False
@@ -374,7 +387,7 @@ def run(
     size = _check_size(study, size, small)
     configs = study.configs(size)
     device, gpus_per_trial = _check_placement(executor, address, device, gpus_per_trial)
-    seeds = _check_seeds("seeds", study.default_seeds if seeds is None else seeds,
+    seeds = _check_seeds("seeds", study.seeds(size) if seeds is None else seeds,
                          configs=len(configs))
     progress, retry_failed = flag("progress", progress), flag("retry_failed", retry_failed)
     retry_claimed = flag("retry_claimed", retry_claimed)

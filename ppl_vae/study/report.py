@@ -136,12 +136,13 @@ def write_report(
     protocol: str = "",
     references: pd.DataFrame | None = None,
     pair_within=(),
+    analysis: str = "",
 ) -> Path:
     """Write the study's ``report.md`` and return its path.
 
     ``protocol`` (prose: the sizes and their distance from the paper) and
     ``references`` (see :func:`ppl_vae.study.references.reference_table`) get their own
-    sections when given.
+    sections when given, and so does ``analysis`` (markdown from the study's hook).
     """
     path = Path(path)
     question, hypothesis = split_docstring(docstring)
@@ -177,6 +178,8 @@ def write_report(
             "",
         ]
         out.append(markdown_table(references))
+    if analysis.strip():
+        out += ["", "## Analysis", "", analysis.strip()]
     out += ["", "## Failures", ""]
     if failures.empty:
         out.append("None.")
@@ -219,10 +222,11 @@ def write_outputs(study, df, failures, out_dir: Path, run_info: dict,
                            title=f"Study {study.name}")
     if default is not None:
         figures.append(default)
-    notes = []
+    notes, analysis = [], ""
     if study.analyze is not None and not df.empty:
         try:
-            study.analyze(df.copy(), out_dir)
+            returned = study.analyze(df.copy(), out_dir)
+            analysis = returned if isinstance(returned, str) else ""
         except Exception as err:  # noqa: BLE001 - trials are saved; report the hook's failure
             message = f"analyze hook failed: {type(err).__name__}: {err}"
             warnings.warn(message, stacklevel=3)
@@ -247,4 +251,5 @@ def write_outputs(study, df, failures, out_dir: Path, run_info: dict,
         protocol=study.protocol,
         references=references,
         pair_within=pair_within,
+        analysis=analysis,
     )

@@ -79,6 +79,14 @@ def test_seed_lists_and_study_default_seeds(tmp_path):
     assert sorted(df.seed.unique()) == [4, 9]
     df = ps.run(_study(default_seeds=2), out=tmp_path / "d", workers=1, progress=False)
     assert sorted(df.seed.unique()) == [0, 1]
+    per_size = _study(default_seeds={"small": 1, "paper": 5}, paper_grid=[{"loc": 3.0}])
+    assert (per_size.seeds("small"), per_size.seeds("default"), per_size.seeds("paper")) == (1, 3, 5)
+    df = ps.run(per_size, size="small", out=tmp_path / "e", workers=1, progress=False)
+    assert sorted(df.seed.unique()) == [0]
+    with pytest.raises(ValueError, match="default_seeds key='huge' is not recognised"):
+        _study(default_seeds={"huge": 2})
+    with pytest.raises(ValueError, match=r"default_seeds\['paper'\]=0"):
+        _study(default_seeds={"paper": 0})
 
 
 def test_process_pool_gives_the_same_table_as_in_process(tmp_path):
@@ -171,6 +179,7 @@ def test_report_summary_and_figures(tmp_path):
         FigureCanvasAgg(fig)
         fig.subplots().hist(df.value)
         fig.savefig(out_dir / "extra_hist.png")
+        return "The hook's own **finding**."
 
     study = _study(flaky_trial, name="report_toy", analyze=analyze)
     ps.run(study, seeds=3, out=tmp_path, workers=1, progress=False)
@@ -183,6 +192,7 @@ def test_report_summary_and_figures(tmp_path):
     assert "# Study `report_toy`" in report
     assert "Does the sample mean track loc?" in report
     assert "yes, within 1/sqrt(50)." in report.split("## Hypothesis")[1]
+    assert "## Analysis\n\nThe hook's own **finding**." in report
     for text in ("| mean |", "| half |", "![summary](summary.png)", "(extra_hist.png)"):
         assert text in report, text
     summary = pd.read_csv(out / "summary.csv")
