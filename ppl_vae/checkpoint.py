@@ -310,11 +310,12 @@ def _unregistered(spec: dict) -> str | None:
     return None
 
 
-def _bad(path, what: str) -> ValueError:
-    return ValueError(
-        f"{str(path)!r} is not a usable ppl_vae checkpoint: {what}; save models with "
-        "pv.save(model, path) and do not edit the file"
-    )
+#: The remedy of :func:`_bad` (training passes its own: resume=False).
+SAVE_FIX = "save models with pv.save(model, path) and do not edit the file"
+
+
+def _bad(path, what: str, fix: str = SAVE_FIX) -> ValueError:
+    return ValueError(f"{str(path)!r} is not a usable ppl_vae checkpoint: {what}; {fix}")
 
 
 def _first_line(err: BaseException) -> str:
@@ -354,14 +355,7 @@ def load(path, *, device=None, factory: str | None = None):
     from ppl_vae.models.build import build, skeleton
 
     dev = _device.resolve(device)
-    obj = read(path)
-    spec, state = obj.get("spec"), obj.get("state_dict")
-    if not isinstance(spec, dict):
-        raise _bad(path, f"its spec is {type(spec).__name__}, not a dict")
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
-    ):
-        raise _bad(path, "its state_dict is missing or holds something other than tensors")
+    spec, state = contents(path, read(path))
     if set(spec) == {FACTORY_KEY}:
         model = _from_factory(path, spec[FACTORY_KEY], factory, state)
         return model.to(dev) if dev is not None else model
@@ -385,9 +379,27 @@ def load(path, *, device=None, factory: str | None = None):
             if not isinstance(err, RuntimeError) or "loading state_dict" in str(err):
                 raise _bad(path, f"its weights do not match its spec ({_first_line(err)})") from None
             # another error: a part that needs real values; the real load below checks
-    model = build(spec)
+    model = load_weights(build(spec), state, path)
+    return model.to(dev) if dev is not None else model
+
+
+def contents(path, obj: dict, *, fix: str = SAVE_FIX) -> tuple[dict, dict]:
+    """``(spec, state_dict)`` of a checkpoint dict read from ``path``; a ValueError naming
+    the field when the spec is not a dict or the state_dict not a dict of tensors."""
+    spec, state = obj.get("spec"), obj.get("state_dict")
+    if not isinstance(spec, dict):
+        raise _bad(path, f"its spec is {type(spec).__name__}, not a dict", fix)
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
+    ):
+        raise _bad(path, "its state_dict is missing or holds something other than tensors", fix)
+    return spec, state
+
+
+def load_weights(model, state: dict, path, *, fix: str = SAVE_FIX):
+    """``model`` with ``state`` loaded; a ValueError naming ``path`` when they do not match."""
     try:
         model.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as err:
-        raise _bad(path, f"its weights do not match its spec ({_first_line(err)})") from None
-    return model.to(dev) if dev is not None else model
+        raise _bad(path, f"its weights do not match its spec ({_first_line(err)})", fix) from None
+    return model

@@ -83,12 +83,15 @@ def plain(obj):
     return obj
 
 
+#: The remedy when a checkpoint to resume from holds something this version cannot use.
+RESUME_FIX = ("the file was edited or written by another version: pass resume=False to train "
+              "afresh from the spec (pv.load(checkpoint) still reads its weights), or resume "
+              "from a checkpoint this version wrote for this model")
+
+
 def _bad_field(checkpoint, field: str, what: str) -> ValueError:
-    return ValueError(
-        f"checkpoint={str(checkpoint)!r}: its training state field {field!r} {what}; the file "
-        "was edited or written by another version: resume=False trains afresh from the "
-        "spec (pv.load(checkpoint) still reads its weights)"
-    )
+    return ValueError(f"checkpoint={str(checkpoint)!r}: its training state field {field!r} "
+                      f"{what}; {RESUME_FIX}")
 
 
 def _is_int(value) -> bool:
@@ -122,6 +125,12 @@ def _check_rng(saved: dict, checkpoint) -> None:
                else type(state).__name__)
         raise _bad_field(checkpoint, "rng", f"is {got}, not torch's CPU generator state "
                                             f"(a uint8 tensor of {size} bytes)")
+    if state is not None:
+        try:  # a scratch generator: the global one is set only when training resumes
+            torch.Generator().set_state(state)
+        except RuntimeError as err:
+            raise _bad_field(checkpoint, "rng", f"holds {size} bytes that are not a generator "
+                                                f"state ({err})") from None
     cuda = saved.get("cuda_rng")
     if cuda is not None and not (isinstance(cuda, (list, tuple)) and all(
             torch.is_tensor(s) and s.dtype == torch.uint8 and s.dim() == 1 for s in cuda)):
@@ -162,6 +171,17 @@ def _check_optimizer(state, params, checkpoint) -> None:
                     for g in state["param_groups"])):
         raise _bad_field(checkpoint, "optimizer", "is not an optimizer state_dict (a dict of "
                                                   "'state' and 'param_groups')")
+    for group in state["param_groups"]:
+        bad = next((k for k, v in group.items() if k != "params" and not _is_setting(k, v)), None)
+        if bad is not None:
+            raise _bad_field(checkpoint, "optimizer", f"has {bad}={group[bad]!r:.40} in a "
+                                                      "parameter group, not a number")
+    for i, buffers in state["state"].items():
+        bad = next((k for k, v in buffers.items() if not (torch.is_tensor(v) or _is_real(v))),
+                   None) if isinstance(buffers, dict) else None
+        if bad is not None:
+            raise _bad_field(checkpoint, "optimizer", f"has {bad}={buffers[bad]!r:.40} for "
+                                                      f"parameter {i!r}, not a tensor or number")
     if params is None:
         return
     params = list(params)
@@ -182,8 +202,24 @@ def _check_optimizer(state, params, checkpoint) -> None:
                                                           f"parameter of shape {shape_of[i]}")
 
 
+def _is_setting(key: str, value) -> bool:
+    """A parameter group's setting: a number (``lr``, ``eps``, ...; a tensor too) or a pair
+    of numbers (``betas``) where :data:`NUMERIC_SETTINGS` says so; else anything plain (a
+    flag, None, a name such as LBFGS's ``line_search_fn``)."""
+    if torch.is_tensor(value) or (_is_real(value) and not isinstance(value, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_real(v) and not isinstance(v, bool) for v in value)
+    return key not in NUMERIC_SETTINGS and (value is None or isinstance(value, (bool, str)))
+
+
 #: Optimizer buffers that have their parameter's shape (Adam, AdamW, ClippedAdam, SGD).
 PARAM_SHAPED = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"}
+#: Parameter-group settings that must be numbers (the others may also be flags or None).
+NUMERIC_SETTINGS = {"lr", "initial_lr", "eps", "weight_decay", "betas", "momentum",
+                    "dampening", "clip_norm", "lrd"}
+#: Fields every version's training state has held (the first wrote exactly these).
+REQUIRED_FIELDS = ("step", "seed", "rng", "optimizer", "columns", "rows")
 #: Fields of a checkpoint's training state and the types they must have (None allowed
 #: where the run had no such thing).
 _FIELD_TYPES = {"options": dict, "scheduler": dict, "best": dict, "overrides": (list, tuple)}
@@ -196,15 +232,21 @@ def check_saved_training(saved_training, checkpoint, *, params=None) -> None:
     ``resume=True``; ``params`` (optional), the model's parameters in the optimizer's
     order, lets the optimizer state's buffers be compared with their shapes. A
     ValueError names the checkpoint and the field: a training state that is not a
-    dict, a step that is not an integer >= 0, an RNG state of the wrong type or
+    dict, a field every version wrote that is missing (step, seed, rng, optimizer,
+    columns, rows), a step that is not an integer >= 0, an RNG state of the wrong type or
     size, history rows that are not numbers (or for steps past the saved step), an
-    optimizer state of another layout or other shapes, a seed outside 0..2**63-1.
+    optimizer state of another layout, other shapes or settings that are not
+    numbers, a seed outside 0..2**63-1.
     """
     if saved_training is None:
         return
     if not isinstance(saved_training, dict):
         raise _bad_field(checkpoint, "training", f"is {type(saved_training).__name__} "
                                                  f"({saved_training!r:.40}), not a dict")
+    missing = [k for k in REQUIRED_FIELDS if k not in saved_training]
+    if missing:
+        raise _bad_field(checkpoint, missing[0], "is missing (every version wrote "
+                                                 f"{', '.join(REQUIRED_FIELDS)})")
     step = saved_training.get("step", 0)
     if not (_is_int(step) and step >= 0):
         raise _bad_field(checkpoint, "step", f"is {step!r}, not an integer >= 0")

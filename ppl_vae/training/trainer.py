@@ -212,7 +212,8 @@ class Trainer:
             self.options_now = options | self._schedule_description()
             return
         saved = ckpt.read(self.checkpoint)
-        if saved["spec"] != model.spec:
+        spec, state = ckpt.contents(self.checkpoint, saved, fix=resume_mod.RESUME_FIX)
+        if spec != model.spec:
             raise ValueError(
                 f"checkpoint={str(self.checkpoint)!r} holds a different model spec: "
                 "resume with the model it was written for, or pass resume=False"
@@ -227,7 +228,7 @@ class Trainer:
                 f"({str(self.checkpoint)!r}): pass steps>={self.start} to continue it, "
                 "or resume=False to train afresh"
             )
-        model.load_state_dict(saved["state_dict"])
+        ckpt.load_weights(model, state, self.checkpoint, fix=resume_mod.RESUME_FIX)
         columns = columns_for(data.x_val is not None, bool(cfg.val_iwae))
         self.build(restore(training.get("columns", []), training.get("rows", []), columns))
         self.options_now = options | self._schedule_description()

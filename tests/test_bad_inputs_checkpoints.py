@@ -1,0 +1,114 @@
+"""Hostile checkpoints for ``pv.fit(..., checkpoint=PATH)`` (issue 24, cases A and B).
+
+A: resuming from a checkpoint whose training state was edited or written by another
+version is a ValueError naming the field, the file, and the remedy (resume=False or a
+checkpoint this version wrote) — before anything trains, and the file is left as it was.
+B: a checkpoint path that could never be written (a folder, a FIFO, a dangling link, a
+path under a file, a folder nobody may write into, not a path at all) is refused before
+training starts, without hanging; a link to a regular file is followed.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import ppl_vae as pv
+from tests.test_bad_inputs import snapshot
+
+X = torch.bernoulli(torch.full((40, 64), 0.5), generator=torch.Generator().manual_seed(0))
+RUN = {"batch_size": 10, "checkpoint_every": 2, "progress": False}
+
+
+def _model():
+    return pv.build("vae", latent_dim=2, decoder={"hidden": [8]}, guide={"hidden": [8]})
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """The dict of a checkpoint that ``pv.fit`` wrote after 4 steps."""
+    path = tmp_path_factory.mktemp("ck") / "c.pt"
+    pv.fit(_model(), X, steps=4, checkpoint=path, **RUN)
+    return torch.load(path, weights_only=True)
+
+
+def _fit(checkpoint, *, resume=False, steps=6):
+    return pv.fit(_model(), X, steps=steps, checkpoint=checkpoint, resume=resume, **RUN)
+
+
+# -- A: the training state ---------------------------------------------------------------
+
+def _training(key, value):
+    return lambda o: o["training"].__setitem__(key, value)
+
+
+def _drop(key, where="training"):
+    return lambda o: (o[where] if where else o).pop(key)
+
+
+def _first_buffers(o):
+    return next(iter(o["training"]["optimizer"]["state"].values()))
+
+
+EDITS = {
+    "rng-wrong-size": (_training("rng", torch.zeros(10, dtype=torch.uint8)),
+                       "'rng' is a torch.uint8 tensor of shape (10,)"),
+    "rng-wrong-type": (_training("rng", [1, 2, 3]), "'rng' is list"),
+    "rng-float": (_training("rng", torch.get_rng_state().float()), "'rng' is a torch.float32"),
+    "rng-bytes-not-a-state": (_training("rng", torch.zeros_like(torch.get_rng_state())),
+                              "'rng' holds 5056 bytes that are not a generator state"),
+    "rows-of-strings": (lambda o: o["training"]["rows"][0].__setitem__(1, "45.0"),
+                        "'rows' row 0 holds '45.0', not a number"),
+    "rows-of-text": (_training("rows", ["a", "b"]), "'rows' row 0 is 'a'"),
+    "step-negative": (_training("step", -1), "'step' is -1, not an integer >= 0"),
+    "step-text": (_training("step", "4"), "'step' is '4'"),
+    "optimizer-other-shapes": (lambda o: _first_buffers(o).__setitem__("exp_avg", torch.zeros(3, 3)),
+                               "'optimizer' has exp_avg of shape (3, 3) for a parameter of shape"),
+    "optimizer-fewer-params": (
+        lambda o: o["training"]["optimizer"]["param_groups"][0].__setitem__("params", [0, 1]),
+        "'optimizer' holds 2 parameters, the model"),
+    "optimizer-buffer-text": (lambda o: _first_buffers(o).__setitem__("step", "x"),
+                              "'optimizer' has step='x' for parameter 0, not a tensor or number"),
+    "optimizer-lr-text": (
+        lambda o: o["training"]["optimizer"]["param_groups"][0].__setitem__("lr", "fast"),
+        "'optimizer' has lr='fast' in a parameter group, not a number"),
+    "optimizer-not-a-state": (_training("optimizer", "adam"), "'optimizer' is not an optimizer"),
+    "training-not-a-dict": (lambda o: o.__setitem__("training", "x"),
+                            "'training' is str ('x'), not a dict"),
+    "training-empty": (lambda o: o.__setitem__("training", {}), "'step' is missing"),
+    "missing-step": (_drop("step"), "'step' is missing"),
+    "missing-rows": (_drop("rows"), "'rows' is missing"),
+    "missing-columns": (_drop("columns"), "'columns' is missing"),
+    "missing-rng": (_drop("rng"), "'rng' is missing"),
+    "missing-optimizer": (_drop("optimizer"), "'optimizer' is missing"),
+    "missing-seed": (_drop("seed"), "'seed' is missing"),
+    "missing-spec": (_drop("spec", None), "its spec is NoneType, not a dict"),
+    "missing-state_dict": (_drop("state_dict", None), "its state_dict is missing"),
+    "weights-other-shapes": (
+        lambda o: o["state_dict"].__setitem__(next(iter(o["state_dict"])), torch.zeros(7)),
+        "its weights do not match its spec"),
+}
+
+
+@pytest.mark.parametrize("case", list(EDITS))
+def test_an_edited_training_state_is_refused_naming_the_field(tmp_path, written, case):
+    edit, words = EDITS[case]
+    obj = copy.deepcopy(written)
+    edit(obj)
+    path = tmp_path / "c.pt"
+    torch.save(obj, path)
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError) as err:
+        _fit(path, resume=True)
+    message = str(err.value)
+    assert words in message and str(path) in message, message
+    assert "another version" in message and "resume=False" in message, message
+    assert snapshot(tmp_path) == before  # nothing written, nothing lost
+
+
+def test_an_unedited_checkpoint_resumes(tmp_path, written):
+    path = tmp_path / "c.pt"
+    torch.save(written, path)
+    assert _fit(path, resume=True).history["step"].tolist() == [1, 2, 3, 4, 5, 6]
