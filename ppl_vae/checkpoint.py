@@ -76,17 +76,26 @@ def check_target(path, *, name: str = "path") -> Path:
 def check_checkpoint_path(path) -> Path:
     """Check ``fit(checkpoint=path)`` before training starts; return it as a Path.
 
-    The refusals of :func:`save` (a folder, a symlink, a FIFO or device, a path under
-    a file), plus a path that is not a string or path-like, and a folder that this
-    process may not write into (checked with ``os.access``: a folder made immutable
-    by its file system's flags is only found at the first write, which raises an
-    OSError naming the path). Each is a ValueError naming ``checkpoint``.
+    A symbolic link is followed: the checkpoint is read from and written (atomically) to
+    the file it names, so the link stays valid; a link to nothing (or a loop) is refused.
+    Then the refusals of :func:`save` (a folder, a FIFO or device, a path under a file),
+    plus a path that is not a string or path-like, and a folder that this process may
+    not write into (``os.access``, which also sees a folder made immutable or a
+    read-only file system). Each is a ValueError naming ``checkpoint``.
     """
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or str(path) == "":
         raise ValueError(
             f"checkpoint={path!r} is invalid: pass a file path such as 'run/checkpoint.pt' "
             "(or None for no checkpoint)"
         )
+    if Path(path).is_symlink():
+        try:
+            path = Path(path).resolve(strict=True)
+        except (OSError, RuntimeError):  # RuntimeError: a loop (Python < 3.13)
+            raise ValueError(
+                f"checkpoint={str(path)!r} is a symbolic link to {os.readlink(path)!r}, which "
+                "does not exist (or loops): pass the path of the real file, or a new file name"
+            ) from None
     path = check_target(path, name="checkpoint")
     folder = next((p for p in path.parents if p.exists()), Path("."))
     if not os.access(folder, os.W_OK | os.X_OK):

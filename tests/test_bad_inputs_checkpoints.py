@@ -11,6 +11,11 @@ training starts, without hanging; a link to a regular file is followed.
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,6 +37,18 @@ def written(tmp_path_factory):
     path = tmp_path_factory.mktemp("ck") / "c.pt"
     pv.fit(_model(), X, steps=4, checkpoint=path, **RUN)
     return torch.load(path, weights_only=True)
+
+
+@pytest.fixture
+def no_hang():
+    """Fail (instead of hanging) when a call blocks, e.g. opening a FIFO."""
+    def timeout(*_):
+        raise TimeoutError("the call blocked")
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
 
 
 def _fit(checkpoint, *, resume=False, steps=6):
@@ -112,3 +129,103 @@ def test_an_unedited_checkpoint_resumes(tmp_path, written):
     path = tmp_path / "c.pt"
     torch.save(written, path)
     assert _fit(path, resume=True).history["step"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+# -- B: the checkpoint path --------------------------------------------------------------
+
+def _fifo(t):
+    os.mkfifo(t / "fifo.pt")
+    return t / "fifo.pt"
+
+
+def _dangling(t):
+    (t / "link.pt").symlink_to(t / "gone.pt")
+    return t / "link.pt"
+
+
+def _loop(t):
+    (t / "a.pt").symlink_to(t / "b.pt")
+    (t / "b.pt").symlink_to(t / "a.pt")
+    return t / "a.pt"
+
+
+def _link_to_folder(t):
+    (t / "runs").mkdir()
+    (t / "link.pt").symlink_to(t / "runs")
+    return t / "link.pt"
+
+
+def _under_file(t):
+    (t / "file.txt").write_text("notes")
+    return t / "file.txt" / "ckpt.pt"
+
+
+def _folder(t):
+    (t / "runs").mkdir()
+    return t / "runs"
+
+
+PATHS = {
+    "folder": (_folder, "is a folder: pass a file path such as"),
+    "fifo": (_fifo, "is not a regular file (a device, FIFO or socket)"),
+    "dangling-link": (_dangling, "is a symbolic link to"),
+    "link-loop": (_loop, "does not exist (or loops)"),
+    "link-to-folder": (_link_to_folder, "is a folder"),
+    "under-a-file": (_under_file, "which is a file, not a folder"),
+    "int": (lambda t: 5, "checkpoint=5 is invalid: pass a file path"),
+    "bytes": (lambda t: b"c.pt", "checkpoint=b'c.pt' is invalid"),
+    "list": (lambda t: ["c.pt"], "checkpoint=['c.pt'] is invalid"),
+    "bool": (lambda t: True, "checkpoint=True is invalid"),
+    "empty": (lambda t: "", "checkpoint='' is invalid"),
+}
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+@pytest.mark.parametrize("case", list(PATHS))
+def test_a_checkpoint_path_that_cannot_be_written_is_refused_before_training(
+        tmp_path, case, resume, no_hang):
+    make, words = PATHS[case]
+    target = make(tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"^checkpoint=") as err:
+        _fit(target, resume=resume)
+    assert words in str(err.value), str(err.value)
+    assert snapshot(tmp_path) == before
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    tool = shutil.which("chattr")
+    return tool is not None and subprocess.run([tool, flag, str(path)],
+                                               check=False, capture_output=True).returncode == 0
+
+
+def _chmod(flag: str, path: Path) -> bool:
+    path.chmod(0o500 if flag == "+i" else 0o700)
+    return os.geteuid() != 0  # root may write into a folder without write permission
+
+
+@pytest.mark.parametrize("lock", [_chattr, _chmod], ids=["immutable", "read-only"])
+def test_a_folder_that_cannot_be_written_is_refused_before_training(tmp_path, lock):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if not lock("+i", folder):
+        lock("-i", folder)
+        pytest.skip("this user may write into the locked folder (root), or chattr is missing")
+    try:
+        with pytest.raises(ValueError, match="is not writable by this user"):
+            _fit(folder / "c.pt")
+    finally:
+        lock("-i", folder)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_link_to_a_file_is_followed_and_stays_a_link(tmp_path, written):
+    real = tmp_path / "run" / "c.pt"
+    real.parent.mkdir()
+    torch.save(written, real)
+    link = tmp_path / "latest.pt"
+    link.symlink_to(real)
+    result = _fit(link, resume=True)
+    assert result.history["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert link.is_symlink() and link.resolve() == real
+    assert pv.checkpoint.read(real)["training"]["step"] == 6
