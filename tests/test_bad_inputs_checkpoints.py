@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -37,18 +36,6 @@ def written(tmp_path_factory):
     path = tmp_path_factory.mktemp("ck") / "c.pt"
     pv.fit(_model(), X, steps=4, checkpoint=path, **RUN)
     return torch.load(path, weights_only=True)
-
-
-@pytest.fixture
-def no_hang():
-    """Fail (instead of hanging) when a call blocks, e.g. opening a FIFO."""
-    def timeout(*_):
-        raise TimeoutError("the call blocked")
-    old = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def _fit(checkpoint, *, resume=False, steps=6):

