@@ -15,8 +15,10 @@ import ppl_vae as pv
 from ppl_vae.cli import main
 from ppl_vae.metrics import check_simulations, rank_counts, rank_uniformity
 from ppl_vae.studies import sbc
-from ppl_vae.study import TrialContext
+from ppl_vae.study import Study, TrialContext
 from tests.test_bad_inputs import snapshot
+
+BUDGET = "PPL_VAE_MEMORY_BUDGET"
 
 # -- C: evaluate --ks ---------------------------------------------------------------------
 
@@ -93,3 +95,38 @@ def test_an_sbc_trial_refuses_before_training(change, words, no_hang):
         sbc.trial({**SMALL_SBC, **change}, TrialContext(seed=0))
     assert words in str(err.value), str(err.value)
     assert sbc._trained.cache_info().currsize == 0  # nothing was trained
+
+
+# -- E: study runs ------------------------------------------------------------------------
+
+def _trial(config, context):
+    return {"value": float(config["a"])}
+
+
+STUDY = Study(name="hostile", trial=_trial, grid=[{"a": 1}, {"a": 2}])
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"retry_failed": "no"}, "retry_failed='no' is invalid: pass True or False"),
+    ({"retry_failed": 1}, "retry_failed=1 is invalid"),
+    ({"retry_failed": None}, "retry_failed=None is invalid"),
+    ({"seeds": 10**12}, "seeds=1000000000000: 2000000000000 trials would take"),
+    ({"seeds": range(10**12)}, "seeds (a list of 1000000000000 seeds)"),
+    ({"seeds": range(10**20)}, "memory budget"),
+    ({"seeds": np.int64(10**12)}, "seeds=1000000000000"),
+], ids=["retry-text", "retry-int", "retry-none", "seeds-count", "seeds-range",
+        "seeds-range-overflow", "seeds-numpy"])
+def test_a_study_run_refuses_before_anything_runs(tmp_path, kwargs, words, no_hang):
+    with pytest.raises(ValueError) as err:
+        pv.study.run(STUDY, out=tmp_path / "out", progress=False, workers=1,
+                     **{"seeds": 1, **kwargs})
+    assert words in str(err.value), str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_seed_list_past_the_budget_is_refused(tmp_path, monkeypatch, no_hang):
+    monkeypatch.setenv(BUDGET, "1M")
+    with pytest.raises(ValueError, match=r"seeds \(a list of 2000 seeds\): 4000 trials would "
+                                         r"take 3\.9 MiB, more than the memory budget"):
+        pv.study.run(STUDY, seeds=list(range(2000)), out=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -56,17 +56,30 @@ def _plain(value):
 TRIAL_BYTES = 1024
 
 
+def _trials_within_budget(what: str, seeds: int, configs: int) -> None:
+    within_budget(f"{what}: {seeds * configs} trials", seeds * configs * TRIAL_BYTES,
+                  memory_budget(), "pass fewer seeds", option=False)
+
+
+def _length(seeds) -> int:
+    try:
+        return len(seeds)
+    except OverflowError:  # a range longer than 2**63 - 1
+        return 2**63
+
+
 def _check_seeds(argument: str, seeds, *, configs: int = 1) -> list[int]:
     if isinstance(seeds, np.ndarray):
         seeds = seeds.item() if seeds.ndim == 0 else list(seeds)
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
         n = positive_int(argument, seeds, fix="pass a number of seeds >= 1")
-        within_budget(f"{argument}={n}: {n * configs} trials", n * configs * TRIAL_BYTES,
-                      memory_budget(), "pass fewer seeds", option=False)
+        _trials_within_budget(f"{argument}={n}", n, configs)
         return list(range(n))
 
-    ok = isinstance(seeds, Sequence | range) and not isinstance(seeds, str) and len(seeds) > 0
-    if ok:
+    ok = isinstance(seeds, Sequence | range) and not isinstance(seeds, str) and _length(seeds) > 0
+    if ok:  # the size first: a list as long as a huge count is refused before it is read
+        n = _length(seeds)
+        _trials_within_budget(f"{argument} (a list of {n} seeds)", n, configs)
         ok = all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
             for s in seeds
