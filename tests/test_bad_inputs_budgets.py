@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import ppl_vae as pv
 from ppl_vae.cli import main
@@ -130,3 +131,44 @@ def test_a_seed_list_past_the_budget_is_refused(tmp_path, monkeypatch, no_hang):
                                          r"take 3\.9 MiB, more than the memory budget"):
         pv.study.run(STUDY, seeds=list(range(2000)), out=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+# -- F: a local guide over many rows ------------------------------------------------------
+
+def _local(**guide):
+    return pv.build("vae", data_dim=1, latent_dim=2, decoder={"hidden": [4]},
+                    guide={"kind": "local", **guide})
+
+
+@pytest.mark.parametrize("rows, budget, covariance", [
+    (50_000_000, "1G", "diagonal"),  # the case: 3 GiB of parameters to train
+    (100_000, "1M", "diagonal"),
+    (20_000, "1M", "full"),
+], ids=["5e7-rows-1G", "1e5-rows-1M", "full-covariance"])
+def test_fit_refuses_a_local_guide_past_the_budget_before_allocating(
+        monkeypatch, rows, budget, covariance, no_hang):
+    monkeypatch.setenv(BUDGET, budget)
+    model = _local(covariance=covariance)
+    with pytest.raises(ValueError) as err:
+        pv.fit(model, torch.zeros(rows, 1), steps=1, batch_size=100, progress=False)
+    message = str(err.value)
+    assert f"guide 'local' with parameters for {rows} datapoints" in message, message
+    assert "more than the memory budget" in message and "amortized guide" in message
+    assert model.q.num_data == 0  # refused before the parameters were made
+
+
+def test_fit_local_guide_refuses_rows_past_the_budget(monkeypatch, no_hang):
+    monkeypatch.setenv(BUDGET, "1M")
+    model = pv.build("vae", data_dim=1, latent_dim=2, decoder={"hidden": [4]},
+                     guide={"hidden": [4]})
+    with pytest.raises(ValueError, match=r"num_particles=1 for 100000 row\(s\) .* pass fewer "
+                                         r"rows \(fit the local guide in parts\)"):
+        pv.infer.fit_local_guide(model, torch.zeros(100_000, 1), steps=1)
+
+
+def test_a_local_guide_within_the_budget_still_trains(monkeypatch):
+    monkeypatch.setenv(BUDGET, "1M")
+    model = _local()
+    pv.fit(model, torch.bernoulli(torch.full((200, 1), 0.5)), steps=2, batch_size=50,
+           progress=False)
+    assert model.q.num_data == 200
