@@ -23,7 +23,8 @@ import ppl_vae as pv
 from tests.test_bad_inputs import snapshot
 
 X = torch.bernoulli(torch.full((40, 64), 0.5), generator=torch.Generator().manual_seed(0))
-RUN = {"batch_size": 10, "checkpoint_every": 2, "progress": False}
+RUN = {"batch_size": 10, "checkpoint_every": 2, "progress": False, "x_val": X[:5],
+       "eval_every": 2, "lr_schedule": {"kind": "StepLR", "step_size": 2, "gamma": 0.5}}
 
 
 def _model():
@@ -56,6 +57,15 @@ def _first_buffers(o):
     return next(iter(o["training"]["optimizer"]["state"].values()))
 
 
+def _weights_edited(o):
+    o["state_dict"]["prior._zero"] = torch.zeros(7)
+    o["training"]["best"] = None
+
+
+def _best_tensor(o, value):
+    o["training"]["best"]["state"]["prior._zero"] = value
+
+
 EDITS = {
     "rng-wrong-size": (_training("rng", torch.zeros(10, dtype=torch.uint8)),
                        "'rng' is a torch.uint8 tensor of shape (10,)"),
@@ -79,6 +89,29 @@ EDITS = {
         lambda o: o["training"]["optimizer"]["param_groups"][0].__setitem__("lr", "fast"),
         "'optimizer' has lr='fast' in a parameter group, not a number"),
     "optimizer-not-a-state": (_training("optimizer", "adam"), "'optimizer' is not an optimizer"),
+    "optimizer-buffer-dtype": (
+        lambda o: _first_buffers(o).__setitem__("exp_avg", _first_buffers(o)["exp_avg"].long()),
+        "'optimizer' has exp_avg of dtype torch.int64, not floating point"),
+    "optimizer-extra-group": (
+        lambda o: o["training"]["optimizer"]["param_groups"].append(
+            dict(o["training"]["optimizer"]["param_groups"][0], params=[])),
+        "'optimizer' has param_groups of 2 items, where this version keeps 1"),
+    "scheduler-text-epoch": (lambda o: o["training"]["scheduler"].__setitem__("last_epoch", "x"),
+                             "'scheduler' has last_epoch='x', where this version keeps a number"),
+    "scheduler-text-gamma": (lambda o: o["training"]["scheduler"].__setitem__("gamma", "x"),
+                             "'scheduler' has gamma='x'"),
+    "scheduler-no-rates": (lambda o: o["training"]["scheduler"].__setitem__("base_lrs", []),
+                           "'scheduler' has base_lrs of 0 items, where this version keeps 1"),
+    "scheduler-not-a-dict": (_training("scheduler", "x"), "'scheduler' is str, not dict"),
+    "best-other-shapes": (lambda o: _best_tensor(o, torch.zeros(3)),
+                          "'best' has 'prior._zero' of shape (3,), the checkpoint's weights (2,)"),
+    "best-missing-tensor": (lambda o: o["training"]["best"]["state"].pop("prior._zero"),
+                            "'best' holds other tensors than the checkpoint's weights"),
+    "best-value-text": (lambda o: o["training"]["best"].__setitem__("value", "high"),
+                        "'best' is not a best-validation record"),
+    "overrides-garbage": (_training("overrides", [1, "x"]), "'overrides' holds 1, not a record"),
+    "columns-repeated": (lambda o: o["training"]["columns"].__setitem__(1, "step"),
+                         "'columns' is ['step', 'step'"),
     "training-not-a-dict": (lambda o: o.__setitem__("training", "x"),
                             "'training' is str ('x'), not a dict"),
     "training-empty": (lambda o: o.__setitem__("training", {}), "'step' is missing"),
@@ -90,9 +123,9 @@ EDITS = {
     "missing-seed": (_drop("seed"), "'seed' is missing"),
     "missing-spec": (_drop("spec", None), "its spec is NoneType, not a dict"),
     "missing-state_dict": (_drop("state_dict", None), "its state_dict is missing"),
-    "weights-other-shapes": (
-        lambda o: o["state_dict"].__setitem__(next(iter(o["state_dict"])), torch.zeros(7)),
-        "its weights do not match its spec"),
+    "weights-other-shapes": (_weights_edited, "its weights do not match its spec"),
+    "weights-other-than-best": (lambda o: o["state_dict"].__setitem__("prior._zero", torch.zeros(7)),
+                                "'best' has 'prior._zero' of shape (2,), the checkpoint's weights"),
 }
 
 

@@ -102,9 +102,10 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real)  # bool included: the 'diverged' column
 
 
-def _check_best(best, checkpoint) -> None:
+def _check_best(best, checkpoint, weights=None) -> None:
     """The best-validation record: value (a number), step/stopped (None or an int), bad
-    (an int >= 0), state (None or a state_dict of tensors)."""
+    (an int >= 0), state (None or a state_dict of tensors: with ``weights``, the same
+    names and shapes as those)."""
     if best is None:
         return
     ok = (_is_real(best.get("value", 0.0)) and _is_int(best.get("bad", 0)) and best.get("bad", 0) >= 0
@@ -114,6 +115,55 @@ def _check_best(best, checkpoint) -> None:
     if not ok or set(best) - {"value", "step", "state", "bad", "stopped"}:
         raise _bad_field(checkpoint, "best", "is not a best-validation record (value, step, "
                                              "state, bad, stopped)")
+    if best.get("state") is not None and weights is not None:
+        _same_shapes(best["state"], weights, checkpoint, "best", "the checkpoint's weights")
+
+
+def _same_shapes(tensors: dict, reference: dict, checkpoint, field: str, what: str) -> None:
+    """Refuse ``tensors`` unless they have the names and shapes of ``reference``."""
+    if set(tensors) != set(reference):
+        odd = min(map(str, set(tensors) ^ set(reference)))
+        raise _bad_field(checkpoint, field, f"holds other tensors than {what} (e.g. {odd!r})")
+    for name, value in tensors.items():
+        if value.shape != reference[name].shape:
+            raise _bad_field(checkpoint, field, f"has {name!r} of shape {tuple(value.shape)}, "
+                                                f"{what} {tuple(reference[name].shape)}")
+
+
+#: The kinds of value a saved state is compared on, and their names in messages.
+_KINDS = {bool: "a flag", (numbers.Real, torch.Tensor): "a number", str: "a name",
+          dict: "a table", (list, tuple): "a list"}
+
+
+def _layout_error(saved, fresh, where: str = "") -> str | None:
+    """Where ``saved`` (a state read from a file) departs from ``fresh`` (the same object's
+    state now): a number, flag or name where it has another, a list of another length.
+    Keys only one side has, and None on either side, are let be (torch keeps the rest)."""
+    if saved is None or fresh is None:
+        return None
+    if isinstance(fresh, dict) and isinstance(saved, dict):
+        return next((e for k in fresh if k in saved
+                     if (e := _layout_error(saved[k], fresh[k], f"{where}.{k}".lstrip(".")))),
+                    None)
+    if isinstance(fresh, (list, tuple)) and isinstance(saved, (list, tuple)):
+        if len(saved) != len(fresh):
+            return f"has {where} of {len(saved)} items, where this version keeps {len(fresh)}"
+        return next((e for i, (a, b) in enumerate(zip(saved, fresh))
+                     if (e := _layout_error(a, b, f"{where}[{i}]"))), None)
+    kind = next((k for k in _KINDS if isinstance(fresh, k)), None)
+    if kind is None or (isinstance(saved, kind) and isinstance(saved, bool) == isinstance(fresh, bool)):
+        return None
+    return f"has {where}={saved!r:.40}, where this version keeps {_KINDS[kind]}"
+
+
+def load_state(target, saved: dict, checkpoint, field: str) -> None:
+    """``target.load_state_dict(saved)`` (an optimizer or a schedule built for the run
+    resumed) once ``saved`` has the layout of ``target``'s own state; else a ValueError
+    naming ``field``, before torch would fail on it (at load or at a later step)."""
+    error = _layout_error(saved, target.state_dict())
+    if error is not None:
+        raise _bad_field(checkpoint, field, error)
+    target.load_state_dict(saved)
 
 
 def _check_rng(saved: dict, checkpoint) -> None:
@@ -145,9 +195,9 @@ def _check_history(saved: dict, step: int, checkpoint) -> None:
     if not rows:
         return
     if not (isinstance(columns, (list, tuple)) and columns and all(isinstance(c, str) for c in columns)
-            and {"step", "loss", "time"} <= set(columns)):
-        raise _bad_field(checkpoint, "columns", f"is {columns!r}, not a list of column names "
-                                                "with step, loss and time")
+            and {"step", "loss", "time"} <= set(columns) and len(set(columns)) == len(columns)):
+        raise _bad_field(checkpoint, "columns", f"is {columns!r:.120}, not a list of distinct "
+                                                "column names with step, loss and time")
     for i, row in enumerate(rows):
         if not isinstance(row, (list, tuple)) or len(row) != len(columns):
             raise _bad_field(checkpoint, "rows", f"row {i} is {row!r:.80}, not {len(columns)} "
@@ -200,6 +250,9 @@ def _check_optimizer(state, params, checkpoint) -> None:
                 got = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
                 raise _bad_field(checkpoint, "optimizer", f"has {key} of shape {got} for a "
                                                           f"parameter of shape {shape_of[i]}")
+            if not value.is_floating_point():
+                raise _bad_field(checkpoint, "optimizer", f"has {key} of dtype {value.dtype}, "
+                                                          "not floating point")
 
 
 def _is_setting(key: str, value) -> bool:
@@ -225,18 +278,20 @@ REQUIRED_FIELDS = ("step", "seed", "rng", "optimizer", "columns", "rows")
 _FIELD_TYPES = {"options": dict, "scheduler": dict, "best": dict, "overrides": (list, tuple)}
 
 
-def check_saved_training(saved_training, checkpoint, *, params=None) -> None:
+def check_saved_training(saved_training, checkpoint, *, params=None, weights=None) -> None:
     """Refuse a checkpoint's training state that resuming could not use, before any of it is.
 
     ``saved_training`` is the ``"training"`` entry of a checkpoint read for
     ``resume=True``; ``params`` (optional), the model's parameters in the optimizer's
-    order, lets the optimizer state's buffers be compared with their shapes. A
+    order, lets the optimizer state's buffers be compared with their shapes, and
+    ``weights`` (optional, the checkpoint's state_dict) the best model's tensors. A
     ValueError names the checkpoint and the field: a training state that is not a
     dict, a field every version wrote that is missing (step, seed, rng, optimizer,
     columns, rows), a step that is not an integer >= 0, an RNG state of the wrong type or
     size, history rows that are not numbers (or for steps past the saved step), an
     optimizer state of another layout, other shapes or settings that are not
-    numbers, a seed outside 0..2**63-1.
+    numbers, a seed outside 0..2**63-1, a best model of other tensors, overrides that
+    are not records of a step and its changes.
     """
     if saved_training is None:
         return
@@ -258,7 +313,13 @@ def check_saved_training(saved_training, checkpoint, *, params=None) -> None:
         if value is not None and not isinstance(value, kind):
             raise _bad_field(checkpoint, field, f"is {type(value).__name__}, not "
                                                 f"{getattr(kind, '__name__', 'a list')}")
+    bad = next((o for o in saved_training.get("overrides") or [] if not (
+        isinstance(o, dict) and _is_int(o.get("step")) and isinstance(o.get("changed"), dict))),
+        None)
+    if bad is not None:
+        raise _bad_field(checkpoint, "overrides", f"holds {bad!r:.40}, not a record of a step "
+                                                  "and its changed options")
     _check_rng(saved_training, checkpoint)
-    _check_best(saved_training.get("best"), checkpoint)
+    _check_best(saved_training.get("best"), checkpoint, weights)
     _check_history(saved_training, int(step), checkpoint)
     _check_optimizer(saved_training.get("optimizer"), params, checkpoint)

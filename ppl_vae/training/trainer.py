@@ -219,7 +219,7 @@ class Trainer:
                 "resume with the model it was written for, or pass resume=False"
             )
         resume_mod.check_saved_training(saved.get("training"), self.checkpoint,
-                                        params=list(model.parameters()))
+                                        params=list(model.parameters()), weights=state)
         training = self.saved_training = saved.get("training") or {}
         self.start = int(training.get("step", 0))
         if cfg.steps < self.start:
@@ -251,13 +251,13 @@ class Trainer:
         diff = self.diff = resume_mod.check(saved_options, self.options_now, resume=mode,
                                             checkpoint=self.checkpoint)
         if training.get("optimizer") is not None and resume_mod.keeps_state(diff, "optimizer"):
-            self.opt.load_state_dict(training["optimizer"])
+            resume_mod.load_state(self.opt, training["optimizer"], self.checkpoint, "optimizer")
             for group in self.opt.param_groups:  # an overridden lr replaces the saved one
                 if "lr" in diff:
                     group["lr"] = group["initial_lr"] = self.config.lr
         schedule = training.get("scheduler")
         if self.scheduler is not None and schedule is not None and resume_mod.keeps_state(diff, "schedule"):
-            self.scheduler.load_state_dict(schedule)
+            resume_mod.load_state(self.scheduler, schedule, self.checkpoint, "scheduler")
         if training.get("best") is not None and "validation" not in diff:
             self.best = Best(**training["best"])
         if diff and self.config.stopping is not None and "early_stopping" in diff:
