@@ -76,17 +76,26 @@ def check_target(path, *, name: str = "path") -> Path:
 def check_checkpoint_path(path) -> Path:
     """Check ``fit(checkpoint=path)`` before training starts; return it as a Path.
 
-    The refusals of :func:`save` (a folder, a symlink, a FIFO or device, a path under
-    a file), plus a path that is not a string or path-like, and a folder that this
-    process may not write into (checked with ``os.access``: a folder made immutable
-    by its file system's flags is only found at the first write, which raises an
-    OSError naming the path). Each is a ValueError naming ``checkpoint``.
+    A symbolic link is followed: the checkpoint is read from and written (atomically) to
+    the file it names, so the link stays valid; a link to nothing (or a loop) is refused.
+    Then the refusals of :func:`save` (a folder, a FIFO or device, a path under a file),
+    plus a path that is not a string or path-like, and a folder that this process may
+    not write into (``os.access``, which also sees a folder made immutable or a
+    read-only file system). Each is a ValueError naming ``checkpoint``.
     """
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or str(path) == "":
         raise ValueError(
             f"checkpoint={path!r} is invalid: pass a file path such as 'run/checkpoint.pt' "
             "(or None for no checkpoint)"
         )
+    if Path(path).is_symlink():
+        try:
+            path = Path(path).resolve(strict=True)
+        except (OSError, RuntimeError):  # RuntimeError: a loop (Python < 3.13)
+            raise ValueError(
+                f"checkpoint={str(path)!r} is a symbolic link to {os.readlink(path)!r}, which "
+                "does not exist (or loops): pass the path of the real file, or a new file name"
+            ) from None
     path = check_target(path, name="checkpoint")
     folder = next((p for p in path.parents if p.exists()), Path("."))
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -310,11 +319,12 @@ def _unregistered(spec: dict) -> str | None:
     return None
 
 
-def _bad(path, what: str) -> ValueError:
-    return ValueError(
-        f"{str(path)!r} is not a usable ppl_vae checkpoint: {what}; save models with "
-        "pv.save(model, path) and do not edit the file"
-    )
+#: The remedy of :func:`_bad` (training passes its own: resume=False).
+SAVE_FIX = "save models with pv.save(model, path) and do not edit the file"
+
+
+def _bad(path, what: str, fix: str = SAVE_FIX) -> ValueError:
+    return ValueError(f"{str(path)!r} is not a usable ppl_vae checkpoint: {what}; {fix}")
 
 
 def _first_line(err: BaseException) -> str:
@@ -354,14 +364,7 @@ def load(path, *, device=None, factory: str | None = None):
     from ppl_vae.models.build import build, skeleton
 
     dev = _device.resolve(device)
-    obj = read(path)
-    spec, state = obj.get("spec"), obj.get("state_dict")
-    if not isinstance(spec, dict):
-        raise _bad(path, f"its spec is {type(spec).__name__}, not a dict")
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
-    ):
-        raise _bad(path, "its state_dict is missing or holds something other than tensors")
+    spec, state = contents(path, read(path))
     if set(spec) == {FACTORY_KEY}:
         model = _from_factory(path, spec[FACTORY_KEY], factory, state)
         return model.to(dev) if dev is not None else model
@@ -385,9 +388,27 @@ def load(path, *, device=None, factory: str | None = None):
             if not isinstance(err, RuntimeError) or "loading state_dict" in str(err):
                 raise _bad(path, f"its weights do not match its spec ({_first_line(err)})") from None
             # another error: a part that needs real values; the real load below checks
-    model = build(spec)
+    model = load_weights(build(spec), state, path)
+    return model.to(dev) if dev is not None else model
+
+
+def contents(path, obj: dict, *, fix: str = SAVE_FIX) -> tuple[dict, dict]:
+    """``(spec, state_dict)`` of a checkpoint dict read from ``path``; a ValueError naming
+    the field when the spec is not a dict or the state_dict not a dict of tensors."""
+    spec, state = obj.get("spec"), obj.get("state_dict")
+    if not isinstance(spec, dict):
+        raise _bad(path, f"its spec is {type(spec).__name__}, not a dict", fix)
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
+    ):
+        raise _bad(path, "its state_dict is missing or holds something other than tensors", fix)
+    return spec, state
+
+
+def load_weights(model, state: dict, path, *, fix: str = SAVE_FIX):
+    """``model`` with ``state`` loaded; a ValueError naming ``path`` when they do not match."""
     try:
         model.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as err:
-        raise _bad(path, f"its weights do not match its spec ({_first_line(err)})") from None
-    return model.to(dev) if dev is not None else model
+        raise _bad(path, f"its weights do not match its spec ({_first_line(err)})", fix) from None
+    return model

@@ -1,3 +1,5 @@
+import signal
+
 import pyro
 import pytest
 import torch
@@ -27,3 +29,15 @@ def linear():
     import ppl_vae as pv
 
     return pv.data.load("linear_gaussian", data_dim=4, latent_dim=1, n=200)
+
+
+@pytest.fixture
+def no_hang():
+    """Fail (instead of hanging) when a call blocks or loops: a TimeoutError after 60 s."""
+    def timeout(*_):
+        raise TimeoutError("the call did not return within 60 s")
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

@@ -94,8 +94,7 @@ def test_a_written_state_passes(written):
     saved, params = written
     check_saved_training(saved, "c.pt", params=params)
     check_saved_training(saved, "c.pt")
-    check_saved_training(None, "c.pt")
-    check_saved_training({}, "c.pt")  # a checkpoint saved by pv.save has no training state
+    check_saved_training(None, "c.pt")  # a checkpoint saved by pv.save has no training state
 
 
 # -- the checkpoint path ------------------------------------------------------------------
@@ -106,8 +105,7 @@ def _fifo(t):
 
 
 def _link(t):
-    (t / "real.pt").write_bytes(b"")
-    (t / "link.pt").symlink_to(t / "real.pt")
+    (t / "link.pt").symlink_to(t / "nothing.pt")  # a link to a file is followed
     return t / "link.pt"
 
 
@@ -118,7 +116,7 @@ def _under_file(t):
 
 @pytest.mark.parametrize("make, words", [
     (lambda t: t, ["is a folder", "model.pt"]),
-    (_link, ["link.pt", "symbolic link"]),
+    (_link, ["link.pt", "symbolic link to", "does not exist"]),
     (_fifo, ["fifo", "not a regular file"]),
     (_under_file, ["afile", "which is a file, not a folder"]),
     (lambda t: 5, ["checkpoint=5 is invalid", "run/checkpoint.pt"]),
@@ -130,18 +128,6 @@ def test_checkpoint_paths_that_cannot_be_written_are_refused(tmp_path, make, wor
         ckpt.check_checkpoint_path(make(tmp_path))
     assert all(w in str(err.value) for w in words), str(err.value)
     assert str(err.value).startswith("checkpoint=")
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_a_read_only_folder_is_refused(tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(ValueError, match="is not writable by this user"):
-            ckpt.check_checkpoint_path(folder / "c.pt")
-    finally:
-        folder.chmod(0o700)
 
 
 def test_good_checkpoint_paths_pass(tmp_path):

@@ -19,6 +19,7 @@ from pyro.infer import Trace_ELBO
 
 from ppl_vae import _checks, _runtime, _seed
 from ppl_vae.infer import _program, local_flow
+from ppl_vae.infer.importance import check_budget
 from ppl_vae.infer.latent_space import _View, moments, start_point
 from ppl_vae.math import MIN_SCALE, inverse_softplus, softplus_scale
 
@@ -225,6 +226,8 @@ def fit_local_guide(
     with _seed.seeded(seed):
         view = _View(model, x, y, guide=guide, require_guide=False,
                      guide_optional=True, **options)
+        check_budget("num_particles", num_particles, view.x,  # every row at every step
+                     fix="pass fewer rows (fit the local guide in parts) or num_particles")
         if init == "prior":
             view.guide_site = None
         local = _start(view, kind)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ppl_vae._checks import positive_int, real_array
+from ppl_vae._checks import memory_budget, positive_int, real_array, within_budget
 from ppl_vae.metrics import _arrays
 
 
@@ -58,11 +58,20 @@ def sbc_ranks(truth, draws) -> np.ndarray:
     return (draws < truth[None]).sum(axis=0).astype(np.int64)
 
 
-def _bins(num_draws: int, n: int, bins) -> int:
+#: Arrays of one value per bin besides the counts (bin starts, widths, expected, edges).
+BIN_ARRAYS = 4
+
+
+def _bins(num_draws: int, n: int, bins, columns: int = 1) -> int:
+    """The number of bins (``bins``, or the default for ``n`` simulations); a ValueError
+    when their ``[bins, columns]`` counts and per-bin arrays exceed the memory budget."""
     if bins is None:  # about ten expected counts per bin, at most 20 bins
         return int(max(2, min(num_draws + 1, 20, n // 10)))
-    return positive_int("bins", bins, minimum=2, maximum=num_draws + 1,
+    bins = positive_int("bins", bins, minimum=2, maximum=num_draws + 1,
                         fix=f"pass an integer 2 <= bins <= num_draws + 1 = {num_draws + 1}")
+    within_budget(f"bins={bins} (for {columns} coordinate(s))", 8 * bins * (columns + BIN_ARRAYS),
+                  memory_budget(), "pass fewer bins (about N / 10 for N simulations)", option=False)
+    return bins
 
 
 def _ranks(ranks, num_draws) -> tuple[np.ndarray, int]:
@@ -139,9 +148,9 @@ def rank_counts(ranks, *, num_draws: int, bins: int | None = None) -> dict[str, 
     ([1, 1, 1, 1], [1.0, 1.0, 1.0, 1.0])
     """
     ranks, num_draws = _ranks(ranks, num_draws)
-    bins = _bins(num_draws, len(ranks), bins)
+    bins = _bins(num_draws, len(ranks), bins, ranks.shape[1])
     which = ranks * bins // (num_draws + 1)  # [N, L]
-    counts = np.stack([(which == b).sum(axis=0) for b in range(bins)])  # [bins, L]
+    counts = np.stack([np.bincount(w, minlength=bins) for w in which.T], axis=1)  # [bins, L]
     width = _bin_widths(num_draws, bins)
     expected = len(ranks) * width / (num_draws + 1)
     edges = np.concatenate([[0.0], np.cumsum(width)]) - 0.5
@@ -179,9 +188,9 @@ def rank_uniformity(ranks, *, num_draws: int, bins: int | None = None) -> pd.Dat
     [0.0, 9.0, 1.0]
     """
     ranks, num_draws = _ranks(ranks, num_draws)
+    check_simulations(len(ranks), num_draws=num_draws, bins=bins)  # before any counting
     hist = rank_counts(ranks, num_draws=num_draws, bins=bins)
     counts, expected = hist["counts"], hist["expected"]
-    check_simulations(len(ranks), num_draws=num_draws, bins=len(expected))
     chi2, p = stats.chisquare(counts, f_exp=np.broadcast_to(expected[:, None], counts.shape),
                               axis=0)
     u = np.asarray(ranks, dtype=np.float64) / num_draws  # [N, L] in [0, 1]

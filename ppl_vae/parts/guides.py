@@ -85,6 +85,10 @@ class ConvGuide(AmortizedGuide):
         self.net = conv.ConvEncoder(shape, channels, hidden, out_dim, activation, where="guide")
 
 
+#: Copies of a local guide's parameters while training: values, gradients, Adam's moments.
+LOCAL_COPIES = 4
+
+
 @register("guide", "local")
 class LocalGuide(Guide):
     """q(z | θᵢ): free variational parameters for every training datapoint.
@@ -116,8 +120,17 @@ class LocalGuide(Guide):
         self.raw = nn.Parameter(raw)
 
     def initialize(self, x):
-        if self.num_data != x.shape[0]:
-            self.resize(x.shape[0])
+        """Parameters for the ``len(x)`` training points; a ValueError, before any is
+        allocated, when training them (values, gradients and Adam's two moments:
+        :data:`LOCAL_COPIES`) would exceed the memory budget."""
+        n, width = x.shape[0], self.latent_dim + _num_raw(self.latent_dim, self.covariance)
+        _checks.within_budget(
+            f"guide 'local' with parameters for {n} datapoints ({width} values each)",
+            LOCAL_COPIES * n * width * self.loc.element_size(), _checks.memory_budget(),
+            "train on fewer rows, or use an amortized guide (an encoder, whose size does not "
+            "grow with the data: guide={'kind': 'amortized'})", option=False)
+        if self.num_data != n:
+            self.resize(n)
 
     def fits(self, x) -> bool:
         """True when the guide holds parameters for exactly ``len(x)`` datapoints."""

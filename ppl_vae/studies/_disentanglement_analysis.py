@@ -24,11 +24,11 @@ AGREEMENT_METRICS = ("betavae_score", "factorvae_score", "mig", "dci_disentangle
 LABELS = {"vae": "VAE", "beta_vae": "β-VAE", "tcvae": "β-TCVAE", "dip_vae_i": "DIP-VAE-I",
           "dip_vae_ii": "DIP-VAE-II", "annealed_vae": "AnnealedVAE", "factor_vae": "FactorVAE"}
 #: Published MIG ordering of the families' best results on dSprites (Lin et al. 2020,
-#: InfoGAN-CR, Table 1; shared/references.md): β-TCVAE 0.45, β-VAE 0.21, FactorVAE 0.15,
+#: InfoGAN-CR, Table 1): β-TCVAE 0.45, β-VAE 0.21, FactorVAE 0.15,
 #: VAE 0.10.
 PUBLISHED_MIG_ORDER = ("tcvae", "beta_vae", "factor_vae", "vae")
 LOCATELLO = "Locatello et al. (2019)"
-#: The shared/references.md rows on disentanglement_lib, printed beside the agreement table.
+#: Published settings and figures on disentanglement_lib, printed beside the agreement table.
 PUBLISHED = (
     "disentanglement_lib (Locatello et al. 2019): MIG on 10,000 training points with 20 "
     "bins; 10 latents, batch 64, 300,000 steps, Adam lr 1e-4, Bernoulli loss; β-VAE β ∈ "
@@ -229,7 +229,7 @@ def analyze(df: pd.DataFrame, out_dir, families: dict) -> str:
         "(every configuration and seed); `agreement.csv` holds it tidy (`metric_a, "
         "metric_b, rho, p_value, n_trials`), `agreement.png` draws it.", "",
         markdown_table(matrix.reset_index(names="metric"), floatfmt=".2f"), "",
-        "Published, beside it (shared/references.md):", "",
+        "Published, beside it:", "",
         *[f"- {line}" for line in PUBLISHED], "",
         "### Which published findings reproduce", "",
         f"Computed from this run's trials (`claims.csv`): {len(held)} of {testable} "

@@ -254,7 +254,7 @@ reproduces.
 """
 
 #: Published dSprites MIG, "best reported result for each baseline" (InfoGAN-CR, Lin et
-#: al. 2020, Table 1; shared/references.md). Locatello et al. publish figures, not tables.
+#: al. 2020, Table 1). Locatello et al. publish figures, not tables.
 _MIG_SOURCE = "dSprites MIG, best reported per baseline (Lin et al. 2020, InfoGAN-CR, Table 1)"
 _MIG_NOTE = ("which paper each value comes from is not stated; users of public β-TCVAE code "
              "report 1e-3 to 1e-2 (YannDubs/disentangling-vae issue 52)")

@@ -5,8 +5,8 @@ summaries, figures and a report to ``<out>/<study>/``; see :mod:`ppl_vae.study.c
 """
 
 from .analysis import paired_comparison, summarize
-from .core import SIZES, Study, available_studies, get_study, run
 from .context import TrialContext
+from .core import SIZES, Study, available_studies, get_study, run
 from .executors import trial_device
 from .ray_executor import start_local_ray
 from .references import Reference
@@ -15,6 +15,7 @@ __all__ = [
     "SIZES",
     "Reference",
     "Study",
+    "TrialContext",
     "available_studies",
     "get_study",
     "paired_comparison",
@@ -22,5 +23,4 @@ __all__ = [
     "start_local_ray",
     "summarize",
     "trial_device",
-    "TrialContext",
 ]

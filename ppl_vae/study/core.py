@@ -33,14 +33,12 @@ from tqdm.auto import tqdm
 
 from .._checks import (
     flag,
-    folder_path,
     one_of,
     positive_int,
 )
-from . import executors, ray_executor
-from . import _claims
+from . import _claims, executors, ray_executor
 from ._claims import Claims
-from ._inputs import _check_grid, _check_seeds
+from ._inputs import _check_grid, _check_out, _check_placement, _check_seeds
 from .context import ContextTrial
 from .references import Reference, check_references
 from .report import write_outputs
@@ -474,30 +472,6 @@ def run(
     if len(left):
         warnings.warn(f"study {study.name!r}: {_claims.claimed_text(left)}", stacklevel=2)
     return df
-
-
-def _check_placement(executor, address, device, gpus_per_trial):
-    """``(device, gpus_per_trial)`` checked against the executor."""
-    one_of("executor", executor, executors.EXECUTORS)
-    if address is not None and executor != "ray":
-        raise ValueError(
-            f"address={address!r} is only used with executor='ray': pass executor='ray' "
-            "or drop address"
-        )
-    device = executors.check_device(device, executor=executor)
-    gpus_per_trial = executors.check_gpus_per_trial(gpus_per_trial)
-    if gpus_per_trial is not None and (executor != "ray" or device in (None, "cpu")):
-        raise ValueError(
-            f"gpus_per_trial={gpus_per_trial} is only used by Ray trials on CUDA: pass "
-            "executor='ray' with device='cuda' or 'auto', or drop gpus_per_trial"
-        )
-    return device, gpus_per_trial
-
-
-def _check_out(out, name: str) -> Path:
-    """``out/name``, refused when a file stands where a folder of it must be."""
-    return folder_path("out", out, fix="pass a folder for the results",
-                       inner=f"{name}/trials") / name
 
 
 def _compute_seconds(jobs: list[dict], records: dict[str, dict]) -> float:

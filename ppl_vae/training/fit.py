@@ -77,7 +77,9 @@ def fit(
         Written atomically every ``checkpoint_every`` steps and at the end; stale
         temporary files of an interrupted write (``<name>.*.tmp``) are removed at
         the start. With ``x_val`` the best model so far is also kept at
-        ``<stem>.best.pt``.
+        ``<stem>.best.pt``. A symbolic link is followed to its file; a folder, a
+        FIFO or device, a dangling link and a folder that cannot be written are
+        refused before training starts.
     resume : False, True or "override"
         ``True`` continues from ``checkpoint`` (if it exists) up to ``steps``: every
         option that decides the numbers (seed, lr, batch size, objective, optimizer,

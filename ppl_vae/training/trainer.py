@@ -213,13 +213,15 @@ class Trainer:
             self.options_now = options | self._schedule_description()
             return
         saved = ckpt.read(self.checkpoint)
-        if saved["spec"] != model.spec:
+        spec, state = ckpt.contents(self.checkpoint, saved, fix=resume_mod.RESUME_FIX)
+        if spec != model.spec:
             raise ValueError(
                 f"checkpoint={str(self.checkpoint)!r} holds a different model spec: "
                 "resume with the model it was written for, or pass resume=False"
             )
         resume_mod.check_saved_training(
             saved.get("training"), self.checkpoint, params=auxiliary.model_parameters(model),
+            weights=state,
             auxiliary=[part.auxiliary_parameters() for part in model.auxiliary_parts])
         training = self.saved_training = saved.get("training") or {}
         self.start = int(training.get("step", 0))
@@ -229,7 +231,7 @@ class Trainer:
                 f"({str(self.checkpoint)!r}): pass steps>={self.start} to continue it, "
                 "or resume=False to train afresh"
             )
-        model.load_state_dict(saved["state_dict"])
+        ckpt.load_weights(model, state, self.checkpoint, fix=resume_mod.RESUME_FIX)
         columns = columns_for(data.x_val is not None, bool(cfg.val_iwae))
         self.build(restore(training.get("columns", []), training.get("rows", []), columns))
         self.options_now = options | self._schedule_description()
@@ -254,13 +256,13 @@ class Trainer:
         if training.get("auxiliary") is not None:  # their settings are in the spec, unchanged
             self.aux.load_state_dict(training["auxiliary"])
         if training.get("optimizer") is not None and resume_mod.keeps_state(diff, "optimizer"):
-            self.opt.load_state_dict(training["optimizer"])
+            resume_mod.load_state(self.opt, training["optimizer"], self.checkpoint, "optimizer")
             for group in self.opt.param_groups:  # an overridden lr replaces the saved one
                 if "lr" in diff:
                     group["lr"] = group["initial_lr"] = self.config.lr
         schedule = training.get("scheduler")
         if self.scheduler is not None and schedule is not None and resume_mod.keeps_state(diff, "schedule"):
-            self.scheduler.load_state_dict(schedule)
+            resume_mod.load_state(self.scheduler, schedule, self.checkpoint, "scheduler")
         if training.get("best") is not None and "validation" not in diff:
             self.best = Best(**training["best"])
         if diff and self.config.stopping is not None and "early_stopping" in diff:
