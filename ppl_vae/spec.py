@@ -117,6 +117,24 @@ def load(spec) -> dict:
     raise ValueError(f"spec of type {type(spec).__name__} is invalid: pass a preset name, path or dict")
 
 
+def needs_binary(spec: dict) -> bool:
+    """True when the spec's likelihood needs 0/1 data (its part says ``binary_data``).
+
+    Examples
+    --------
+    >>> from ppl_vae import spec
+    >>> spec.needs_binary(spec.load("vae")), spec.needs_binary(spec.load("lvm"))
+    (True, False)
+    """
+    kind = (spec.get("likelihood") or {}).get("kind")
+    if kind is None:
+        return False
+    try:
+        return registry.get("likelihood", kind).binary_data
+    except ValueError:  # an unknown kind is reported when the spec is built
+        return False
+
+
 def merge(base: dict, overrides: dict) -> dict:
     """Deep-merge ``overrides`` into ``base``: tables merge key by key, lists are replaced.
 

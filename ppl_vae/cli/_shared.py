@@ -33,21 +33,10 @@ def split_note(data, test_fraction=None) -> str | None:
             f"{len(data.x_train)} train rows are used, {len(data.x_test)} test rows held out")
 
 
-def needs_binary(spec: dict) -> bool:
-    """True when the spec's likelihood needs 0/1 data (its part says ``binary_data``)."""
-    from ppl_vae import registry
-
-    kind = (spec.get("likelihood") or {}).get("kind")
-    if kind is None:
-        return False
-    try:
-        return registry.get("likelihood", kind).binary_data
-    except ValueError:  # an unknown kind is reported when the spec is built
-        return False
-
-
 def load_for(spec: dict, name_or_path: str, **options):
     """The dataset for a model with ``spec``: binarized when its likelihood needs 0/1 data."""
+    from ppl_vae.spec import needs_binary
+
     return load_data(name_or_path, binarize=True if needs_binary(spec) else None, **options)
 
 

@@ -61,6 +61,10 @@ def register(sub) -> None:
                    help="change the grid: every configuration of the chosen size with KEY set "
                         "to each value (TOML values, e.g. --set latent_dim=2,8 or "
                         "--set hidden=[16],[32]); repeat for several keys")
+    p.add_argument("--unset", action="append", metavar="KEY",
+                   help="drop KEY from every configuration of the chosen size, so the trial "
+                        "uses its own default (e.g. --set model=hierarchical --unset "
+                        "latent_dim: a model graph declares its latents' dims); repeatable")
     p.set_defaults(func=run)
 
 
@@ -85,24 +89,31 @@ def parse_grid_sets(items) -> dict:
     return out
 
 
-def with_grid_sets(found, size: str, sets: dict):
-    """``found`` (a Study) with the grid of ``size`` expanded by ``sets``; the keys must be
-    keys of the study's configurations (of any size)."""
+def with_grid_sets(found, size: str, sets: dict, unset=()):
+    """``found`` (a Study) with the grid of ``size`` expanded by ``sets`` and the keys
+    ``unset`` dropped from every configuration; the keys must be keys of the study's
+    configurations (of any size), and a key is either set or unset."""
     import dataclasses
     import itertools
 
-    if not sets:
+    unset = list(dict.fromkeys(unset or ()))
+    if not sets and not unset:
         return found
     grids = [g for g in (found.grid, found.small_grid, found.paper_grid) if g]
     known = set().union(*(set(c) for g in grids for c in g))
-    unknown = sorted(set(sets) - known)
+    unknown = sorted((set(sets) | set(unset)) - known)
     if unknown:
+        flag = f"--set {unknown[0]}=..." if unknown[0] in sets else f"--unset {unknown[0]}"
         raise ValueError(
-            f"--set {unknown[0]}=... is not a configuration key of study {found.name!r}: "
+            f"{flag} is not a configuration key of study {found.name!r}: "
             f"use one of {', '.join(sorted(known))}"
         )
+    both = sorted(set(sets) & set(unset))
+    if both:
+        raise ValueError(f"--set {both[0]}=... and --unset {both[0]} disagree: pass one of them")
     field = {"default": "grid", "small": "small_grid", "paper": "paper_grid"}[size]
-    base = found.configs(size)
+    base = [{k: v for k, v in config.items() if k not in unset}
+            for config in found.configs(size)]
     grid = [{**config, **dict(zip(sets, values))}
             for config in base for values in itertools.product(*sets.values())]
     grid = list({repr(sorted(c.items())): c for c in grid}.values())  # drop repeats
@@ -147,7 +158,8 @@ def run(args) -> int:
         raise ValueError(f"--out={args.out!r} is a file: pass a folder")
     if args.executor == "local":  # a Ray cluster's devices are checked against the cluster
         _shared.device_of(args)
-    chosen_study = with_grid_sets(study.get_study(args.name), size, parse_grid_sets(args.set))
+    chosen_study = with_grid_sets(study.get_study(args.name), size, parse_grid_sets(args.set),
+                                  args.unset)
     df = study.run(
         chosen_study, executor=args.executor, address=args.address, seeds=args.seeds,
         out=args.out, size=size, workers=args.workers, progress=not args.no_progress,

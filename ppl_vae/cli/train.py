@@ -81,7 +81,7 @@ def prepare(spec, data_name, overrides, binarize="auto", classes=None, test_frac
     raw = spec_mod.merge(spec_mod.load(spec), overrides)
     training = raw.pop("training", None) or {}
     raw = spec_mod.with_family_defaults(raw)
-    flag = {"auto": True if _shared.needs_binary(raw) else None, "yes": True, "no": None}[binarize]
+    flag = {"auto": True if spec_mod.needs_binary(raw) else None, "yes": True, "no": None}[binarize]
     data = _shared.load_data(data_name, binarize=flag, test_fraction=test_fraction)
     classes = _shared.parse_classes(classes)
     if classes is not None:

@@ -4,7 +4,8 @@ Per model family on the bundled digits (MNIST at the paper size): a VAE (Bernoul
 likelihood on binarized digits) and the lecture notes' latent variable model with a
 *linear* decoder and a normal likelihood of known σ on the continuous digits, whose marginal
 Norm[b, WWᵀ + σ²I] gives the exact log p(x) (:func:`ppl_vae.infer.exact_log_likelihood`).
-Both use an amortized diagonal-Gaussian guide. For each trained model the study
+Both use an amortized diagonal-Gaussian guide; a user's grid may name any other spec as
+``model`` (a preset or a TOML file, model graphs included: see :func:`_spec_model`). For each trained model the study
 measures, on held-out digits, the ELBO (many particles, so its Monte Carlo error is
 negligible) and the importance-weighted bound of order K,
 log (1/K) Σₖ p(x, zₖ)/q(zₖ|x) with zₖ ~ q(z|x) (Burda et al., 2016, Eq. 8), for
@@ -64,30 +65,63 @@ ELBO_ROWS = 1000
 BINARIZE_SEED = 104_729
 
 
+#: The two families the study was written for; any other ``model`` is a spec.
+FAMILIES = ("vae", "linear_lvm")
+
+
 def _model_and_data(config: dict, seed: int, device=None):
-    """Train the configured family; return (model, held-out x [n_eval, D])."""
+    """Train the configured model; return (model, held-out x [n_eval, D])."""
     family = config["model"]
     binarize = one_of("binarize", config["binarize"], ("threshold", "dynamic"))
-    width = _common.mlp(config["hidden"], config["activation"])
+    width = (_common.mlp(config["hidden"], config["activation"]) if "hidden" in config
+             else {})  # a spec's own networks
     options = {"seed": seed, "steps": config["steps"], "lr": config["lr"],
                "batch_size": config["batch_size"], "lr_schedule": config["lr_schedule"],
-               "latent_dim": config["latent_dim"], "device": device}
-    if family == "vae":  # binary pixels: thresholded once, or drawn afresh per minibatch
-        dynamic = binarize == "dynamic"
-        data = _common.dataset(config["dataset"], binarize=not dynamic)
-        model = _common.train("vae", data.x_train, decoder=width, guide=width,
-                              binarize="dynamic" if dynamic else False, **options)
-    elif family == "linear_lvm":  # grey levels, normal likelihood: binarize does not apply
-        dynamic = False
-        data = _common.dataset(config["dataset"])
-        model = _common.train("lvm", data.x_train, decoder={"hidden": []},
-                              guide={"kind": "amortized", **width}, **options)
+               "device": device}
+    if family == "linear_lvm":  # grey levels, normal likelihood: binarize does not apply
+        spec, binary, nets = "lvm", False, {"decoder": {"hidden": []},
+                                            "guide": {"kind": "amortized", **width}}
+    elif family == "vae":
+        spec, binary, nets = "vae", True, {"decoder": width, "guide": width}
     else:
-        raise ValueError(f"model={family!r} is not one of 'vae', 'linear_lvm'")
+        spec, binary, nets = _spec_model(config, width)
+    if "latent_dim" in config:
+        nets["latent_dim"] = config["latent_dim"]
+    # binary pixels (the likelihood's support): thresholded once, or drawn afresh per minibatch
+    dynamic = binary and binarize == "dynamic"
+    data = _common.dataset(config["dataset"], binarize=binary and not dynamic)
+    model = _common.train(spec, data.x_train, binarize="dynamic" if dynamic else False,
+                          **nets, **options)
     x = _common.subsample(data.x_test, config["n_eval"], seed=seed)
     if dynamic:  # one Bernoulli draw of the held-out grey levels, its own random stream
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed + BINARIZE_SEED))
     return model, x
+
+
+def _spec_model(config: dict, width: dict):
+    """``(spec, binary data?, overrides)`` for ``model`` a preset name or a TOML spec: its
+    decoder's and guide's hidden layers set from ``hidden``/``activation`` as for the
+    VAE (without ``hidden`` in the configuration: the spec's own), ``latent_dim`` only
+    for a one-latent spec (a graph declares each latent's dim)."""
+    from ppl_vae import spec as spec_mod
+
+    name = config["model"]
+    try:
+        raw = spec_mod.load(name) if isinstance(name, str) else None
+    except ValueError as err:
+        raw, why = None, f" ({err})"
+    else:
+        why = ""
+    if raw is None:
+        raise ValueError(f"elbo_vs_is config model={name!r} is not one of {', '.join(FAMILIES)}, "
+                         f"a preset or a TOML spec file{why}: pass one of those")
+    if "latent" in raw and "latent_dim" in config:
+        raise ValueError(
+            f"elbo_vs_is config latent_dim={config['latent_dim']!r} cannot apply to "
+            f"model={name!r}, a model graph whose [latent.*] tables declare each latent's "
+            "dim: leave latent_dim out of its configurations (CLI: --unset latent_dim)")
+    nets = {"decoder": width, "guide": width} if width else {}
+    return name, spec_mod.needs_binary(spec_mod.with_family_defaults(raw)), nets
 
 
 def _elbo_points(model, x, *, particles: int, seed: int, device) -> torch.Tensor:

@@ -92,3 +92,24 @@ def test_set_values_are_toml():
 
     assert parse_grid_sets(["latent_dim=2,8", "hidden=[16],[32, 32]", "guide=exact,amortized"]) \
         == {"latent_dim": [2, 8], "hidden": [[16], [32, 32]], "guide": ["exact", "amortized"]}
+
+
+def test_unset_drops_a_key_so_a_model_graph_runs(tmp_path, capsys):
+    code = main(["study", "elbo_vs_is", "--small", "--seeds", "1", "--workers", "1",
+                 "--no-progress", "--out", str(tmp_path), "--set", "model=hierarchical",
+                 "--set", "ais_steps=0", "--set", "bdmc_points=0", "--unset", "latent_dim"])
+    assert code == 0, capsys.readouterr().err
+    trials = pd.read_csv(tmp_path / "elbo_vs_is" / "trials.csv")
+    assert set(trials["model"]) == {"hierarchical"} and "latent_dim" not in trials
+    assert trials["config_id"].nunique() == 1  # the vae and linear_lvm rows became one
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--unset", "bogus"], "--unset bogus is not a configuration key of study 'sbc'"),
+    (["--set", "spread=1", "--unset", "spread"], "--set spread=... and --unset spread disagree"),
+])
+def test_bad_unset_is_one_line(tmp_path, capsys, argv, words):
+    assert main(["study", "sbc", "--small", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir())

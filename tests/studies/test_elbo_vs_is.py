@@ -119,3 +119,64 @@ def test_analysis_on_a_users_grid_with_two_configs_of_one_model(tmp_path):
         assert (out / name).stat().st_size > 0, name
     labels = elbo_vs_is.config_labels(pv.study.summarize(df))
     assert {label for _, label in labels.values()} == {"vae (hidden=16)", "vae (hidden=24)"}
+
+
+#: A two-layer linear-Gaussian model graph (z2 -> z1 -> x, Normal pixels): its marginal is
+#: Gaussian, so the study's reference is the exact log p(x), not the largest-K bound.
+LINEAR_GRAPH = """
+family = "vae"
+data_dim = 64
+[latent.z2]
+dim = 2
+[latent.z1]
+dim = 3
+parents = ["z2"]
+prior = { kind = "normal", hidden = [], scale = "learned" }
+[decoder]
+parents = ["z1"]
+hidden = []
+[likelihood]
+kind = "normal"
+scale = 0.3
+[guide]
+kind = "amortized"
+"""
+
+
+def _graph_config(path, **changes):
+    config = {**elbo_vs_is.STUDY.small_grid[0], "model": str(path), "ais_steps": 20,
+              "ais_chains": 4, "bdmc_points": 0, "steps": 40, **changes}
+    config.pop("latent_dim")
+    return config
+
+
+def test_a_model_graph_spec_runs_in_the_grid_against_its_exact_log_px(tmp_path):
+    path = tmp_path / "linear_graph.toml"
+    path.write_text(LINEAR_GRAPH)
+    config = _graph_config(path)
+    config.pop("hidden")  # the spec's own (linear) networks, not the grid's hidden layer
+    out = elbo_vs_is.trial(config, TrialContext(seed=0))
+    exact = out["exact_log_px"]  # the graph's Gaussian marginal: the reference
+    assert out["gap_elbo"] == pytest.approx(exact - out["elbo"])
+    # ELBO <= log p(x); the IWAE bounds and AIS approach it (Monte Carlo slack of 16 points)
+    assert out["elbo"] <= exact + 0.05
+    assert out["iwae_K100"] <= exact + 0.05 and out["ais_log_px"] <= exact + 0.05
+    assert out["elbo"] < out["iwae_K100"] + 0.05
+
+
+def test_a_graph_spec_with_latent_dim_is_refused_naming_the_fix(tmp_path):
+    config = {**_graph_config("hierarchical"), "latent_dim": 2}
+    with pytest.raises(ValueError, match=r"latent_dim=2 cannot apply to model='hierarchical'"
+                                         r".*--unset latent_dim"):
+        elbo_vs_is.trial(config, TrialContext(seed=0))
+    with pytest.raises(ValueError, match=r"model='nope' is not one of vae, linear_lvm, a preset"):
+        elbo_vs_is.trial({**config, "model": "nope"}, TrialContext(seed=0))
+
+
+def test_a_one_latent_preset_takes_the_grid_networks():
+    config = {**elbo_vs_is.OPTIONAL, **elbo_vs_is.STUDY.small_grid[0], "model": "beta_vae",
+              "ais_steps": 0, "bdmc_points": 0, "steps": 5, "ks": [1, 10]}
+    model, x = elbo_vs_is._model_and_data(config, seed=0)
+    assert model.spec["latent_dim"] == config["latent_dim"]
+    assert model.spec["decoder"]["hidden"] == [config["hidden"]]
+    assert set(x.unique().tolist()) <= {0.0, 1.0}  # Bernoulli pixels: binarized digits
