@@ -22,7 +22,12 @@ from ppl_vae.infer.latent_space import (
     sample_aggregate_posterior,
     traverse,
 )
-from ppl_vae.infer.local_guide import LocalFlowGuide, LocalGaussianGuide, fit_local_guide
+from ppl_vae.infer.local_guide import (
+    LocalFlowGuide,
+    LocalGaussianGuide,
+    LocalJointGuide,
+    fit_local_guide,
+)
 
 __all__ = [
     "AISResult",
@@ -31,6 +36,7 @@ __all__ = [
     "ISResult",
     "LocalFlowGuide",
     "LocalGaussianGuide",
+    "LocalJointGuide",
     "aggregate_posterior",
     "ais",
     "attribute_vector",
