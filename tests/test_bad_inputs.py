@@ -148,6 +148,8 @@ case("x-wrong-dim", ["data_dim=63"], lambda t: pv.infer.elbo(MODEL, X[:, :63]))
 case("x-none", ["x=None"], lambda t: pv.infer.elbo(MODEL, None))
 case("fit-x-complex", ["x", "complex"],
      lambda t: pv.fit(MODEL, np.ones((3, 64), complex), steps=1, progress=False))
+case("fit-name-only", ["model='digits' is text", "pv.build"], lambda t: pv.fit("digits"))
+case("fit-no-data", ["x is missing", "pv.fit(model, x)"], lambda t: pv.fit(MODEL))
 # seeds
 case("seed-fraction", ["seed=1.5"], lambda t: pv.infer.elbo(MODEL, X, seed=1.5))
 case("seed-negative", ["seed=-3"], lambda t: pv.infer.log_likelihood(MODEL, X, seed=-3))

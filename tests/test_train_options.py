@@ -549,3 +549,12 @@ def test_a_log_dir_that_is_a_file_and_a_callback_attribute_that_is_not_callable(
 
     with pytest.raises(ValueError, match="on_step is int, not a method"):
         pv.fit(small_vae(), digits.x_train, steps=1, callbacks=[Odd()], progress=False)
+
+    class OnlyOdd:  # its one callback attribute is not a method: named, not "none of them"
+        on_step = 5
+
+    for given in (OnlyOdd(), [OnlyOdd()]):
+        with pytest.raises(ValueError, match="OnlyOdd whose on_step is int, not a method"):
+            pv.fit(small_vae(), digits.x_train, steps=1, callbacks=given, progress=False)
+    with pytest.raises(ValueError, match="callbacks='abc' is text: pass a list"):
+        pv.fit(small_vae(), digits.x_train, steps=1, callbacks="abc", progress=False)

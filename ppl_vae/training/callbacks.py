@@ -61,8 +61,11 @@ class Callback(Protocol):
 
 
 def check(callbacks) -> list:
-    if any(callable(getattr(callbacks, m, None)) for m in METHODS):
+    if any(getattr(callbacks, m, None) is not None for m in METHODS):
         callbacks = [callbacks]  # one callback passed on its own
+    if isinstance(callbacks, (str, bytes)):
+        raise ValueError(f"callbacks={callbacks!r} is text: pass a list of callback objects "
+                         "(such as pv.training.CSVLogger(path))")
     try:
         callbacks = list(callbacks or ())
     except TypeError:
@@ -70,7 +73,7 @@ def check(callbacks) -> list:
             f"callbacks={callbacks!r} is invalid: pass a list of callback objects"
         ) from None
     for cb in callbacks:
-        if not any(callable(getattr(cb, m, None)) for m in METHODS):
+        if all(getattr(cb, m, None) is None for m in METHODS):
             raise ValueError(
                 f"callbacks contains {cb!r}, which has none of the methods {', '.join(METHODS)}: "
                 "pass objects such as pv.training.CSVLogger(path)"

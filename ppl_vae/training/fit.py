@@ -21,7 +21,7 @@ from ppl_vae.training.trainer import Trainer
 
 def fit(
     model,
-    x,
+    x=None,
     y=None,
     *,
     x_val=None,
@@ -176,6 +176,13 @@ def fit(
     resume = resume_mod.check_mode(resume)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
+    if isinstance(model, str):
+        raise ValueError(
+            f"model={model!r} is text: pass a model built with pv.build and then the data, "
+            "e.g. pv.fit(pv.build('vae'), pv.data.load('digits', binarize=True).x_train)")
+    if x is None:
+        raise ValueError("x is missing: pass the training data as pv.fit(model, x), e.g. "
+                         "x = pv.data.load('digits', binarize=True).x_train")
     trainable = pair.as_trainable(model, x, y)
     if isinstance(trainable, pair.PyroPair) and not trainable.amortized and config.batch_size < len(x):
         raise ValueError(
