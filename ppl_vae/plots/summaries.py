@@ -131,7 +131,7 @@ def metric_bars(
         axes[0].figure.legend(
             *axes[0].get_legend_handles_labels(),
             title=hue,
-            loc="outside right upper",
+            loc="outside right center",
             frameon=False,
         )
     bar_note = {"se": "± 1 s.e.", "sd": "± 1 s.d.", "ci95": "95 % interval", None: ""}[error]
@@ -283,10 +283,10 @@ def interval_panels(
     width = max(4.0, 0.6 * len(order) + 2.0)
     # rotated tick labels take height in proportion to their length
     longest = max(len(str(label)) for label in order)
-    height = 3.6 + (0.06 * longest if len(order) > 3 else 0.0)
+    rotate = len(order) > 3 or longest * len(order) > 50  # labels that would run together
+    height = 3.6 + (0.06 * longest if rotate else 0.0)
     fig = _figure.new_figure(width * ncols, height * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    rotate = len(order) > 3
     for ax, name in zip(axes, panels):
         part = summary[summary[panel] == name].set_index(x).reindex(order)
         m = part[mean].to_numpy(float)

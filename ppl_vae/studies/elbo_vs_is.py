@@ -218,7 +218,7 @@ def config_labels(summary) -> dict:
     the same model differ (a user's grid may hold several per model)."""
     first = summary.drop_duplicates("config_id").set_index("config_id")
     keys = [c for c in first.columns if c not in _SUMMARY_COLUMNS and c != "model"]
-    varying = [k for k in keys if first[k].astype(str).nunique() > 1]
+    varying = [k for k in keys if first[k].astype(str).nunique(dropna=False) > 1]
     per_model = first["model"].value_counts()
     out = {}
     for config_id, row in first.iterrows():

@@ -45,9 +45,11 @@ def markdown_table(df: pd.DataFrame, *, floatfmt: str = ".4g") -> str:
 
 
 def config_label(row: pd.Series, keys: list[str]) -> str:
-    """Short label such as ``"K=10, lr=0.01"`` from the configuration columns ``keys``."""
+    """Short label such as ``"K=10, lr=0.01"`` from the configuration columns ``keys``
+    (``k=–`` where the configuration leaves ``k`` out: the trial's default)."""
     parts = [
-        f"{k}={row[k]}" for k in keys if not (isinstance(row[k], float) and math.isnan(row[k]))
+        f"{k}=–" if isinstance(row[k], float) and math.isnan(row[k]) else f"{k}={row[k]}"
+        for k in keys
     ]
     return ", ".join(parts) if parts else f"config {row['config_id']}"
 
@@ -55,7 +57,7 @@ def config_label(row: pd.Series, keys: list[str]) -> str:
 def _varying_keys(summary: pd.DataFrame) -> list[str]:
     keys = config_columns(summary)
     per_config = summary.drop_duplicates("config_id")
-    varying = [k for k in keys if per_config[k].astype(str).nunique() > 1]
+    varying = [k for k in keys if per_config[k].astype(str).nunique(dropna=False) > 1]
     return varying or keys
 
 
