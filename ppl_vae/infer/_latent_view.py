@@ -37,7 +37,7 @@ class _View:
 
     def __init__(self, model, x, y=None, *, guide=None, latent=None, observed=None,
                  data_plate=None, model_kwargs=None, guide_kwargs=None, kwargs=None,
-                 require_guide=True, guide_optional=False, device=None, first_latent=False):
+                 require_guide=True, guide_optional=False, device=None, local_fit=False):
         self.prog = _program.program(model, guide, model_kwargs=model_kwargs,
                                      guide_kwargs=guide_kwargs, kwargs=kwargs,
                                      require_guide=require_guide)
@@ -55,9 +55,10 @@ class _View:
                                                proposal="prior", traces=True)
         source = g if g is not None else m
         names = [n for n in self.st.latents if n in source.nodes and _continuous(source, n)]
-        self.continuous_latents = names  # every one; ``latent`` is the one viewed
-        if latent is None and first_latent and names:
-            latent = names[0]
+        if local_fit:  # a local guide replaces the guide: the model's latents are the choice
+            names = [n for n in self.st.latents if n in m.nodes and _continuous(m, n)]
+            latent = names[0] if latent is None and names else latent
+        self.continuous_latents = names  # every candidate; ``latent`` is the one viewed
         self.latent = _choose("continuous latent", latent, names, "latent")
         self.observed = _choose("observed", observed, list(self.st.observed), "observed")
         self.prior_site = m.nodes[self.latent]

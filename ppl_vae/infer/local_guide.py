@@ -175,7 +175,7 @@ class LocalJointGuide:
         plates = {(part.data_plate, part.dim) for part in self.parts.values()}
         if len(plates) != 1:
             raise ValueError(f"the latents {list(self.parts)} sit in different datapoint plates "
-                             f"{sorted(plates)}: fit a local guide for each with latent=<name>")
+                             f"{sorted(plates)}: a joint local guide needs them in one")
         self.history: list[float] = []
 
     @property
@@ -231,7 +231,11 @@ def fit_local_guide(
         Gaussian pushed through ``layers`` transforms of the same ``kind``, every
         datapoint's Gaussian and flow parameters start at the guide's outputs for
         it (q* starts exactly at q(z | xᵢ)); otherwise the Gaussian starts as
-        without a flow and the flow at the identity.
+        without a flow and the flow at the identity. Fitting several latents, each
+        starts at the mean and variance of its start over :data:`START_DRAWS` runs
+        of the program (a structured guide q(z₂ | z₁, x), or a prior p(z₁ | z₂),
+        gives another start per run: the mean-field q* starts at their
+        moment-matched marginal), flows at the identity.
     num_particles : int
         Draws per step of the ELBO gradient estimate.
     flow : dict, optional
@@ -283,15 +287,17 @@ def fit_local_guide(
     kind = local_flow.check(flow)
     latent = options.pop("latent", None)
     with _seed.seeded(seed):
-        views = _views(model, x, y, guide, latent, options)
+        views, make_view = _views(model, x, y, guide, latent, options)
         view = views[0]
         check_budget("num_particles", num_particles * len(views), view.x,  # every row, step
                      fix="pass fewer rows (fit the local guide in parts) or num_particles")
-        if init == "prior":
-            for v in views:
-                v.guide_site = None
-        parts = {v.latent: _start(v, kind) for v in views}
-        local = parts[view.latent] if len(parts) == 1 else LocalJointGuide(parts)
+        if len(views) == 1:
+            if init == "prior":
+                view.guide_site = None
+            local = _start(view, kind)
+        else:
+            local = LocalJointGuide({v.latent: _joint_start(v, make_view, kind, init == "prior")
+                                     for v in views})
         loss_fn = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1,
                              max_plate_nesting=view.st.nesting)
         prog = _program.Program(view.prog.model, local, view.prog.owner,
@@ -314,16 +320,17 @@ def fit_local_guide(
     return local
 
 
-def _views(model, x, y, guide, latent, options) -> list[_View]:
-    """One view per latent to fit: ``latent`` (a name or a list), else every continuous
-    latent of the program; refused where the chosen ones leave a continuous latent out."""
-    def view(name, first=False):
+def _views(model, x, y, guide, latent, options) -> tuple[list[_View], object]:
+    """One view per latent to fit — ``latent`` (a name or a list), else every continuous
+    latent the model samples — and the function that makes a view of a latent; refused
+    where the chosen ones leave one of the model's continuous latents out."""
+    def view(name):
         return _View(model, x, y, guide=guide, latent=name, require_guide=False,
-                     guide_optional=True, first_latent=first, **options)
+                     guide_optional=True, local_fit=True, **options)
 
     if latent is None:
-        first = view(None, first=True)
-        return [first, *(view(name) for name in first.continuous_latents[1:])]
+        first = view(None)
+        return [first, *(view(name) for name in first.continuous_latents[1:])], view
     names = [latent] if isinstance(latent, str) else latent
     if not isinstance(names, (list, tuple)) or not names or not all(
             isinstance(n, str) for n in names):
@@ -336,7 +343,40 @@ def _views(model, x, y, guide, latent, options) -> list[_View]:
             f"latent={latent!r} leaves the continuous latent(s) {left} without a local "
             "guide (the model would draw them from their prior, so the fit would not be "
             f"local): pass latent=None to fit every latent, or add {left}")
-    return views
+    return views, view
+
+
+#: Program runs whose start points are pooled for each latent of a joint fit.
+START_DRAWS = 16
+
+
+def _joint_start(view: _View, make_view, kind, prior: bool) -> LocalGaussianGuide:
+    """A latent's start in a joint fit: the Gaussian with the mean and variance of its
+    start points over :data:`START_DRAWS` runs of the program (a latent whose guide or
+    prior reads another latent's draw has a different start in each run: this is the
+    moment-matched marginal), any flow at the identity."""
+    locs, variances = [], []
+    # each run its own stream, drawn from the caller's seeded one (a view's probe forks
+    # the random state, so two views made in a row would see the same draws)
+    seeds = torch.randint(0, 2**62, (START_DRAWS,)).tolist()
+    for i in range(START_DRAWS):
+        if i:
+            with _seed.seeded(seeds[i]):
+                v = make_view(view.latent)
+        else:
+            v = view
+        if prior:
+            v.guide_site = None
+        start = _start(v, None)
+        locs.append(start.loc.detach())
+        variances.append(start.scale.detach() ** 2)
+    locs = torch.stack(locs)
+    loc = locs.mean(0)
+    scale = (torch.stack(variances).mean(0) + locs.var(0, unbiased=False)).sqrt()
+    sites = {"latent": view.latent, "data_plate": view.st.data_plate, "dim": view.st.plate_dim}
+    if kind is None:
+        return LocalGaussianGuide(loc, scale, **sites)
+    return LocalFlowGuide(loc, scale, local_flow.identity(*kind, loc), kind=kind[0], **sites)
 
 
 def _start(view: _View, kind) -> LocalGaussianGuide:

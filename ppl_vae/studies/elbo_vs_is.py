@@ -99,10 +99,13 @@ def _model_and_data(config: dict, seed: int, device=None):
 
 
 def _spec_model(config: dict, width: dict):
-    """``(spec, binary data?, overrides)`` for ``model`` a preset name or a TOML spec: its
-    decoder's and guide's hidden layers set from ``hidden``/``activation`` as for the
-    VAE (without ``hidden`` in the configuration: the spec's own), ``latent_dim`` only
-    for a one-latent spec (a graph declares each latent's dim)."""
+    """``(spec, binary data?, overrides)`` for ``model`` a preset name or a TOML spec with
+    an amortized guide: its decoder's and guide's hidden layers set from
+    ``hidden``/``activation`` as for the VAE (without ``hidden`` in the configuration:
+    the spec's own networks; on a graph only the decoder and the guide's default
+    encoder change, per-latent ``[guide.<name>]`` tables and prior networks keep
+    theirs), ``latent_dim`` only for a one-latent spec (a graph declares each
+    latent's dim)."""
     from ppl_vae import spec as spec_mod
 
     name = config["model"]
@@ -120,8 +123,25 @@ def _spec_model(config: dict, width: dict):
             f"elbo_vs_is config latent_dim={config['latent_dim']!r} cannot apply to "
             f"model={name!r}, a model graph whose [latent.*] tables declare each latent's "
             "dim: leave latent_dim out of its configurations (CLI: --unset latent_dim)")
+    full = spec_mod.with_family_defaults(raw)
+    kind = (full.get("guide") or {}).get("kind")
+    if kind != "amortized":
+        raise ValueError(
+            f"elbo_vs_is config model={name!r} has guide.kind={kind!r}: the study scores "
+            "held-out digits, which needs an amortized q(z|x); use a spec with "
+            "guide.kind = 'amortized' (the linear LVM is model='linear_lvm')")
+    binary = spec_mod.needs_binary(full)
+    if config["binarize"] == "dynamic" and not binary:
+        raise ValueError(
+            f"elbo_vs_is config binarize='dynamic' does not apply to model={name!r}, whose "
+            f"likelihood {full['likelihood'].get('kind')!r} takes grey levels: use "
+            "binarize='threshold' (the default) or a Bernoulli spec")
+    if "hidden" not in config and config.get("activation") is not None:
+        raise ValueError(
+            f"elbo_vs_is config activation={config['activation']!r} needs hidden: the "
+            f"spec {name!r} keeps its own networks without it (--unset activation too)")
     nets = {"decoder": width, "guide": width} if width else {}
-    return name, spec_mod.needs_binary(spec_mod.with_family_defaults(raw)), nets
+    return name, binary, nets
 
 
 def _elbo_points(model, x, *, particles: int, seed: int, device) -> torch.Tensor:

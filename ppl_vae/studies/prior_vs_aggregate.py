@@ -108,15 +108,24 @@ def _latent(config: dict) -> dict:
     return {"latent": {"z": {"dim": config["latent_dim"], "prior": prior}}}
 
 
+#: Rows of prior draws per model run: a mixture prior draws every component for each row
+#: (10,000 rows × 500 components × 50 dims would be 1 GB at once).
+PRIOR_CHUNK = 500
+
+
 def _prior_draws(model, n: int, *, seed: int) -> torch.Tensor:
     """``n`` draws of z ~ p(z) ``[n, latent]``: the model program's latent site ``z``, run
-    ancestrally on placeholder rows (observations do not change what a prior draws)."""
+    ancestrally on placeholder rows (observations do not change what a prior draws),
+    :data:`PRIOR_CHUNK` rows at a time."""
     from pyro import poutine
 
-    placeholder = torch.zeros(n, model.data_dim, device=next(model.parameters()).device)
+    device = next(model.parameters()).device
+    parts = []
     with torch.no_grad(), poutine.seed(rng_seed=seed):
-        trace = poutine.trace(model.model).get_trace(placeholder)
-    return trace.nodes["z"]["value"]
+        for start in range(0, n, PRIOR_CHUNK):
+            rows = torch.zeros(min(PRIOR_CHUNK, n - start), model.data_dim, device=device)
+            parts.append(poutine.trace(model.model).get_trace(rows).nodes["z"]["value"])
+    return torch.cat(parts)
 
 
 def analyze(df, out_dir) -> None:

@@ -47,11 +47,19 @@ def markdown_table(df: pd.DataFrame, *, floatfmt: str = ".4g") -> str:
 def config_label(row: pd.Series, keys: list[str]) -> str:
     """Short label such as ``"K=10, lr=0.01"`` from the configuration columns ``keys``
     (``k=–`` where the configuration leaves ``k`` out: the trial's default)."""
-    parts = [
-        f"{k}=–" if isinstance(row[k], float) and math.isnan(row[k]) else f"{k}={row[k]}"
-        for k in keys
-    ]
+    parts = [f"{k}={_value_text(row[k])}" for k in keys]
     return ", ".join(parts) if parts else f"config {row['config_id']}"
+
+
+def _value_text(value) -> str:
+    """A configuration value as text: ``–`` for a key the configuration leaves out, an
+    integral float (a column made float by such gaps) as an integer."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
 
 
 def _varying_keys(summary: pd.DataFrame) -> list[str]:

@@ -67,7 +67,3 @@ class AuxiliarySteps:
     def state_dict(self) -> list[dict] | None:
         """The optimisers' states (None without auxiliary parts), for the checkpoint."""
         return [opt.state_dict() for opt in self.optimizers] if self.parts else None
-
-    def load_state_dict(self, states) -> None:
-        for opt, state in zip(self.optimizers, states):
-            opt.load_state_dict(state)

@@ -254,7 +254,8 @@ class Trainer:
         diff = self.diff = resume_mod.check(saved_options, self.options_now, resume=mode,
                                             checkpoint=self.checkpoint)
         if training.get("auxiliary") is not None:  # their settings are in the spec, unchanged
-            self.aux.load_state_dict(training["auxiliary"])
+            for opt, state in zip(self.aux.optimizers, training["auxiliary"]):
+                resume_mod.load_state(opt, state, self.checkpoint, "auxiliary")
         if training.get("optimizer") is not None and resume_mod.keeps_state(diff, "optimizer"):
             resume_mod.load_state(self.opt, training["optimizer"], self.checkpoint, "optimizer")
             for group in self.opt.param_groups:  # an overridden lr replaces the saved one

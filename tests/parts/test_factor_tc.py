@@ -203,6 +203,8 @@ def test_inference_utilities_skip_the_penalty_site(x):
     (lambda t: t.__setitem__("auxiliary", []), "not a list of 1 optimizer state"),
     (lambda t: t["auxiliary"][0]["param_groups"][0].__setitem__("params", [0]),
      "holds 1 parameters, the model 6"),
+    (lambda t: t["auxiliary"][0]["param_groups"][0].__setitem__("betas", [0.5, 0.9, 0.1]),
+     "betas"),
 ])
 def test_an_edited_discriminator_optimiser_state_is_refused(x, tmp_path, edit, words):
     path = tmp_path / "f.pt"

@@ -180,3 +180,23 @@ def test_a_one_latent_preset_takes_the_grid_networks():
     assert model.spec["latent_dim"] == config["latent_dim"]
     assert model.spec["decoder"]["hidden"] == [config["hidden"]]
     assert set(x.unique().tolist()) <= {0.0, 1.0}  # Bernoulli pixels: binarized digits
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"model": "lvm"}, r"guide.kind='local'.*needs an amortized q\(z\|x\)"),
+    ({"model": "mog_prior", "binarize": "dynamic", "likelihood_grey": True}, None),
+    ({"model": "beta_vae", "activation": "tanh", "drop_hidden": True},
+     r"activation='tanh' needs hidden"),
+])
+def test_spec_models_the_study_cannot_score_as_configured_are_refused(changes, words, tmp_path):
+    changes = dict(changes)
+    config = {**elbo_vs_is.OPTIONAL, **elbo_vs_is.STUDY.small_grid[0], "steps": 1}
+    if changes.pop("drop_hidden", False):
+        config.pop("hidden")
+    if changes.pop("likelihood_grey", False):  # a Normal-likelihood spec file
+        path = tmp_path / "grey.toml"
+        path.write_text('family = "vae"\nlatent_dim = 2\n[likelihood]\nkind = "normal"\n')
+        changes["model"] = str(path)
+        words = r"binarize='dynamic' does not apply.*'normal' takes grey levels"
+    with pytest.raises(ValueError, match=words):
+        elbo_vs_is._model_and_data({**config, **changes}, seed=0)

@@ -146,3 +146,15 @@ def test_report_says_which_pairs_are_tested(tmp_path):
     none = "\n".join(_paired_section(paired_comparison(table[table["config_id"] % 2 == 0],
                                                        pair_within=["model"]), ["model"]))
     assert "None tested: no two configurations share `model`" in none
+
+
+def test_config_labels_name_left_out_keys_and_integral_floats():
+    import pandas as pd
+
+    from ppl_vae.study import report
+
+    summary = pd.DataFrame({"config_id": [0, 1], "prior": [float("nan"), "vamp"],
+                            "components": [float("nan"), 10.0], "hidden": [32, 32]})
+    assert report._varying_keys(summary) == ["prior", "components"]  # NaN vs a value varies
+    labels = [report.config_label(row, ["prior", "components"]) for _, row in summary.iterrows()]
+    assert labels == ["prior=–, components=–", "prior=vamp, components=10"]
