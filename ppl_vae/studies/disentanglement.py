@@ -238,7 +238,7 @@ not read from the dSprites file, so pixels differ in detail.
   at λ_od = 10, AnnealedVAE at C_max = 25 (capacity reached after a third of the steps,
   as in disentanglement_lib), FactorVAE at γ = 30; array scores on 5,000 images, the
   BetaVAE/FactorVAE scores on 300 + 150 votes of 32. 3 seeds. Measured: 202–666 s a trial
-  on one loaded, shared core (seed 0 of the eight configurations: 49 min); far from
+  on one loaded, shared core (FactorVAE 400–548 s; 27 trials ≈ 2 h on 2 cores); far from
   converged, so the scores compare the objectives early in training.
 - **paper** (`--paper`, meant for `--device cuda` or `--executor ray`): the protocol
   above on dSprites — every family at its six values (and the VAE), disentanglement_lib's
