@@ -367,33 +367,41 @@ def _joint_start(view: _View, make_view, kind, prior: bool) -> LocalGaussianGuid
             v = view
         if prior:
             v.guide_site = None
-        start = _start(v, None)
-        locs.append(start.loc.detach())
-        variances.append(start.scale.detach() ** 2)
+        with torch.no_grad():
+            loc, scale = _start_moments(v)
+        locs.append(loc)
+        variances.append(scale**2)
     locs = torch.stack(locs)
-    loc = locs.mean(0)
     scale = (torch.stack(variances).mean(0) + locs.var(0, unbiased=False)).sqrt()
-    sites = {"latent": view.latent, "data_plate": view.st.data_plate, "dim": view.st.plate_dim}
-    if kind is None:
-        return LocalGaussianGuide(loc, scale, **sites)
-    return LocalFlowGuide(loc, scale, local_flow.identity(*kind, loc), kind=kind[0], **sites)
+    return _gaussian_start(view, locs.mean(0), scale, kind)
 
 
 def _start(view: _View, kind) -> LocalGaussianGuide:
     """The local guide before optimisation (see ``init`` and ``flow`` of fit_local_guide)."""
-    sites = {"latent": view.latent, "data_plate": view.st.data_plate, "dim": view.st.plate_dim}
-    n = view.st.size
     with torch.no_grad():
-        start = None
         if kind is not None and view.guide_site is not None:
-            start = local_flow.from_guide(view.posterior(), *kind, n)
-        if start is not None:
-            return LocalFlowGuide(*start, kind=kind[0], **sites)
-        loc = start_point(view)
-        if view.guide_site is not None:
-            scale = moments(view.posterior())[1].reshape(loc.shape)
-        else:
-            scale = view.prior_site["fn"].stddev.reshape(-1)[-loc.shape[1]:].expand_as(loc)
-        if kind is None:
-            return LocalGaussianGuide(loc, scale, **sites)
-        return LocalFlowGuide(loc, scale, local_flow.identity(*kind, loc), kind=kind[0], **sites)
+            start = local_flow.from_guide(view.posterior(), *kind, view.st.size)
+            if start is not None:
+                return LocalFlowGuide(*start, kind=kind[0], **_sites(view))
+        return _gaussian_start(view, *_start_moments(view), kind)
+
+
+def _start_moments(view: _View) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loc, scale)`` ``[N, latent]`` where a local Gaussian starts: the guide's
+    moments at the latent, else the prior's."""
+    loc = start_point(view)
+    if view.guide_site is not None:
+        return loc, moments(view.posterior())[1].reshape(loc.shape)
+    return loc, view.prior_site["fn"].stddev.reshape(-1)[-loc.shape[1]:].expand_as(loc)
+
+
+def _gaussian_start(view: _View, loc, scale, kind) -> LocalGaussianGuide:
+    """The local Gaussian at ``(loc, scale)``, with a flow of ``kind`` at the identity."""
+    if kind is None:
+        return LocalGaussianGuide(loc, scale, **_sites(view))
+    return LocalFlowGuide(loc, scale, local_flow.identity(*kind, loc), kind=kind[0],
+                          **_sites(view))
+
+
+def _sites(view: _View) -> dict:
+    return {"latent": view.latent, "data_plate": view.st.data_plate, "dim": view.st.plate_dim}
