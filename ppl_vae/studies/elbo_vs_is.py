@@ -5,10 +5,10 @@ likelihood on binarized digits) and the lecture notes' latent variable model wit
 *linear* decoder and a normal likelihood of known σ on the continuous digits, whose marginal
 Norm[b, WWᵀ + σ²I] gives the exact log p(x) (:func:`ppl_vae.infer.exact_log_likelihood`).
 Both use an amortized diagonal-Gaussian guide; a user's grid may name any other spec as
-``model`` (a preset or a TOML file, model graphs included: see :func:`_spec_model`). For each trained model the study
-measures, on held-out digits, the ELBO (many particles, so its Monte Carlo error is
-negligible) and the importance-weighted bound of order K,
-log (1/K) Σₖ p(x, zₖ)/q(zₖ|x) with zₖ ~ q(z|x) (Burda et al., 2016, Eq. 8), for
+``model`` (a preset or a TOML file, model graphs included: see :func:`_spec_model`).
+For each trained model the study measures, on held-out digits, the ELBO (many
+particles, so its Monte Carlo error is negligible) and the importance-weighted bound
+of order K, log (1/K) Σₖ p(x, zₖ)/q(zₖ|x) with zₖ ~ q(z|x) (Burda et al., 2016, Eq. 8), for
 K = 1 … 5000, with the importance-sampling ESS and the PSIS k̂ (Vehtari et al.,
 2024) alongside: the bound is only trustworthy where k̂ ≤ 0.7. On the same points,
 annealed importance sampling (:func:`ppl_vae.infer.ais`, Neal 2001; ``ais_steps``
@@ -109,15 +109,14 @@ def _spec_model(config: dict, width: dict):
     from ppl_vae import spec as spec_mod
 
     name = config["model"]
+    refused = (f"elbo_vs_is config model={name!r} is not one of {', '.join(FAMILIES)}, a "
+               "preset or a TOML spec file")
+    if not isinstance(name, str):
+        raise ValueError(f"{refused}: pass one of those")
     try:
-        raw = spec_mod.load(name) if isinstance(name, str) else None
+        raw = spec_mod.load(name)
     except ValueError as err:
-        raw, why = None, f" ({err})"
-    else:
-        why = ""
-    if raw is None:
-        raise ValueError(f"elbo_vs_is config model={name!r} is not one of {', '.join(FAMILIES)}, "
-                         f"a preset or a TOML spec file{why}: pass one of those")
+        raise ValueError(f"{refused} ({err}): pass one of those") from None
     if "latent" in raw and "latent_dim" in config:
         raise ValueError(
             f"elbo_vs_is config latent_dim={config['latent_dim']!r} cannot apply to "

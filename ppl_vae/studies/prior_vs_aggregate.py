@@ -146,7 +146,7 @@ def analyze(df, out_dir) -> None:
 _BASE = {"hidden": 256, "steps": 1000, "folds": 5, "trees": 200}
 
 
-def _prior(kind: str, components: int = 10) -> dict:
+def _prior(kind: str, components: int = OPTIONAL["components"]) -> dict:
     """The configuration keys of a prior: none for the standard normal (its trials were
     stored before the prior was a key), else ``prior`` and its ``components``."""
     return {} if kind == "standard_normal" else {"prior": kind, "components": components}
